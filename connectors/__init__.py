@@ -1,0 +1,1 @@
+"""One package per department; each knows only its department's protocol."""

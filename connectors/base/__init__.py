@@ -1,0 +1,15 @@
+"""The connector contract: what every department connector offers and may raise."""
+from connectors.base.contract import CallInfo, Connector, ConnectorConfig
+from connectors.base.errors import (
+    BadUpstream,
+    Rejected,
+    RateLimited,
+    Timeout,
+    Unavailable,
+    UpstreamError,
+)
+
+__all__ = [
+    "BadUpstream", "CallInfo", "Connector", "ConnectorConfig", "RateLimited", "Rejected",
+    "Timeout", "Unavailable", "UpstreamError",
+]

@@ -1,0 +1,89 @@
+"""Mock Ministry of Public Security identity check (公安部 身份核查).
+
+Speaks the national exchange envelope: X-App-Id, X-Timestamp (ms), X-Nonce and
+X-Signature = hex HMAC-SHA256(secret, app_id \\n timestamp \\n nonce \\n sha256hex(body)).
+Refuses a bad signature, a timestamp more than 5 minutes off and a nonce seen before.
+Answers per-item check codes: 000 consistent, 999 no record, 001 name differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+from aiohttp import web
+
+from mocks.population import Person
+from mocks.server import MockDepartment
+
+MAX_SKEW_MS = 5 * 60 * 1000
+
+
+class EnvelopeGuard:
+    """Checks signature, freshness and nonce reuse of the exchange-platform envelope."""
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets = secrets
+        self._nonces: dict[str, float] = {}
+
+    def check(self, headers, body: bytes, now_ms: int | None = None) -> str | None:
+        """Return None when the envelope is good, else the refusal reason."""
+        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        app_id, ts, nonce, signature = (headers.get(h, "") for h in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature"))
+        secret = self.secrets.get(app_id)
+        if secret is None:
+            return "unknown app id"
+        if not ts.isdigit() or abs(now_ms - int(ts)) > MAX_SKEW_MS:
+            return "stale or invalid timestamp"
+        message = "\n".join([app_id, ts, nonce, hashlib.sha256(body).hexdigest()]).encode()
+        expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return "bad signature"
+        self._forget_old(now_ms)
+        if not nonce or nonce in self._nonces:
+            return "nonce replayed"
+        self._nonces[nonce] = now_ms
+        return None
+
+    def _forget_old(self, now_ms: int) -> None:
+        if len(self._nonces) > 10_000:
+            self._nonces = {n: t for n, t in self._nonces.items() if now_ms - t <= 2 * MAX_SKEW_MS}
+
+
+def refusal(status: int, code: str, msg: str) -> web.Response:
+    return web.json_response({"head": {"status": code, "msg": msg}}, status=status,
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+class IdentityDepartment(MockDepartment):
+    name = "identity"
+
+    def __init__(self, people: list[Person], secrets: dict[str, str]) -> None:
+        self.people = {p.id_number: p for p in people}
+        self.guard = EnvelopeGuard(secrets)
+        super().__init__()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/gaapi/v1/identity/check", self.check)
+
+    async def check(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        reason = self.guard.check(request.headers, body)
+        if reason is not None:
+            self.stats["refused"] += 1
+            return refusal(401, "E401", reason)
+        try:
+            envelope = json.loads(body)
+            name, number = envelope["body"]["xm"], envelope["body"]["gmsfhm"]
+        except (ValueError, KeyError, TypeError):
+            return refusal(400, "E400", "请求报文格式错误")
+        person = self.people.get(number)
+        if person is None:
+            data = {"result": "999", "resultMsg": "无匹配记录"}
+        elif person.name != name:
+            data = {"result": "001", "resultMsg": "姓名不一致", "items": [{"item": "xm", "code": "001"}]}
+        else:
+            data = {"result": "000", "resultMsg": "核查一致"}
+        return web.json_response({"head": {"status": "00", "msg": "成功"}, "data": data},
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))

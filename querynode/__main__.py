@@ -1,0 +1,3 @@
+from querynode.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The gRPC door: wire messages to domain queries and back."""

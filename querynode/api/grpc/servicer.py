@@ -1,0 +1,95 @@
+"""The QueryNode gRPC servicer: thin, every lookup goes through `Hub.execute`."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from querynode.api.errors import mapping_for
+from querynode.api.grpc import convert
+from querynode.core.hub import Hub, new_request_id
+from querynode.domain import errors as e
+from querynode.domain.model import RequestContext
+from querynode.v1 import querynode_pb2_grpc
+
+log = logging.getLogger("querynode.grpc")
+
+
+def rich_status(exc: BaseException) -> grpc.Status:
+    """grpc.Status with google.rpc details: BadRequest for invalid input, ErrorInfo otherwise."""
+    mapping = mapping_for(exc)
+    message = exc.message if isinstance(exc, e.QueryError) else "internal error; see the node log"
+    detail = any_pb2.Any()
+    if isinstance(exc, e.InvalidArgument):
+        detail.Pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in exc.violations
+        ]))
+    else:
+        detail.Pack(error_details_pb2.ErrorInfo(reason=getattr(exc, "reason", "INTERNAL"), domain="querynode"))
+    status = status_pb2.Status(code=getattr(code_pb2, mapping.grpc_code.name), message=message, details=[detail])
+    return rpc_status.to_status(status)
+
+
+class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
+    def __init__(self, hub: Hub, *, caller_of=None, anonymous_caller: str = "local-demo") -> None:
+        self.hub = hub
+        self._caller_of = caller_of or (lambda context: anonymous_caller)
+
+    def _context(self, request, context: grpc.aio.ServicerContext) -> RequestContext:
+        if not request.HasField("context"):
+            raise e.InvalidArgument([e.FieldViolation("context", "is required (case number, operator, purpose)")])
+        fields = convert.context(request.context)
+        remaining = context.time_remaining()
+        deadline = asyncio.get_running_loop().time() + remaining if remaining is not None else None
+        return RequestContext(
+            caller=self._caller_of(context), request_id=fields.pop("request_id")[:64] or new_request_id(),
+            deadline=deadline, **fields,
+        )
+
+    async def _lookup(self, op_name: str, request, context: grpc.aio.ServicerContext):
+        try:
+            ctx = self._context(request, context)
+            answer = await self.hub.execute(ctx, convert.query(request))
+            return convert.response(op_name, answer)
+        except e.QueryError as exc:
+            status = rich_status(exc)
+        except Exception as exc:  # noqa: BLE001 - never crash the node on one call
+            log.exception("unexpected error in %s", op_name)
+            status = rich_status(exc)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def VerifyIdentity(self, request, context):
+        return await self._lookup("VerifyIdentity", request, context)
+
+    async def LookupOrganization(self, request, context):
+        return await self._lookup("LookupOrganization", request, context)
+
+    async def QueryFinancialLicense(self, request, context):
+        return await self._lookup("QueryFinancialLicense", request, context)
+
+    async def QueryJudgments(self, request, context):
+        return await self._lookup("QueryJudgments", request, context)
+
+    async def QueryMarriage(self, request, context):
+        return await self._lookup("QueryMarriage", request, context)
+
+    async def QueryPlaceNames(self, request, context):
+        return await self._lookup("QueryPlaceNames", request, context)
+
+    async def QueryDeath(self, request, context):
+        return await self._lookup("QueryDeath", request, context)
+
+
+async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str) -> tuple[grpc.aio.Server, int]:
+    """Start the gRPC server; returns it and the bound port (port 0 picks a free one)."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1024 * 1024)])
+    querynode_pb2_grpc.add_QueryNodeServicer_to_server(
+        QueryNodeServicer(hub, anonymous_caller=anonymous_caller), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    return server, bound

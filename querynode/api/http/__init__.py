@@ -1,0 +1,1 @@
+"""The HTTP door: JSON API, health; later clerk pages and metrics."""

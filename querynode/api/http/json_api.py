@@ -1,0 +1,136 @@
+"""JSON API: one route per lookup, all through `Hub.execute`, errors as problem+json."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from querynode.core.hub import Hub, new_request_id
+from querynode.domain import errors as e
+from querynode.domain import model as m
+from querynode.domain.codec import to_data
+
+HUB_KEY = web.AppKey("hub", Hub)
+CALLER_KEY = web.AppKey("anonymous_caller", str)
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    operation: str
+    query_type: type
+    summary: str
+
+
+ROUTES = (
+    Route("/api/v1/identity/verify", "VerifyIdentity", m.IdentityQuery, "Verify name + resident ID number (公安部)"),
+    Route("/api/v1/organizations/lookup", "LookupOrganization", m.OrganizationQuery, "Organisation by credit code or name"),
+    Route("/api/v1/licenses/query", "QueryFinancialLicense", m.LicenseQuery, "Financial licence by code or name"),
+    Route("/api/v1/judgments/query", "QueryJudgments", m.JudgmentQuery, "Judgments by case number or party"),
+    Route("/api/v1/marriage/query", "QueryMarriage", m.MarriageQuery, "Marriage registration and status"),
+    Route("/api/v1/place-names/query", "QueryPlaceNames", m.PlaceNameQuery, "Standard place names"),
+    Route("/api/v1/death/query", "QueryDeath", m.DeathQuery, "Death medical certificate"),
+)
+_CONTEXT_FIELDS = {"case_number": 64, "operator_id": 64, "purpose": 200, "request_id": 64}
+
+
+def verdict_of(answer: m.Answer) -> str:
+    r = answer.result
+    if r is None:
+        return "SOURCE_UNAVAILABLE"
+    if isinstance(r, m.IdentityResult):
+        return r.verdict.value
+    found = {
+        m.OrganizationResult: lambda: bool(r.organizations), m.LicenseResult: lambda: bool(r.licenses),
+        m.JudgmentResult: lambda: bool(r.judgments), m.MarriageResult: lambda: bool(r.records),
+        m.PlaceNameResult: lambda: bool(r.places), m.DeathResult: lambda: r.record is not None,
+    }[type(r)]()
+    return "FOUND" if found else "NOT_FOUND"
+
+
+def _violation(field: str, description: str) -> e.InvalidArgument:
+    return e.InvalidArgument([e.FieldViolation(field, description)])
+
+
+async def _read_json(request: web.Request) -> dict:
+    if request.content_type != "application/json":
+        raise _violation("body", "must be application/json")
+    raw = await request.read()  # larger than MAX_BODY_BYTES: 413, rendered as problem+json
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _violation("body", "is not valid UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise _violation("body", "must be a JSON object")
+    return body
+
+
+def _context(body: dict, caller: str) -> m.RequestContext:
+    raw = body.pop("context", None)
+    if not isinstance(raw, dict):
+        raise _violation("context", "is required (case_number, operator_id, purpose)")
+    fields: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "fresh":
+            if not isinstance(value, bool):
+                raise _violation("context.fresh", "must be a boolean")
+            fields["fresh"] = value
+        elif name in _CONTEXT_FIELDS:
+            if not isinstance(value, str):
+                raise _violation(f"context.{name}", "must be a string")
+            fields[name] = value
+        else:
+            raise _violation(f"context.{name}", "is not a known field")
+    request_id = fields.pop("request_id", "")[:64] or new_request_id()
+    return m.RequestContext(
+        case_number=fields.get("case_number", ""), operator_id=fields.get("operator_id", ""),
+        purpose=fields.get("purpose", ""), caller=caller, request_id=request_id, fresh=fields.get("fresh", False),
+    )
+
+
+def _query(query_type: type, body: dict) -> Any:
+    known = {f.name: f for f in dataclasses.fields(query_type)}
+    kwargs: dict[str, Any] = {}
+    for name, value in body.items():
+        if name not in known:
+            raise _violation(name, "is not a known field")
+        if value is None:
+            continue
+        expected = {"prefix": bool, "limit": int}.get(name, str)
+        if type(value) is not expected:
+            raise _violation(name, f"must be a {'boolean' if expected is bool else 'integer' if expected is int else 'string'}")
+        kwargs[name] = value
+    required = [f.name for f in known.values() if f.default is dataclasses.MISSING]
+    for name in required:
+        kwargs.setdefault(name, "")
+    return query_type(**kwargs)
+
+
+def _handler(route: Route):
+    async def handle(request: web.Request) -> web.Response:
+        body = await _read_json(request)
+        ctx = _context(body, request.app[CALLER_KEY])
+        query = _query(route.query_type, body)
+        remaining = request.app[HUB_KEY].default_deadline_seconds
+        ctx = dataclasses.replace(ctx, deadline=asyncio.get_running_loop().time() + remaining)
+        answer = await request.app[HUB_KEY].execute(ctx, query)
+        payload = {
+            "verdict": verdict_of(answer),
+            "result": to_data(answer.result),
+            "warnings": list(answer.warnings),
+            "provenance": to_data(answer.provenance),
+        }
+        return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False),
+                                 headers={"X-Request-Id": ctx.request_id})
+
+    return handle
+
+
+def add_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        app.router.add_post(route.path, _handler(route))

@@ -1,0 +1,117 @@
+"""`querynode` command line: serve the node, or run the whole demo on embedded defaults."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from querynode.config import Settings, load_settings
+
+
+async def run_node(settings: Settings, *, ready_message: str = "") -> None:
+    from querynode.api.grpc.servicer import start_grpc_server
+    from querynode.api.http.app import create_app
+    from querynode.node import Node
+    from aiohttp import web
+
+    node = await Node.start(settings)
+    grpc_server, grpc_port = await start_grpc_server(
+        node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller)
+    runner = web.AppRunner(create_app(node.hub, anonymous_caller=settings.anonymous_caller), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http.host, settings.http.port).start()
+    http_port = runner.addresses[0][1]
+    print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
+    print(f"querynode HTTP  http://{settings.http.host}:{http_port}  "
+          f"(POST /api/v1/identity/verify, GET /healthz, GET /api/v1/openapi.json)", flush=True)
+    print(f"audit trail     {settings.audit_path()}", flush=True)
+    if ready_message:
+        print(ready_message, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await grpc_server.stop(grace=2)
+        await runner.cleanup()
+        await node.close()
+
+
+def _secret_file(path: Path, nbytes: int = 32) -> Path:
+    """Create a random hex secret (mode 0600) on first use; keep it afterwards."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(nbytes) + "\n")
+    return path
+
+
+def demo(args: argparse.Namespace) -> None:
+    """Mock departments in a child process and the node in this one, on embedded defaults."""
+    data_dir = Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode"))
+    node_key = _secret_file(data_dir / "secrets" / "node.key")
+    dept_secret = _secret_file(data_dir / "secrets" / "departments.secret")
+    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(dept_secret)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        _wait_for_mocks(mocks)
+        settings = Settings(data_dir=data_dir, node_key_file=node_key)
+        for dept in settings.departments.values():
+            if dept.secret is None and dept.secret_file is None:
+                dept.secret_file = dept_secret
+        asyncio.run(run_node(settings, ready_message=_samples_text()))
+    finally:
+        mocks.terminate()
+        mocks.wait(timeout=10)
+
+
+def _wait_for_mocks(mocks: subprocess.Popen) -> None:
+    assert mocks.stdout is not None
+    for line in mocks.stdout:
+        print(line, end="", flush=True)
+        if line.startswith("mocks ready"):
+            return
+    raise SystemExit("mock departments did not start")
+
+
+def _samples_text() -> str:
+    samples = Path(__file__).resolve().parent.parent / "mocks" / "samples.json"
+    if not samples.exists():
+        return ""
+    import json
+
+    data = json.loads(samples.read_text(encoding="utf-8"))["identity"]
+    lines = ["sample persons (synthetic; see mocks/samples.json):"]
+    for verdict, people in data.items():
+        for p in people:
+            lines.append(f"  {verdict:<14} {p['name']:<10} {p['id_number']}   ({p['label']})")
+    lines.append('try: curl -s localhost:8080/api/v1/identity/verify -H "Content-Type: application/json" -d '
+                 "'{\"context\":{\"case_number\":\"2026-0001\",\"operator_id\":\"clerk01\",\"purpose\":\"转移登记\"},"
+                 f"\"id_number\":\"{data['match'][0]['id_number']}\",\"name\":\"{data['match'][0]['name']}\"}}'")
+    return "\n".join(lines)
+
+
+def serve(args: argparse.Namespace) -> None:
+    asyncio.run(run_node(load_settings(args.config)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="querynode", description="Precise cross-department query node")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="run the node with a configuration file and environment")
+    p_serve.add_argument("--config", help="YAML settings file (else QUERYNODE_CONFIG)")
+    p_serve.set_defaults(func=serve)
+    p_demo = sub.add_parser("demo", help="run mock departments and the node on embedded defaults")
+    p_demo.set_defaults(func=demo)
+    args = parser.parse_args(argv)
+    args.func(args)

@@ -1,0 +1,136 @@
+"""One typed settings object: embedded defaults, an optional YAML file, then
+`QUERYNODE_*` environment variables (nested with `__`, e.g. QUERYNODE_GRPC__PORT=50052).
+
+Secrets (department shared secrets, the node key) come from the environment or from
+files named here, never from the repository.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from querynode.domain.model import Department
+
+
+class Endpoint(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+
+
+class DepartmentSettings(BaseModel):
+    """How to reach one department and how long its answers may be reused."""
+
+    url: str
+    connector: str  # "package.module:Class", wired at start-up
+    app_id: str = "querynode"
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    ca_file: Path | None = None
+    cache_ttl_seconds: float = Field(default=300, ge=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def read_secret(self) -> str:
+        if self.secret is not None:
+            return self.secret.get_secret_value()
+        if self.secret_file is not None:
+            return self.secret_file.read_text().strip()
+        return ""
+
+
+_DEFAULT_PORTS = {
+    Department.IDENTITY: 18001, Department.CREDIT_CODE: 18002, Department.MARRIAGE: 18003,
+    Department.COURT: 18004, Department.DEATH: 18005, Department.PLACE_NAME: 18006,
+    Department.FINANCIAL_LICENSE: 18007,
+}
+# Short for facts that change (death, marriage, judgments), longer for slow-moving registers.
+_DEFAULT_TTL = {
+    Department.IDENTITY: 600, Department.CREDIT_CODE: 3600, Department.MARRIAGE: 120,
+    Department.COURT: 120, Department.DEATH: 120, Department.PLACE_NAME: 86400,
+    Department.FINANCIAL_LICENSE: 86400,
+}
+_CONNECTOR_CLASSES = {
+    Department.IDENTITY: "connectors.identity:IdentityConnector",
+}
+
+
+def default_departments() -> dict[Department, DepartmentSettings]:
+    return {
+        dept: DepartmentSettings(
+            url=f"http://127.0.0.1:{_DEFAULT_PORTS[dept]}", connector=_CONNECTOR_CLASSES[dept],
+            cache_ttl_seconds=_DEFAULT_TTL[dept],
+        )
+        for dept in _CONNECTOR_CLASSES
+    }
+
+
+class CacheSettings(BaseModel):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_entries: int = Field(default=100_000, ge=1)
+    # How old a cached answer may be and still be served when the department fails.
+    stale_max_age_seconds: float = Field(default=3600, ge=0)
+
+
+class AuditSettings(BaseModel):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: Path | None = None  # default: <data_dir>/audit.sqlite
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class RetrySettings(BaseModel):
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    initial_backoff_seconds: float = Field(default=0.05, ge=0)
+    max_backoff_seconds: float = Field(default=1.0, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUERYNODE_", env_nested_delimiter="__", extra="forbid")
+
+    grpc: Endpoint = Endpoint(port=50051)
+    http: Endpoint = Endpoint(port=8080)
+    data_dir: Path = Path(".querynode")
+    # Budget of a call that arrives without a deadline.
+    default_deadline_seconds: float = Field(default=5.0, gt=0)
+    departments: dict[Department, DepartmentSettings] = Field(default_factory=default_departments)
+    cache: CacheSettings = CacheSettings()
+    audit: AuditSettings = AuditSettings()
+    retry: RetrySettings = RetrySettings()
+    # Node key for blind indexes (hex, >= 32 hex chars) or a file holding it; the demo creates one.
+    node_key: SecretStr | None = None
+    node_key_file: Path | None = None
+    # Caller system -> operations it may use ("*" for all). Empty: every caller may use all.
+    callers: dict[str, list[str]] = Field(default_factory=dict)
+    # Caller name given to unauthenticated loopback calls in the embedded default.
+    anonymous_caller: str = "local-demo"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("QUERYNODE_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    def audit_path(self) -> Path:
+        return self.audit.sqlite_path or self.data_dir / "audit.sqlite"
+
+    def read_node_key(self) -> bytes:
+        if self.node_key is not None:
+            return bytes.fromhex(self.node_key.get_secret_value())
+        if self.node_key_file is not None:
+            return bytes.fromhex(self.node_key_file.read_text().strip())
+        raise ValueError("no node key: set QUERYNODE_NODE_KEY or node_key_file (the demo creates one)")
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    if config_file:
+        os.environ["QUERYNODE_CONFIG"] = config_file
+    return Settings(**overrides)

@@ -1,0 +1,42 @@
+"""Stage 3: every query, answered or refused, leaves one audit record before its answer.
+
+The node fails closed: when the record cannot be written, the caller gets
+AUDIT_UNAVAILABLE instead of the answer.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Protocol
+
+from querynode.domain.errors import AuditUnavailable
+from querynode.domain.model import RequestContext
+from querynode.security.audit_store import AuditRecord
+
+log = logging.getLogger("querynode.audit")
+
+
+class AuditStore(Protocol):
+    async def append(self, record: AuditRecord) -> None: ...
+    async def writable(self) -> bool: ...
+
+
+class AuditTrail:
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+
+    async def record(
+        self, *, audit_id: str, ctx: RequestContext, operation: str, department: str,
+        subject_index: str, outcome: str, latency_ms: float,
+    ) -> None:
+        record = AuditRecord(
+            audit_id=audit_id, at=datetime.now(UTC).isoformat(), request_id=ctx.request_id,
+            caller=ctx.caller, operator_id=ctx.operator_id, case_number=ctx.case_number,
+            purpose=ctx.purpose, operation=operation, department=department,
+            subject_index=subject_index, outcome=outcome, latency_ms=round(latency_ms, 3),
+        )
+        try:
+            await self.store.append(record)
+        except Exception as exc:
+            log.error("audit write failed", extra={"audit_id": audit_id, "error": type(exc).__name__})
+            raise AuditUnavailable("the audit trail cannot record this query; no answer is released") from exc

@@ -1,0 +1,81 @@
+"""Stage 4: answers kept for a per-department time, under keyed-hash keys.
+
+Entries live for ttl + stale_max_age: within ttl they are served as cache hits; after
+that only as a stale answer when the department fails (stale-if-error).
+Values are JSON bytes of the domain result plus its source time.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiocache import SimpleMemoryCache
+from aiocache.base import BaseCache
+from aiocache.serializers import NullSerializer
+
+from querynode.core.operations import Operation
+from querynode.domain.codec import from_data, to_data
+from querynode.domain.model import Department
+from querynode.security.blind_index import BlindIndex
+
+
+class BoundedMemoryCache(SimpleMemoryCache):
+    """aiocache's in-memory backend with a maximum number of entries (oldest out first)."""
+
+    def __init__(self, max_entries: int = 100_000, **kwargs: Any) -> None:
+        super().__init__(serializer=NullSerializer(), **kwargs)
+        self.max_entries = max_entries
+
+    async def _set(self, key, value, ttl=None, _cas_token=None, _conn=None):
+        while len(self._cache) >= self.max_entries and key not in self._cache:
+            oldest = next(iter(self._cache))
+            await self._delete(oldest)
+        return await super()._set(key, value, ttl=ttl, _cas_token=_cas_token, _conn=_conn)
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    result: Any
+    source_time: datetime
+    age_seconds: float
+    fresh: bool  # within the department's ttl
+
+
+class ResultCache:
+    def __init__(
+        self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[Department, float],
+        stale_max_age_seconds: float,
+    ) -> None:
+        self.backend = backend
+        self.index = index
+        self.ttl_seconds = dict(ttl_seconds)
+        self.stale_max_age_seconds = stale_max_age_seconds
+
+    def key(self, op: Operation, query: Any) -> str:
+        canonical = json.dumps(to_data(query), sort_keys=True, ensure_ascii=False)
+        return f"qn:v1:{op.department.value}:{self.index.digest(op.name, canonical)}"
+
+    def enabled(self, op: Operation) -> bool:
+        return self.ttl_seconds.get(op.department, 0) > 0
+
+    async def get(self, op: Operation, key: str) -> CacheHit | None:
+        raw = await self.backend.get(key)
+        if raw is None:
+            return None
+        entry = json.loads(raw)
+        age = max(0.0, time.time() - entry["stored_at"])
+        return CacheHit(
+            result=from_data(op.result_type, entry["result"]),
+            source_time=datetime.fromisoformat(entry["source_time"]),
+            age_seconds=age,
+            fresh=age < self.ttl_seconds.get(op.department, 0),
+        )
+
+    async def put(self, op: Operation, key: str, result: Any, source_time: datetime) -> None:
+        entry = {"result": to_data(result), "source_time": source_time.isoformat(), "stored_at": time.time()}
+        ttl = self.ttl_seconds.get(op.department, 0) + self.stale_max_age_seconds
+        await self.backend.set(key, json.dumps(entry, ensure_ascii=False).encode(), ttl=ttl)

@@ -1,0 +1,156 @@
+"""The hub: the one path every query takes, whatever door it came in by.
+
+    validate -> authorize -> audit -> cache / single-flight -> retry -> connector
+
+Each stage lives in its own module; this file only puts them in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import CallInfo, Connector, UpstreamError
+from querynode.core.audit import AuditTrail
+from querynode.core.cache import ResultCache
+from querynode.core.coalescing import SingleFlight
+from querynode.core.operations import Operation, operation_for
+from querynode.core.retry import RetryPolicy, call_with_retry
+from querynode.core.validate import validate_context, validate_query
+from querynode.domain.codec import to_data
+from querynode.domain.errors import QueryError
+from querynode.domain.model import Answer, Department, Provenance, RequestContext
+from querynode.security.authorization import Authorizer
+from querynode.security.blind_index import BlindIndex
+
+log = logging.getLogger("querynode.hub")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What the upstream stages produced: a result or the reason there is none."""
+
+    result: Any
+    source_time: datetime | None
+    from_cache: bool = False
+    age_seconds: float = 0.0
+    stale: bool = False
+    unavailable_reason: str = ""
+
+
+class Hub:
+    def __init__(
+        self, *, connectors: Mapping[Department, Connector], audit: AuditTrail, cache: ResultCache,
+        authorizer: Authorizer, index: BlindIndex, retry: RetryPolicy = RetryPolicy(),
+        default_deadline_seconds: float = 5.0,
+    ) -> None:
+        self.connectors = dict(connectors)
+        self.audit = audit
+        self.cache = cache
+        self.authorizer = authorizer
+        self.index = index
+        self.retry = retry
+        self.default_deadline_seconds = default_deadline_seconds
+        self.single_flight = SingleFlight()
+
+    async def execute(self, ctx: RequestContext, query: Any) -> Answer:
+        """Answer one lookup. Raises QueryError subclasses for refused calls; a department
+        failure is an answer without result (SOURCE_UNAVAILABLE), not an error."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        op = operation_for(query)
+        audit_id = uuid.uuid4().hex
+        deadline = _upstream_deadline(loop.time(), ctx.deadline, self.default_deadline_seconds)
+        subject = ""
+        audit_ctx = replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
+        try:
+            ctx = audit_ctx = validate_context(ctx)
+            query, warnings = validate_query(query)
+            subject = self.index.digest(op.name, json.dumps(to_data(query), sort_keys=True, ensure_ascii=False))
+            self.authorizer.check(ctx, op.name)
+            fetched = await self._fetch(op, ctx, query, deadline)
+            outcome = _outcome(fetched)
+        except QueryError as exc:
+            await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started)
+            raise
+        await self._audit(audit_id, ctx, op, subject, outcome, started)
+        provenance = Provenance(
+            department=op.department, source_time=fetched.source_time, audit_id=audit_id,
+            request_id=ctx.request_id, from_cache=fetched.from_cache,
+            cache_age_seconds=round(fetched.age_seconds, 3), stale=fetched.stale,
+            unavailable_reason=fetched.unavailable_reason,
+        )
+        return Answer(result=fetched.result, provenance=provenance, warnings=tuple(warnings))
+
+    async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: str,
+                     outcome: str, started: float) -> None:
+        await self.audit.record(
+            audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department.value,
+            subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float) -> Fetched:
+        """Cache, then single-flight, then the department; stale answer if it fails."""
+        if not self.cache.enabled(op):
+            return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None)
+        key = self.cache.key(op, query)
+        hit = await self.cache.get(op, key)
+        if hit is not None and hit.fresh and not ctx.fresh:
+            return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
+
+        async def fill() -> Fetched:
+            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit)
+            if fetched.result is not None and not fetched.from_cache:
+                await self.cache.put(op, key, fetched.result, fetched.source_time)
+            return fetched
+
+        flight_key = key + (":fresh" if ctx.fresh else "")
+        return await self.single_flight.run(flight_key, fill)
+
+    async def _upstream_or_unavailable(self, op: Operation, ctx: RequestContext, query: Any,
+                                       deadline: float, stale) -> Fetched:
+        connector = self.connectors.get(op.department)
+        if connector is None:
+            return Fetched(None, None, unavailable_reason=f"{op.department.value}: no connector configured")
+        try:
+            result = await call_with_retry(
+                self.retry, deadline,
+                lambda timeout: connector.lookup(query, CallInfo(
+                    request_id=ctx.request_id, case_number=ctx.case_number,
+                    operator_id=ctx.operator_id, timeout=timeout)),
+            )
+        except UpstreamError as exc:
+            log.warning("department failed", extra={"department": op.department.value,
+                                                     "error": type(exc).__name__, "request_id": ctx.request_id})
+            if stale is not None:
+                return Fetched(stale.result, stale.source_time, from_cache=True,
+                               age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
+            return Fetched(None, None, unavailable_reason=exc.message)
+        return Fetched(result, datetime.now(UTC))
+
+
+def _upstream_deadline(now: float, caller_deadline: float | None, default_seconds: float) -> float:
+    """The time by which the upstream stages must be done: the caller's deadline (or the
+    default budget) less a reserve for auditing and sending the answer."""
+    deadline = caller_deadline if caller_deadline is not None else now + default_seconds
+    reserve = min(0.2, 0.1 * max(0.0, deadline - now))
+    return deadline - reserve
+
+
+def _outcome(fetched: Fetched) -> str:
+    if fetched.result is None:
+        return "SOURCE_UNAVAILABLE"
+    if fetched.stale:
+        return "STALE"
+    return "CACHE_HIT" if fetched.from_cache else "ANSWERED"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+

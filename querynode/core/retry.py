@@ -1,0 +1,57 @@
+"""Stage 6: retry transient department failures, never past the caller's deadline."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from connectors.base.errors import RateLimited, Timeout, UpstreamError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    initial_backoff: float = 0.05
+    max_backoff: float = 1.0
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, UpstreamError) and exc.transient
+
+
+async def call_with_retry(
+    policy: RetryPolicy, deadline: float, attempt: Callable[[float], Awaitable[Any]],
+) -> Any:
+    """Run `attempt(timeout)` until it succeeds, fails permanently, runs out of attempts
+    or of time. The last error is raised as is."""
+    loop = asyncio.get_running_loop()
+    backoff = wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = backoff(state)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        return delay
+
+    def out_of_time(state: RetryCallState) -> bool:
+        # Stop when the next wait would leave less than a useful slice of the deadline.
+        return loop.time() + (state.upcoming_sleep or 0) >= deadline - 0.01
+
+    def stop(state: RetryCallState) -> bool:
+        return stop_after_attempt(policy.max_attempts)(state) or out_of_time(state)
+
+    retrying = AsyncRetrying(retry=retry_if_exception(_is_transient), wait=wait, stop=stop, reraise=True)
+    async for attempt_state in retrying:
+        with attempt_state:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Timeout("no time left within the call's deadline")
+            try:
+                async with asyncio.timeout(remaining):
+                    return await attempt(remaining)
+            except TimeoutError:
+                raise Timeout("department did not answer within the call's deadline") from None

@@ -1,0 +1,306 @@
+"""Queries, results and provenance: the data every layer exchanges.
+
+Dates in records are ISO strings (YYYY-MM-DD) as departments give them; instants are
+timezone-aware UTC datetimes.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+
+class Department(enum.StrEnum):
+    """Departments that hold the data; the value names the connector and config section."""
+
+    IDENTITY = "identity"
+    CREDIT_CODE = "credit_code"
+    MARRIAGE = "marriage"
+    COURT = "court"
+    DEATH = "death"
+    PLACE_NAME = "place_name"
+    FINANCIAL_LICENSE = "financial_license"
+
+
+DEPARTMENT_NAMES_ZH = {
+    Department.IDENTITY: "公安部",
+    Department.CREDIT_CODE: "市场监管总局",
+    Department.MARRIAGE: "民政部（婚姻登记）",
+    Department.COURT: "最高人民法院",
+    Department.DEATH: "国家卫生健康委",
+    Department.PLACE_NAME: "民政部（地名）",
+    Department.FINANCIAL_LICENSE: "金融监管总局",
+}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who asks, for which case and why. `caller` comes from authentication."""
+
+    case_number: str
+    operator_id: str
+    purpose: str
+    caller: str
+    request_id: str
+    fresh: bool = False
+    # Absolute deadline on the event loop clock (loop.time()); None means the node's default.
+    deadline: float | None = None
+
+
+# ------------------------------------------------------------------ queries
+
+
+@dataclass(frozen=True)
+class IdentityQuery:
+    id_number: str
+    name: str
+
+
+@dataclass(frozen=True)
+class OrganizationQuery:
+    credit_code: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class LicenseQuery:
+    license_code: str | None = None
+    institution_name: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgmentQuery:
+    case_number: str | None = None
+    party_name: str | None = None
+
+
+@dataclass(frozen=True)
+class MarriageQuery:
+    id_number: str
+    name: str
+    spouse_id_number: str | None = None
+    spouse_name: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaceNameQuery:
+    name: str | None = None
+    division_code: str | None = None
+    prefix: bool = False
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class DeathQuery:
+    id_number: str
+    name: str
+
+
+Query = (
+    IdentityQuery | OrganizationQuery | LicenseQuery | JudgmentQuery | MarriageQuery
+    | PlaceNameQuery | DeathQuery
+)
+
+# ------------------------------------------------------------------ results
+
+
+class IdentityVerdict(enum.StrEnum):
+    MATCH = "MATCH"
+    MISMATCH = "MISMATCH"
+    NOT_FOUND = "NOT_FOUND"
+    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+
+
+class IdentityItem(enum.StrEnum):
+    NAME = "NAME"
+    ID_NUMBER = "ID_NUMBER"
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    verdict: IdentityVerdict
+    mismatched_items: tuple[IdentityItem, ...] = ()
+
+
+class OrganizationStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class Organization:
+    credit_code: str
+    name: str
+    legal_representative: str
+    org_type: str
+    domicile: str
+    registered_capital: str
+    established_on: str
+    issuing_office: str
+    status: OrganizationStatus
+    status_text: str
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class OrganizationResult:
+    organizations: tuple[Organization, ...]
+
+
+@dataclass(frozen=True)
+class FinancialLicense:
+    license_code: str
+    serial_number: str
+    institution_name: str
+    short_name: str
+    english_name: str
+    institution_type: str
+    address: str
+    scope: str
+    issuing_office: str
+    approved_on: str
+    issued_on: str
+    valid: bool
+    credit_code: str = ""
+
+
+@dataclass(frozen=True)
+class LicenseResult:
+    licenses: tuple[FinancialLicense, ...]
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    role: str
+    id_number: str = ""
+
+
+@dataclass(frozen=True)
+class Judgment:
+    case_number: str
+    court: str
+    cause: str
+    decided_on: str
+    parties: tuple[Party, ...]
+    operative_text: str
+    document_type: str
+
+
+@dataclass(frozen=True)
+class JudgmentResult:
+    judgments: tuple[Judgment, ...]
+    pending: bool = False
+
+
+class MaritalStatus(enum.StrEnum):
+    NO_RECORD = "NO_RECORD"
+    MARRIED = "MARRIED"
+    DIVORCED = "DIVORCED"
+    ANNULLED = "ANNULLED"
+
+
+class MarriageAct(enum.StrEnum):
+    """Registration act; values are the department's op_type codes."""
+
+    MARRIAGE = "IA"
+    DIVORCE = "IB"
+    REISSUE = "IC"
+    REISSUE_MARRIAGE = "ICA"
+    REISSUE_DIVORCE = "ICB"
+    ANNULMENT = "ID"
+
+
+@dataclass(frozen=True)
+class MarriageRecord:
+    act: MarriageAct
+    registered_on: str
+    office_name: str
+    office_code: str
+    certificate_number: str
+    party_name: str
+    party_id_number: str
+    spouse_name: str
+    spouse_id_number: str
+
+
+@dataclass(frozen=True)
+class MarriageResult:
+    status: MaritalStatus
+    records: tuple[MarriageRecord, ...] = ()
+    spouse_name: str = ""
+    spouse_id_number: str = ""
+    married_to_each_other: bool = False
+
+
+@dataclass(frozen=True)
+class PlaceName:
+    name: str
+    roman: str
+    place_type: str
+    place_type_code: str
+    code: str
+    division_code: str
+    division_name: str
+    longitude: float
+    latitude: float
+    meaning: str = ""
+    history: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlaceNameResult:
+    places: tuple[PlaceName, ...]
+
+
+@dataclass(frozen=True)
+class DeathRecord:
+    died_on: str
+    certificate_number: str
+    issuer: str
+    cause_code: str
+
+
+@dataclass(frozen=True)
+class DeathResult:
+    record: DeathRecord | None
+
+
+Result = (
+    IdentityResult | OrganizationResult | LicenseResult | JudgmentResult | MarriageResult
+    | PlaceNameResult | DeathResult
+)
+
+# --------------------------------------------------------------- provenance
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an answer came from; attached by the hub, never by a connector."""
+
+    department: Department
+    source_time: datetime | None
+    audit_id: str
+    request_id: str
+    from_cache: bool = False
+    cache_age_seconds: float = 0.0
+    stale: bool = False
+    unavailable_reason: str = ""
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Answer(Generic[R]):
+    """A result with its provenance. `result` is None when the source was unavailable."""
+
+    result: R | None
+    provenance: Provenance
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def available(self) -> bool:
+        return self.result is not None

@@ -1,0 +1,76 @@
+"""The composition root: build a running node (hub, stores, connectors) from Settings.
+
+The only module that names concrete connectors, and only through the import paths in
+configuration.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from connectors.base import Connector, ConnectorConfig
+from querynode.config import Settings
+from querynode.core.audit import AuditTrail
+from querynode.core.cache import BoundedMemoryCache, ResultCache
+from querynode.core.hub import Hub
+from querynode.core.retry import RetryPolicy
+from querynode.domain.model import Department
+from querynode.security.audit_store import SqliteAuditStore
+from querynode.security.authorization import Authorizer
+from querynode.security.blind_index import BlindIndex
+
+
+def _load_connector(dept: Department, settings: Settings) -> Connector:
+    conf = settings.departments[dept]
+    module_name, _, class_name = conf.connector.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(ConnectorConfig(
+        base_url=conf.url, app_id=conf.app_id, secret=conf.read_secret(),
+        ca_file=str(conf.ca_file) if conf.ca_file else None, options=dict(conf.options),
+    ))
+
+
+def _cache_backend(settings: Settings):
+    if settings.cache.backend == "redis":
+        from aiocache import RedisCache
+        from aiocache.serializers import NullSerializer
+        from urllib.parse import urlparse
+
+        url = urlparse(settings.cache.redis_url)
+        return RedisCache(serializer=NullSerializer(), endpoint=url.hostname or "127.0.0.1",
+                          port=url.port or 6379, db=int((url.path or "/0").lstrip("/") or 0),
+                          namespace="querynode", timeout=None)
+    return BoundedMemoryCache(max_entries=settings.cache.max_entries, timeout=None)
+
+
+@dataclass
+class Node:
+    settings: Settings
+    hub: Hub
+    audit_store: SqliteAuditStore
+
+    @classmethod
+    async def start(cls, settings: Settings) -> "Node":
+        index = BlindIndex(settings.read_node_key())
+        audit_store = SqliteAuditStore(settings.audit_path())
+        await audit_store.open()
+        connectors = {dept: _load_connector(dept, settings) for dept in settings.departments}
+        cache = ResultCache(
+            _cache_backend(settings), index,
+            {dept: conf.cache_ttl_seconds for dept, conf in settings.departments.items()},
+            settings.cache.stale_max_age_seconds,
+        )
+        hub = Hub(
+            connectors=connectors, audit=AuditTrail(audit_store), cache=cache,
+            authorizer=Authorizer(settings.callers), index=index,
+            retry=RetryPolicy(settings.retry.max_attempts, settings.retry.initial_backoff_seconds,
+                              settings.retry.max_backoff_seconds),
+            default_deadline_seconds=settings.default_deadline_seconds,
+        )
+        return cls(settings=settings, hub=hub, audit_store=audit_store)
+
+    async def close(self) -> None:
+        for connector in self.hub.connectors.values():
+            await connector.close()
+        await self.hub.cache.backend.close()
+        await self.audit_store.close()

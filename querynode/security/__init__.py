@@ -1,0 +1,1 @@
+"""Authentication, authorization, field crypto, masking and the audit store."""

@@ -1,0 +1,107 @@
+"""Shared fixtures: real mock departments and a real node, on ephemeral ports."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from aiohttp import web
+
+from mocks.identity import IdentityDepartment
+from mocks.population import generate
+from mocks.samples import build as build_samples
+from querynode.api.grpc.servicer import start_grpc_server
+from querynode.api.http.app import create_app
+from querynode.config import DepartmentSettings, Settings
+from querynode.domain.model import Department
+from querynode.node import Node
+from querynode.v1 import querynode_pb2 as pb
+from querynode.v1 import querynode_pb2_grpc
+
+APP_ID = "querynode-test"
+
+
+@pytest.fixture(scope="session")
+def people():
+    return generate(2000)
+
+
+@pytest.fixture(scope="session")
+def samples():
+    return build_samples()
+
+
+@pytest.fixture(scope="session")
+def dept_secret() -> str:
+    return secrets.token_hex(32)
+
+
+@pytest.fixture
+async def identity_mock(people, dept_secret) -> AsyncIterator[IdentityDepartment]:
+    dept = IdentityDepartment(people, {APP_ID: dept_secret})
+    await dept.start()
+    yield dept
+    await dept.stop()
+
+
+def make_settings(tmp_path, urls: dict[Department, str], secret: str, **overrides) -> Settings:
+    departments = {
+        dept: DepartmentSettings(url=url, connector=f"connectors.{dept.value}:{_connector_class(dept)}",
+                                 app_id=APP_ID, secret=secret)
+        for dept, url in urls.items()
+    }
+    return Settings(data_dir=tmp_path, node_key=secrets.token_hex(32), departments=departments,
+                    default_deadline_seconds=2.0, **overrides)
+
+
+def _connector_class(dept: Department) -> str:
+    return "".join(part.capitalize() for part in dept.value.split("_")) + "Connector"
+
+
+@dataclass
+class RunningNode:
+    node: Node
+    grpc_target: str
+    http_url: str
+    stub: querynode_pb2_grpc.QueryNodeStub
+
+
+async def start_node(settings: Settings) -> tuple[RunningNode, callable]:
+    node = await Node.start(settings)
+    server, port = await start_grpc_server(node.hub, "127.0.0.1", 0, anonymous_caller="test-registry")
+    runner = web.AppRunner(create_app(node.hub, anonymous_caller="test-registry"), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    http_port = runner.addresses[0][1]
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    running = RunningNode(node, f"127.0.0.1:{port}", f"http://127.0.0.1:{http_port}",
+                          querynode_pb2_grpc.QueryNodeStub(channel))
+
+    async def stop() -> None:
+        await channel.close()
+        await server.stop(grace=None)
+        await runner.cleanup()
+        await node.close()
+
+    return running, stop
+
+
+@pytest.fixture
+async def node(tmp_path, identity_mock, dept_secret) -> AsyncIterator[RunningNode]:
+    running, stop = await start_node(make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret))
+    yield running
+    await stop()
+
+
+def ctx(**overrides) -> pb.RequestContext:
+    fields = {"case_number": "2026-110105-000123", "operator_id": "clerk-007", "purpose": "不动产转移登记"}
+    fields.update(overrides)
+    return pb.RequestContext(**fields)
+
+
+def json_ctx(**overrides) -> dict:
+    fields = {"case_number": "2026-110105-000123", "operator_id": "clerk-007", "purpose": "不动产转移登记"}
+    fields.update(overrides)
+    return fields
