@@ -1,14 +1,29 @@
-"""The set of mock departments, built over one shared synthetic world."""
+"""The set of mock departments, all serving slices of one synthetic world."""
 from __future__ import annotations
 
-from mocks.identity import IdentityDepartment
-from mocks.population import SEED, generate
+import importlib
+
 from mocks.server import MockDepartment
+from mocks.world import SEED, World, build
+
+# port offset (18000 + n, the node's defaults), module, class
+DEPARTMENTS = (
+    (1, "mocks.identity", "IdentityDepartment"),
+    (2, "mocks.credit_code", "CreditCodeDepartment"),
+    (3, "mocks.marriage", "MarriageDepartment"),
+    (4, "mocks.court", "CourtDepartment"),
+    (5, "mocks.death", "DeathDepartment"),
+    (6, "mocks.place_name", "PlaceNameDepartment"),
+    (7, "mocks.financial_license", "FinancialLicenseDepartment"),
+)
 
 
-def build_departments(secrets: dict[str, str], size: int = 2000, seed: int = SEED) -> list[tuple[int, MockDepartment]]:
-    """(port offset, department) pairs; offsets match the node's default ports (18000 + n)."""
-    people = generate(size, seed)
-    return [
-        (1, IdentityDepartment(people, secrets)),
-    ]
+def department_modules():
+    return [importlib.import_module(module) for _, module, _ in DEPARTMENTS]
+
+
+def build_departments(secrets: dict[str, str], size: int = 2000, seed: int = SEED,
+                      world: World | None = None) -> list[tuple[int, MockDepartment]]:
+    """(port offset, department) pairs over one world."""
+    world = world or build(size, seed)
+    return [(offset, getattr(importlib.import_module(module), cls)(world, secrets)) for offset, module, cls in DEPARTMENTS]

@@ -14,8 +14,9 @@ import time
 
 from aiohttp import web
 
-from mocks.population import Person
+from mocks.population import unknown_id
 from mocks.server import MockDepartment
+from mocks.world import World
 
 MAX_SKEW_MS = 5 * 60 * 1000
 
@@ -59,8 +60,8 @@ def refusal(status: int, code: str, msg: str) -> web.Response:
 class IdentityDepartment(MockDepartment):
     name = "identity"
 
-    def __init__(self, people: list[Person], secrets: dict[str, str]) -> None:
-        self.people = {p.id_number: p for p in people}
+    def __init__(self, world: World, secrets: dict[str, str]) -> None:
+        self.people = {p.id_number: p for p in world.persons}
         self.guard = EnvelopeGuard(secrets)
         super().__init__()
 
@@ -87,3 +88,29 @@ class IdentityDepartment(MockDepartment):
             data = {"result": "000", "resultMsg": "核查一致"}
         return web.json_response({"head": {"status": "00", "msg": "成功"}, "data": data},
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+COMPOUND = {"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯", "长孙", "宇文", "司徒", "端木"}
+
+
+def samples(world: World) -> dict:
+    """Persons with known identity outcomes (for samples.json)."""
+    people = world.persons
+    han = [p for p in people if p.kind == "resident" and p.ethnicity == "01" and p.id_number not in world.deaths]
+    compound = next(p for p in han if p.name[:2] in COMPOUND)
+    minority = next(p for p in people if "·" in p.name and p.kind == "resident")
+    permit = next(p for p in people if p.kind == "hmt")
+    foreigner = next(p for p in people if p.kind == "foreigner")
+    mismatch = han[1]
+    wrong_name = ("张" if mismatch.name[0] != "张" else "李") + mismatch.name[1:]
+    return {
+        "match": [
+            {"label": "plain match", "name": han[0].name, "id_number": han[0].id_number},
+            {"label": "compound surname", "name": compound.name, "id_number": compound.id_number},
+            {"label": "minority name with ·", "name": minority.name, "id_number": minority.id_number},
+            {"label": "Hong Kong/Macao/Taiwan residence permit", "name": permit.name, "id_number": permit.id_number},
+            {"label": "foreigner's permanent residence card", "name": foreigner.name, "id_number": foreigner.id_number},
+        ],
+        "name_mismatch": [{"label": "wrong surname", "name": wrong_name, "id_number": mismatch.id_number}],
+        "not_found": [{"label": "valid number nobody holds", "name": "王小明", "id_number": unknown_id(people, world.seed)}],
+    }

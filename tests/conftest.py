@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from mocks.identity import IdentityDepartment
-from mocks.population import generate
+from mocks.world import build as build_world
 from mocks.samples import build as build_samples
 from querynode.api.grpc.servicer import start_grpc_server
 from querynode.api.http.app import create_app
@@ -24,13 +24,18 @@ APP_ID = "querynode-test"
 
 
 @pytest.fixture(scope="session")
-def people():
-    return generate(2000)
+def world():
+    return build_world()
 
 
 @pytest.fixture(scope="session")
-def samples():
-    return build_samples()
+def people(world):
+    return world.persons
+
+
+@pytest.fixture(scope="session")
+def samples(world):
+    return build_samples(world)
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +44,24 @@ def dept_secret() -> str:
 
 
 @pytest.fixture
-async def identity_mock(people, dept_secret) -> AsyncIterator[IdentityDepartment]:
-    dept = IdentityDepartment(people, {APP_ID: dept_secret})
-    await dept.start()
-    yield dept
-    await dept.stop()
+async def start_mock(world, dept_secret):
+    """Start any mock department class over the shared world: `await start_mock(CourtDepartment)`."""
+    started = []
+
+    async def start(cls, **kwargs):
+        dept = cls(world, {APP_ID: dept_secret}, **kwargs)
+        await dept.start()
+        started.append(dept)
+        return dept
+
+    yield start
+    for dept in started:
+        await dept.stop()
+
+
+@pytest.fixture
+async def identity_mock(start_mock) -> IdentityDepartment:
+    return await start_mock(IdentityDepartment)
 
 
 def make_settings(tmp_path, urls: dict[Department, str], secret: str, **overrides) -> Settings:
