@@ -54,6 +54,12 @@ _DEFAULT_TTL = {
 }
 _CONNECTOR_CLASSES = {
     Department.IDENTITY: "connectors.identity:IdentityConnector",
+    Department.CREDIT_CODE: "connectors.credit_code:CreditCodeConnector",
+    Department.MARRIAGE: "connectors.marriage:MarriageConnector",
+    Department.COURT: "connectors.court:CourtConnector",
+    Department.DEATH: "connectors.death:DeathConnector",
+    Department.PLACE_NAME: "connectors.place_name:PlaceNameConnector",
+    Department.FINANCIAL_LICENSE: "connectors.financial_license:FinancialLicenseConnector",
 }
 
 

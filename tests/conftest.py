@@ -123,3 +123,40 @@ def json_ctx(**overrides) -> dict:
     fields = {"case_number": "2026-110105-000123", "operator_id": "clerk-007", "purpose": "不动产转移登记"}
     fields.update(overrides)
     return fields
+
+
+@pytest.fixture
+async def node_for(tmp_path, dept_secret):
+    """Start a node wired to the given department URLs: `await node_for({Department.COURT: url})`."""
+    stops = []
+
+    async def start(urls: dict[Department, str], **overrides) -> RunningNode:
+        sub = tmp_path / f"node{len(stops)}"
+        sub.mkdir()
+        running, stop = await start_node(make_settings(sub, urls, dept_secret, **overrides))
+        stops.append(stop)
+        return running
+
+    yield start
+    for stop in reversed(stops):
+        await stop()
+
+
+@pytest.fixture
+async def fake_upstream():
+    """A bare HTTP server answering every request with `handler`; for broken-department tests.
+    `url = await fake_upstream(handler)`; handler(request) -> web.StreamResponse."""
+    runners = []
+
+    async def start(handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
