@@ -6,6 +6,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from querynode.domain import model as m
+from querynode.domain.case import CaseParty, CaseRequest, CaseResult
 from querynode.v1 import querynode_pb2 as pb
 
 DEPARTMENT = {
@@ -186,3 +187,48 @@ def response(op_name: str, answer: m.Answer):
                                       issuer=rec.issuer, cause_code=rec.cause_code) if rec else None,
                 provenance=prov)
     raise ValueError(op_name)
+
+
+# ------------------------------------------------------------------ case checks
+
+CHECK_STATUS = {"OK": pb.CHECK_STATUS_OK, "ATTENTION": pb.CHECK_STATUS_ATTENTION,
+                "UNAVAILABLE": pb.CHECK_STATUS_UNAVAILABLE, "PENDING": pb.CHECK_STATUS_PENDING}
+SEVERITY = {"INFO": pb.SEVERITY_INFO, "WARNING": pb.SEVERITY_WARNING, "BLOCKING": pb.SEVERITY_BLOCKING}
+CASE_STATUS = {"CLEAR": pb.CASE_STATUS_CLEAR, "NEEDS_ATTENTION": pb.CASE_STATUS_NEEDS_ATTENTION,
+               "INCOMPLETE": pb.CASE_STATUS_INCOMPLETE}
+
+
+def case_request(request: pb.CheckCaseRequest) -> CaseRequest:
+    return CaseRequest(
+        registration_type=request.registration_type,
+        parties=tuple(CaseParty(role=p.role, name=p.name, id_number=p.id_number, credit_code=p.credit_code,
+                                organization_name=p.organization_name, license_code=p.license_code)
+                      for p in request.parties),
+        judgment_case_number=request.judgment_case_number, place_name=request.place_name,
+    )
+
+
+def case_check(entry: dict) -> pb.CaseCheck:
+    prov = entry["provenance"]
+    provenance_msg = None
+    if prov is not None:
+        source_time = datetime.fromisoformat(prov["source_time"]) if prov["source_time"] else None
+        provenance_msg = pb.Provenance(
+            department=DEPARTMENT[m.Department(prov["department"])], source_time=_timestamp(source_time),
+            from_cache=prov["from_cache"], cache_age_seconds=prov["cache_age_seconds"], stale=prov["stale"],
+            audit_id=prov["audit_id"], request_id=prov["request_id"], unavailable_reason=prov["unavailable_reason"])
+    return pb.CaseCheck(check_id=entry["check_id"], kind=entry["kind"], role=entry["role"],
+                        party_index=entry["party_index"], status=CHECK_STATUS[entry["status"]],
+                        summary=entry["summary"], provenance=provenance_msg)
+
+
+def case_response(result: CaseResult) -> pb.CheckCaseResponse:
+    record = result.record
+    return pb.CheckCaseResponse(
+        status=CASE_STATUS[record["status"]],
+        checks=[case_check(c) for c in record["checks"]],
+        findings=[pb.Finding(code=x["code"], severity=SEVERITY[x["severity"]], message=x["message"],
+                             check_ids=x["check_ids"]) for x in record["findings"]],
+        handle=record["handle"], record_id=record["record_id"], record_json=result.record_json,
+        record_digest=result.record_digest, record_signature=result.record_signature,
+    )

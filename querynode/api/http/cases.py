@@ -1,0 +1,100 @@
+"""Case checks over HTTP: JSON API, the saved record file and its printable view."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import jinja2
+from aiohttp import web
+
+from querynode.api.http import json_api
+from querynode.core.casecheck import CaseChecker
+from querynode.domain import errors as e
+from querynode.domain.case import CaseParty, CaseRequest
+from querynode.security.records import SealedRecord
+
+CASES_KEY = web.AppKey("cases", CaseChecker)
+_PARTY_FIELDS = {f.name for f in dataclasses.fields(CaseParty)}
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("querynode.api.http", "templates"), autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def _case_request(body: dict) -> CaseRequest:
+    parties = body.pop("parties", None)
+    if not isinstance(parties, list):
+        raise e.InvalidArgument([e.FieldViolation("parties", "must be a list of parties")])
+    parsed = []
+    for i, party in enumerate(parties):
+        if not isinstance(party, dict):
+            raise e.InvalidArgument([e.FieldViolation(f"parties[{i}]", "must be an object")])
+        for name, value in party.items():
+            if name not in _PARTY_FIELDS:
+                raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].{name}", "is not a known field")])
+            if not isinstance(value, str):
+                raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].{name}", "must be a string")])
+        parsed.append(CaseParty(**party))
+    fields = {}
+    for name in ("registration_type", "judgment_case_number", "place_name"):
+        value = body.pop(name, "")
+        if not isinstance(value, str):
+            raise e.InvalidArgument([e.FieldViolation(name, "must be a string")])
+        fields[name] = value
+    if body:
+        raise e.InvalidArgument([e.FieldViolation(next(iter(body)), "is not a known field")])
+    return CaseRequest(parties=tuple(parsed), **fields)
+
+
+def _answer(result) -> web.Response:
+    payload = {"record": result.record, "digest": result.record_digest, "signature": result.record_signature}
+    return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def check_case(request: web.Request) -> web.Response:
+    body = await json_api.read_json(request)
+    ctx = json_api.request_context(body, request)
+    ctx = dataclasses.replace(ctx, deadline=asyncio.get_running_loop().time()
+                              + request.app[json_api.HUB_KEY].default_deadline_seconds)
+    return _answer(await request.app[CASES_KEY].check(ctx, _case_request(body)))
+
+
+async def case_result(request: web.Request) -> web.Response:
+    body = await json_api.read_json(request)
+    json_api.request_context(body, request)
+    handle = body.pop("handle", "")
+    if not isinstance(handle, str) or not handle:
+        raise e.InvalidArgument([e.FieldViolation("handle", "is required")])
+    return _answer(await request.app[CASES_KEY].result(handle))
+
+
+async def _sealed(request: web.Request) -> SealedRecord:
+    record_id = request.match_info["record_id"]
+    row = await request.app[CASES_KEY].store.by_id(record_id) if len(record_id) == 32 else None
+    if row is None:
+        raise e.NotFound("no verification record with this id")
+    return SealedRecord(*row)
+
+
+async def record_file(request: web.Request) -> web.Response:
+    """The record as the window saves it: record, digest, signature, key id."""
+    sealed = await _sealed(request)
+    return web.Response(body=sealed.to_file(), content_type="application/json", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="record-{request.match_info["record_id"]}.json"'})
+
+
+async def record_print(request: web.Request) -> web.Response:
+    """Printable A4 view (Chinese, masked) to attach to the case file."""
+    sealed = await _sealed(request)
+    html = _TEMPLATES.get_template("record_print.html").render(
+        record=json.loads(sealed.body), digest=sealed.digest, signature=sealed.signature, key_id=sealed.key_id)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+def add_routes(app: web.Application, cases: CaseChecker) -> None:
+    app[CASES_KEY] = cases
+    app.router.add_post("/api/v1/cases/check", check_case)
+    app.router.add_post("/api/v1/cases/result", case_result)
+    app.router.add_get("/api/v1/records/{record_id}", record_file)
+    app.router.add_get("/records/{record_id}/print", record_print)
