@@ -1,0 +1,251 @@
+"""`make bench`: the node against the physical floor of this machine, as ratios from one run.
+
+Starts the mock departments and the node (full pipeline: validation, audit to SQLite with
+fsync, cache), plus two baselines (a raw grpc.aio echo, a plain aiohttp JSON handler), drives
+them with h2load (gRPC over h2) and wrk (HTTP/1.1) from separate processes, and writes
+bench/results/<date>.json and .md.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from querynode.v1 import querynode_pb2 as pb  # noqa: E402
+from querynode.v1 import querynode_pb2_grpc  # noqa: E402
+
+PY = sys.executable
+BASE = 19000  # mocks on 19001-19007
+NODE_GRPC, NODE_HTTP, ECHO_GRPC, ECHO_HTTP = 19051, 19080, 19052, 19081
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
+
+
+def start(cmd: list[str], env: dict | None = None, marker: str = "ready") -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if marker in line:
+            return proc
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise SystemExit(f"{cmd[:3]} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def h2load(port: int, path: str, body: bytes, server_pid: int, *, clients: int = 8, streams: int = 8) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        data, log = Path(tmp, "req.bin"), Path(tmp, "log.tsv")
+        data.write_bytes(body)
+        cpu0 = cpu_seconds(server_pid)
+        out = subprocess.run(
+            ["h2load", "-n", str(N_REQUESTS), "-c", str(clients), "-m", str(streams), "-t", "1", "-d", str(data),
+             "-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}",
+             f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+        cpu = cpu_seconds(server_pid) - cpu0
+        rows = [line.split("\t") for line in log.read_text().splitlines()]
+    durations = [int(r[2]) / 1000 for r in rows]
+    ok = re.search(r"requests: .*? (\d+) succeeded", out)
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    return {"rps": rps, "p50_ms": percentile(durations, 0.5), "p99_ms": percentile(durations, 0.99),
+            "succeeded": int(ok.group(1)) if ok else None, "cpu_us_per_call": cpu / len(rows) * 1e6}
+
+
+def wrk(url: str, body: str, server_pid: int, seconds: int = 8) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "post.lua")
+        script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                          'wrk.headers["Content-Type"] = "application/json"\n')
+        cpu0 = cpu_seconds(server_pid)
+        out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                             capture_output=True, text=True, check=True).stdout
+        cpu = cpu_seconds(server_pid) - cpu0
+
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0, "cpu_us_per_call": cpu / total * 1e6}
+
+
+def grpc_frame(message) -> bytes:
+    payload = message.SerializeToString()
+    return struct.pack(">?I", False, len(payload)) + payload
+
+
+async def added_latency(person: dict, secret: str, calls: int = 400) -> dict:
+    """Unloaded: a direct signed call to the mock MPS vs the same lookup through the node
+    with the cache bypassed (fresh), from one sequential client."""
+    from connectors.base import CallInfo, ConnectorConfig
+    from connectors.identity import IdentityConnector
+    from querynode.domain.model import IdentityQuery
+
+    connector = IdentityConnector(ConnectorConfig(base_url=f"http://127.0.0.1:{BASE + 1}", secret=secret))
+    query = IdentityQuery(person["id_number"], person["name"])
+    direct = []
+    for i in range(calls + 50):
+        t0 = time.perf_counter()
+        await connector.lookup(query, CallInfo(f"bench-{i}", "BENCH-0001", "bench", 2.0))
+        if i >= 50:
+            direct.append((time.perf_counter() - t0) * 1000)
+    await connector.close()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{NODE_GRPC}") as channel:
+        stub = querynode_pb2_grpc.QueryNodeStub(channel)
+        request = pb.VerifyIdentityRequest(context=pb.RequestContext(
+            case_number="BENCH-0001", operator_id="bench", purpose="benchmark", fresh=True),
+            id_number=person["id_number"], name=person["name"])
+        through = []
+        for i in range(calls + 50):
+            t0 = time.perf_counter()
+            reply = await stub.VerifyIdentity(request)
+            assert reply.verdict == pb.IDENTITY_VERDICT_MATCH and not reply.provenance.from_cache
+            if i >= 50:
+                through.append((time.perf_counter() - t0) * 1000)
+    return {"direct_p50_ms": statistics.median(direct), "direct_p99_ms": percentile(direct, 0.99),
+            "node_p50_ms": statistics.median(through), "node_p99_ms": percentile(through, 0.99),
+            "added_p50_ms": statistics.median(through) - statistics.median(direct),
+            "added_p99_ms": percentile(through, 0.99) - percentile(direct, 0.99)}
+
+
+async def audit_throughput(records: int = 5000, concurrency: int = 256) -> dict:
+    """Durable audit appends (fsync before return) from many concurrent calls."""
+    from querynode.security.audit_store import AuditRecord, SqliteAuditStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteAuditStore(Path(tmp, "audit.sqlite"))
+        await store.open()
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await store.append(AuditRecord(
+                    audit_id=f"{i:032x}", at=datetime.now(UTC).isoformat(), request_id=f"{i:032x}", caller="bench",
+                    operator_id="bench", case_number="BENCH", purpose="benchmark", operation="VerifyIdentity",
+                    department="identity", subject_index="0" * 64, outcome="ANSWERED", latency_ms=1.0))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(records)))
+        elapsed = time.perf_counter() - t0
+        broken = await store.verify_chain()
+        await store.close()
+    return {"sqlite_records_per_s": records / elapsed, "chain_intact": broken is None}
+
+
+def main() -> None:
+    for tool in ("h2load", "wrk"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install nghttp2-client wrk")
+    samples = json.loads((ROOT / "mocks" / "samples.json").read_text(encoding="utf-8"))
+    person = samples["identity"]["match"][0]
+    work = Path(tempfile.mkdtemp(prefix="querynode-bench-"))
+    secret_file = work / "departments.secret"
+    secret = secrets.token_hex(32)
+    secret_file.write_text(secret)
+    env = {**os.environ, "QUERYNODE_DATA_DIR": str(work), "QUERYNODE_NODE_KEY": secrets.token_hex(32),
+           "QUERYNODE_GRPC__PORT": str(NODE_GRPC), "QUERYNODE_HTTP__PORT": str(NODE_HTTP)}
+    for dept, port in (("IDENTITY", 1), ("CREDIT_CODE", 2), ("MARRIAGE", 3), ("COURT", 4), ("DEATH", 5),
+                       ("PLACE_NAME", 6), ("FINANCIAL_LICENSE", 7)):
+        env[f"QUERYNODE_DEPARTMENTS__{dept}__URL"] = f"http://127.0.0.1:{BASE + port}"
+        env[f"QUERYNODE_DEPARTMENTS__{dept}__SECRET_FILE"] = str(secret_file)
+    env["QUERYNODE_DATA_DIR"] = str(work)
+    procs = []
+    try:
+        procs.append(start([PY, "-m", "mocks", "--secret-file", str(secret_file), "--base-port", str(BASE)],
+                           marker="mocks ready"))
+        node = start([PY, "-m", "querynode", "serve"], env={**env, "QUERYNODE_DATA_DIR": str(work)},
+                     marker="querynode HTTP")
+        procs.append(node)
+        echo_grpc = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC)])
+        echo_http = start([PY, "bench/echo_servers.py", "http", str(ECHO_HTTP)])
+        procs += [echo_grpc, echo_http]
+
+        request = pb.VerifyIdentityRequest(context=pb.RequestContext(
+            case_number="BENCH-0001", operator_id="bench", purpose="benchmark"),
+            id_number=person["id_number"], name=person["name"])
+        body = grpc_frame(request)
+        path = "/querynode.v1.QueryNode/VerifyIdentity"
+        json_body = json.dumps({"context": {"case_number": "BENCH-0001", "operator_id": "bench", "purpose": "benchmark"},
+                                "id_number": person["id_number"], "name": person["name"]}, ensure_ascii=False)
+        results: dict = {"date": datetime.now(UTC).isoformat(), "machine": {
+            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "requests_per_run": N_REQUESTS}
+        results["added_latency"] = asyncio.run(added_latency(person, secret))  # also warms the cache
+        results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid)
+        results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid)
+        results["http_plain"] = wrk(f"http://127.0.0.1:{ECHO_HTTP}/api/v1/identity/verify", json_body, echo_http.pid)
+        results["http_node_cache_hit"] = wrk(f"http://127.0.0.1:{NODE_HTTP}/api/v1/identity/verify", json_body, node.pid)
+        results["audit"] = asyncio.run(audit_throughput())
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+    results["ratios"] = {
+        "grpc_cache_hit_vs_echo": results["grpc_node_cache_hit"]["rps"] / results["grpc_echo"]["rps"],
+        "http_cache_hit_vs_plain": results["http_node_cache_hit"]["rps"] / results["http_plain"]["rps"],
+    }
+    write_report(results)
+
+
+def write_report(r: dict) -> None:
+    stamp = r["date"][:10]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stamp}.json").write_text(json.dumps(r, indent=2) + "\n")
+    a, g, e, h, p = r["added_latency"], r["grpc_node_cache_hit"], r["grpc_echo"], r["http_node_cache_hit"], r["http_plain"]
+    lines = [
+        f"# Benchmark {r['date'][:19]}Z — {r['machine']['cpus']} CPUs, Python {r['machine']['python']}", "",
+        "| measure | node | baseline | ratio / delta | target |", "|---|---|---|---|---|",
+        f"| gRPC VerifyIdentity cache hit, req/s | {g['rps']:.0f} | echo {e['rps']:.0f} | "
+        f"{r['ratios']['grpc_cache_hit_vs_echo']:.2f}x | >= 0.8x |",
+        f"| gRPC p50 / p99 ms | {g['p50_ms']:.2f} / {g['p99_ms']:.2f} | {e['p50_ms']:.2f} / {e['p99_ms']:.2f} | | |",
+        f"| gRPC CPU per call, us | {g['cpu_us_per_call']:.0f} | {e['cpu_us_per_call']:.0f} | | |",
+        f"| JSON API cache hit, req/s | {h['rps']:.0f} | aiohttp {p['rps']:.0f} | "
+        f"{r['ratios']['http_cache_hit_vs_plain']:.2f}x | >= 0.5x |",
+        f"| JSON p50 / p99 ms | {h['p50_ms']:.2f} / {h['p99_ms']:.2f} | {p['p50_ms']:.2f} / {p['p99_ms']:.2f} | | |",
+        f"| added latency, cache miss, p50 ms | {a['node_p50_ms']:.2f} | direct {a['direct_p50_ms']:.2f} | "
+        f"+{a['added_p50_ms']:.2f} | <= +0.5 |",
+        f"| added latency, cache miss, p99 ms | {a['node_p99_ms']:.2f} | direct {a['direct_p99_ms']:.2f} | "
+        f"+{a['added_p99_ms']:.2f} | <= +1.0 |",
+        f"| durable audit, SQLite records/s | {r['audit']['sqlite_records_per_s']:.0f} | | | >= 5000 |",
+    ]
+    (out / f"{stamp}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Case checks against all seven mock departments serving one world: each registration type
+gives the checks and findings a clerk expects."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mocks.departments import build_departments
+from querynode.domain.model import Department
+from querynode.security.masking import mask_name
+from querynode.v1 import querynode_pb2 as pb
+from tests.conftest import APP_ID, ctx
+
+PORT_DEPARTMENT = {1: Department.IDENTITY, 2: Department.CREDIT_CODE, 3: Department.MARRIAGE, 4: Department.COURT,
+                   5: Department.DEATH, 6: Department.PLACE_NAME, 7: Department.FINANCIAL_LICENSE}
+
+
+@pytest.fixture
+async def departments(world, dept_secret):
+    started = {}
+    for offset, dept in build_departments({APP_ID: dept_secret}, world=world):
+        await dept.start()
+        started[PORT_DEPARTMENT[offset]] = dept
+    yield started
+    for dept in started.values():
+        await dept.stop()
+
+
+@pytest.fixture
+async def full_node(node_for, departments):
+    return await node_for({d: mock.url for d, mock in departments.items()})
+
+
+def _latest(world, person):
+    acts = sorted(world.acts_of(person.id_number), key=lambda a: (a.registered_on, a.certificate_number))
+    return acts[-1] if acts else None
+
+
+def _spouse(act, person):
+    return act.woman if act.man.id_number == person.id_number else act.man
+
+
+def alive(world, p):
+    return p.id_number not in world.deaths and p.kind == "resident"
+
+
+def unmarried(world):
+    return [p for p in world.persons if alive(world, p) and not world.acts_of(p.id_number)]
+
+
+def married_couples(world):
+    """(person, spouse) both alive, currently married to each other."""
+    out = []
+    for p in world.persons:
+        act = _latest(world, p)
+        if act and act.op_type in ("IA", "ICA") and alive(world, p):
+            spouse = _spouse(act, p)
+            if alive(world, spouse) and _latest(world, spouse) == act:
+                out.append((p, spouse))
+    return out
+
+
+def party(p, role):
+    return pb.CaseParty(role=role, name=p.name, id_number=p.id_number)
+
+
+def org_party(org, role, **extra):
+    return pb.CaseParty(role=role, credit_code=org.credit_code, organization_name=org.name, **extra)
+
+
+async def check(node, registration_type, parties, **extra):
+    reply = await node.stub.CheckCase(pb.CheckCaseRequest(
+        context=ctx(), registration_type=registration_type, parties=parties, **extra), timeout=10)
+    return reply, {f.code for f in reply.findings}
+
+
+async def test_transfer_between_unmarried_living_persons_is_clear(full_node, world):
+    seller, buyer = unmarried(world)[:2]
+    reply, codes = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
+    assert reply.status == pb.CASE_STATUS_CLEAR, [f.message for f in reply.findings]
+    assert len(reply.checks) == 6 and not codes
+
+
+async def test_transfer_whose_seller_is_dead_needs_attention(full_node, world):
+    dead = next(d.person for d in world.deaths.values())
+    buyer = unmarried(world)[0]
+    reply, codes = await check(full_node, "transfer", [party(dead, "seller"), party(buyer, "buyer")])
+    assert reply.status == pb.CASE_STATUS_NEEDS_ATTENTION
+    assert "PARTY_DECEASED" in codes
+    message = next(f.message for f in reply.findings if f.code == "PARTY_DECEASED")
+    assert "死亡" in message and dead.name not in message and mask_name(dead.name) in message
+
+
+async def test_married_seller_needs_spouse_consent_unless_spouse_is_a_party(full_node, world):
+    seller, spouse = married_couples(world)[0]
+    buyer = unmarried(world)[0]
+    reply, codes = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
+    assert "SPOUSE_CONSENT_NEEDED" in codes and reply.status == pb.CASE_STATUS_NEEDS_ATTENTION
+    assert mask_name(spouse.name) in next(f.message for f in reply.findings if f.code == "SPOUSE_CONSENT_NEEDED")
+    reply, codes = await check(full_node, "transfer",
+                               [party(seller, "seller"), party(spouse, "seller"), party(buyer, "buyer")])
+    assert "SPOUSE_CONSENT_NEEDED" not in codes and "SPOUSE_IS_PARTY" in codes
+    assert reply.status == pb.CASE_STATUS_CLEAR
+
+
+async def test_inheritance_from_a_married_decedent_names_the_surviving_spouse(full_node, world):
+    for death in world.deaths.values():
+        act = _latest(world, death.person)
+        if act and act.op_type in ("IA", "ICA") and act.registered_on < death.died_on:
+            spouse = _spouse(act, death.person)
+            if alive(world, spouse):
+                break
+    else:
+        pytest.fail("the world has no married decedent with a living spouse")
+    reply, codes = await check(full_node, "inheritance", [party(death.person, "decedent"), party(spouse, "heir")])
+    assert "SURVIVING_SPOUSE" in codes and "DECEDENT_NO_DEATH_RECORD" not in codes
+    message = next(f.message for f in reply.findings if f.code == "SURVIVING_SPOUSE")
+    assert mask_name(spouse.name) in message and "已列为继承人" in message
+    assert spouse.name not in message
+    reply, codes = await check(full_node, "inheritance", [party(unmarried(world)[0], "decedent")])
+    assert "DECEDENT_NO_DEATH_RECORD" in codes
+
+
+async def test_mortgage_to_a_licensed_bank_is_clear_and_to_an_unlicensed_lender_is_not(full_node, world):
+    mortgagor = unmarried(world)[0]
+    bank = next(lic for lic in world.licenses if lic.valid)
+    reply, codes = await check(full_node, "mortgage", [
+        party(mortgagor, "mortgagor"),
+        org_party(bank.organization, "mortgagee", license_code=bank.license_code)])
+    assert reply.status == pb.CASE_STATUS_CLEAR, [f.message for f in reply.findings]
+    lender = next(o for o in world.organizations if o.name == "北京鑫汇通小额贷款有限公司")
+    reply, codes = await check(full_node, "mortgage", [party(mortgagor, "mortgagor"), org_party(lender, "mortgagee")])
+    assert "LENDER_UNLICENSED" in codes and reply.status == pb.CASE_STATUS_NEEDS_ATTENTION
+    withdrawn = next(lic for lic in world.licenses if not lic.valid)
+    reply, codes = await check(full_node, "mortgage", [
+        party(mortgagor, "mortgagor"), org_party(withdrawn.organization, "mortgagee", license_code=withdrawn.license_code)])
+    assert "LICENSE_INVALID" in codes
+
+
+async def test_first_registration_checks_company_status_and_legal_representative(full_node, world):
+    active = next(o for o in world.organizations if o.status == "存续" and alive(world, o.legal_representative))
+    reply, codes = await check(full_node, "first", [
+        org_party(active, "holder"), party(active.legal_representative, "legal_representative")])
+    assert reply.status == pb.CASE_STATUS_CLEAR, [f.message for f in reply.findings]
+    revoked = next(o for o in world.organizations if o.status == "吊销")
+    other = unmarried(world)[0]
+    reply, codes = await check(full_node, "first", [org_party(revoked, "holder"), party(other, "legal_representative")])
+    assert {"ORG_REVOKED", "LEGAL_REPRESENTATIVE_DIFFERS"} <= codes
+
+
+async def test_cancellation_reports_the_holders_death_without_blocking(full_node, world):
+    dead = next(d for d in world.deaths.values())
+    reply, codes = await check(full_node, "cancellation", [party(dead.person, "holder")])
+    assert reply.status == pb.CASE_STATUS_CLEAR
+    assert dead.died_on.isoformat() in reply.checks[0].summary
+
+
+@pytest.mark.parametrize("registration_type,role", [("correction", "applicant"), ("objection", "applicant"),
+                                                    ("advance_notice", "buyer"), ("change", "holder")])
+async def test_identity_only_types(full_node, world, registration_type, role):
+    reply, codes = await check(full_node, registration_type, [party(unmarried(world)[0], role)])
+    assert reply.status == pb.CASE_STATUS_CLEAR and [c.kind for c in reply.checks] == ["identity"]
+
+
+async def test_one_department_down_gives_incomplete_with_the_other_checks_done(full_node, departments, world):
+    await departments[Department.MARRIAGE].stop()
+    seller, buyer = unmarried(world)[:2]
+    reply, _ = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
+    assert reply.status == pb.CASE_STATUS_INCOMPLETE
+    statuses = {c.check_id: c.status for c in reply.checks}
+    assert statuses["marriage:seller:0"] == pb.CHECK_STATUS_UNAVAILABLE
+    assert statuses["identity:seller:0"] == statuses["death:buyer:1"] == pb.CHECK_STATUS_OK
+    assert json.loads(reply.record_json)["by_hand"]
