@@ -1,0 +1,39 @@
+"""Jinja2 templates for the clerk pages (autoescaped), and times shown in Asia/Shanghai."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from querynode.domain.model import DEPARTMENT_NAMES_ZH
+from querynode.security.accounts import ROLE_NAMES_ZH
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def shanghai_time(at: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return at.astimezone(SHANGHAI).strftime(fmt) if at is not None else "—"
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True,
+)
+_env.filters["shanghai"] = shanghai_time
+_env.globals["role_names"] = ROLE_NAMES_ZH
+_env.globals["department_names"] = DEPARTMENT_NAMES_ZH
+
+
+def render(request: web.Request | None, template: str, *, status: int = 200, **context) -> web.Response:
+    session = request.get("session") if request is not None else None
+    html = _env.get_template(template).render(session=session, **context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def render_error(status: int, message: str) -> web.Response:
+    return render(None, "error.html", status=status, message=message)
