@@ -213,7 +213,7 @@ def samples(world: World) -> dict:
         return {"label": label, "case_number": case.case_number, "half_width": half_width(case.case_number),
                 "court": case.court_name, "cause": case.cause,
                 "document_types": [d.doc_type for d in case.documents],
-                "parties": [{"name": p.name, "role": p.role} for p in case.parties]}
+                "parties": [{"name": p.name, "role": p.role, "id_number": p.identifier} for p in case.parties]}
 
     return {
         "sale_judgment": entry("sale", "house sale: seller must help transfer the flat (判决如下)"),

@@ -12,24 +12,27 @@ import sys
 from pathlib import Path
 
 from querynode.config import Settings, load_settings
+from querynode.observability.logs import configure as configure_logging
 
 
 async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     from querynode.api.grpc.servicer import start_grpc_server
     from querynode.api.http.app import create_app
     from querynode.node import Node
+    from querynode.observability import metrics
     from aiohttp import web
 
     node = await Node.start(settings)
     grpc_server, grpc_port = await start_grpc_server(
-        node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller)
+        node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller,
+        audit_watch=node.audit_watch)
     runner = web.AppRunner(create_app(node.hub, anonymous_caller=settings.anonymous_caller), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http.host, settings.http.port).start()
     http_port = runner.addresses[0][1]
     print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
     print(f"querynode HTTP  http://{settings.http.host}:{http_port}  "
-          f"(POST /api/v1/identity/verify, GET /healthz, GET /api/v1/openapi.json)", flush=True)
+          f"(POST /api/v1/identity/verify, GET /healthz /readyz /metrics, GET /api/v1/openapi.json)", flush=True)
     print(f"audit trail     {settings.audit_path()}", flush=True)
     if ready_message:
         print(ready_message, flush=True)
@@ -43,6 +46,7 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
         await grpc_server.stop(grace=2)
         await runner.cleanup()
         await node.close()
+        metrics.process_exited(os.getpid())
 
 
 def _secret_file(path: Path, nbytes: int = 32) -> Path:
@@ -105,7 +109,7 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     parser = argparse.ArgumentParser(prog="querynode", description="Precise cross-department query node")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the node with a configuration file and environment")

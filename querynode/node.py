@@ -15,6 +15,7 @@ from querynode.core.cache import BoundedMemoryCache, ResultCache
 from querynode.core.hub import Hub
 from querynode.core.retry import RetryPolicy
 from querynode.domain.model import Department
+from querynode.observability.health import AuditWatch
 from querynode.security.audit_store import SqliteAuditStore
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex
@@ -48,6 +49,8 @@ class Node:
     settings: Settings
     hub: Hub
     audit_store: SqliteAuditStore
+    # Checks the audit store in the background; drives gRPC health (readiness).
+    audit_watch: AuditWatch | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "Node":
@@ -67,9 +70,13 @@ class Node:
                               settings.retry.max_backoff_seconds),
             default_deadline_seconds=settings.default_deadline_seconds,
         )
-        return cls(settings=settings, hub=hub, audit_store=audit_store)
+        audit_watch = AuditWatch(audit_store.writable)
+        await audit_watch.start()
+        return cls(settings=settings, hub=hub, audit_store=audit_store, audit_watch=audit_watch)
 
     async def close(self) -> None:
+        if self.audit_watch is not None:
+            await self.audit_watch.stop()
         for connector in self.hub.connectors.values():
             await connector.close()
         await self.hub.cache.backend.close()

@@ -6,11 +6,13 @@ AUDIT_UNAVAILABLE instead of the answer.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Protocol
 
 from querynode.domain.errors import AuditUnavailable
 from querynode.domain.model import RequestContext
+from querynode.observability import metrics
 from querynode.security.audit_store import AuditRecord
 
 log = logging.getLogger("querynode.audit")
@@ -35,8 +37,11 @@ class AuditTrail:
             purpose=ctx.purpose, operation=operation, department=department,
             subject_index=subject_index, outcome=outcome, latency_ms=round(latency_ms, 3),
         )
+        started = time.perf_counter()
         try:
             await self.store.append(record)
         except Exception as exc:
+            metrics.AUDIT_WRITE_FAILURES.inc()
             log.error("audit write failed", extra={"audit_id": audit_id, "error": type(exc).__name__})
             raise AuditUnavailable("the audit trail cannot record this query; no answer is released") from exc
+        metrics.AUDIT_WRITE_DURATION.observe(time.perf_counter() - started)

@@ -7,6 +7,7 @@ Values are JSON bytes of the domain result plus its source time.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from aiocache.serializers import NullSerializer
 from querynode.core.operations import Operation
 from querynode.domain.codec import from_data, to_data
 from querynode.domain.model import Department
+from querynode.observability import metrics
 from querynode.security.blind_index import BlindIndex
+
+log = logging.getLogger("querynode.cache")
 
 
 class BoundedMemoryCache(SimpleMemoryCache):
@@ -63,7 +67,11 @@ class ResultCache:
         return self.ttl_seconds.get(op.department, 0) > 0
 
     async def get(self, op: Operation, key: str) -> CacheHit | None:
-        raw = await self.backend.get(key)
+        try:
+            raw = await self.backend.get(key)
+        except Exception as exc:  # noqa: BLE001 - a broken cache must not break the call: ask the department
+            _backend_failed("get", exc)
+            return None
         if raw is None:
             return None
         entry = json.loads(raw)
@@ -78,4 +86,12 @@ class ResultCache:
     async def put(self, op: Operation, key: str, result: Any, source_time: datetime) -> None:
         entry = {"result": to_data(result), "source_time": source_time.isoformat(), "stored_at": time.time()}
         ttl = self.ttl_seconds.get(op.department, 0) + self.stale_max_age_seconds
-        await self.backend.set(key, json.dumps(entry, ensure_ascii=False).encode(), ttl=ttl)
+        try:
+            await self.backend.set(key, json.dumps(entry, ensure_ascii=False).encode(), ttl=ttl)
+        except Exception as exc:  # noqa: BLE001 - the answer is still good without being kept
+            _backend_failed("set", exc)
+
+
+def _backend_failed(operation: str, exc: Exception) -> None:
+    metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+    log.warning("cache backend failed; going on without it", extra={"error": type(exc).__name__})

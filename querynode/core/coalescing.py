@@ -11,10 +11,14 @@ class SingleFlight:
         self._inflight: dict[str, asyncio.Future] = {}
         self.coalesced = 0
 
-    async def run(self, key: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def run(self, key: str, fn: Callable[[], Awaitable[Any]],
+                  on_wait: Callable[[], None] | None = None) -> Any:
+        """Run `fn` once per key at a time; `on_wait` is called when this call joins one in flight."""
         existing = self._inflight.get(key)
         if existing is not None:
             self.coalesced += 1
+            if on_wait is not None:
+                on_wait()
             return await asyncio.shield(existing)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future

@@ -7,6 +7,7 @@ Each stage lives in its own module; this file only puts them in order.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -26,6 +27,8 @@ from querynode.core.validate import validate_context, validate_query
 from querynode.domain.codec import to_data
 from querynode.domain.errors import QueryError
 from querynode.domain.model import Answer, Department, Provenance, RequestContext
+from querynode.observability import metrics
+from querynode.observability.calls import query_done, upstream_attempt
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex
 
@@ -90,10 +93,16 @@ class Hub:
 
     async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: str,
                      outcome: str, started: float) -> None:
-        await self.audit.record(
-            audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department.value,
-            subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        try:
+            await self.audit.record(
+                audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department.value,
+                subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        except QueryError as exc:
+            outcome = exc.reason
+            raise
+        finally:
+            query_done(op.name, op.department.value, ctx.caller, outcome)
 
     async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float) -> Fetched:
         """Cache, then single-flight, then the department; stale answer if it fails."""
@@ -102,7 +111,9 @@ class Hub:
         key = self.cache.key(op, query)
         hit = await self.cache.get(op, key)
         if hit is not None and hit.fresh and not ctx.fresh:
+            metrics.CACHE_HITS.labels(op.department.value).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
+        metrics.CACHE_MISSES.labels(op.department.value).inc()
 
         async def fill() -> Fetched:
             fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit)
@@ -111,24 +122,29 @@ class Hub:
             return fetched
 
         flight_key = key + (":fresh" if ctx.fresh else "")
-        return await self.single_flight.run(flight_key, fill)
+        return await self.single_flight.run(
+            flight_key, fill, on_wait=metrics.COALESCED_WAITS.labels(op.department.value).inc)
 
     async def _upstream_or_unavailable(self, op: Operation, ctx: RequestContext, query: Any,
                                        deadline: float, stale) -> Fetched:
         connector = self.connectors.get(op.department)
         if connector is None:
             return Fetched(None, None, unavailable_reason=f"{op.department.value}: no connector configured")
-        try:
-            result = await call_with_retry(
-                self.retry, deadline,
-                lambda timeout: connector.lookup(query, CallInfo(
+        attempts = itertools.count(1)
+
+        async def attempt(timeout: float) -> Any:
+            with upstream_attempt(op.department.value, next(attempts), deadline):
+                return await connector.lookup(query, CallInfo(
                     request_id=ctx.request_id, case_number=ctx.case_number,
-                    operator_id=ctx.operator_id, timeout=timeout)),
-            )
+                    operator_id=ctx.operator_id, timeout=timeout))
+
+        try:
+            result = await call_with_retry(self.retry, deadline, attempt)
         except UpstreamError as exc:
             log.warning("department failed", extra={"department": op.department.value,
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
             if stale is not None:
+                metrics.CACHE_STALE_SERVED.labels(op.department.value).inc()
                 return Fetched(stale.result, stale.source_time, from_cache=True,
                                age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)

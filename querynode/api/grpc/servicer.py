@@ -11,9 +11,12 @@ from grpc_status import rpc_status
 
 from querynode.api.errors import mapping_for
 from querynode.api.grpc import convert
-from querynode.core.hub import Hub, new_request_id
+from querynode.api.grpc.observing import ObservingInterceptor, add_health_and_reflection
+from querynode.core.hub import Hub
 from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
+from querynode.observability.calls import request_id_for
+from querynode.observability.health import AuditWatch
 from querynode.v1 import querynode_pb2_grpc
 
 log = logging.getLogger("querynode.grpc")
@@ -47,7 +50,7 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
         remaining = context.time_remaining()
         deadline = asyncio.get_running_loop().time() + remaining if remaining is not None else None
         return RequestContext(
-            caller=self._caller_of(context), request_id=fields.pop("request_id")[:64] or new_request_id(),
+            caller=self._caller_of(context), request_id=request_id_for(fields.pop("request_id")),
             deadline=deadline, **fields,
         )
 
@@ -85,11 +88,14 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
         return await self._lookup("QueryDeath", request, context)
 
 
-async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str) -> tuple[grpc.aio.Server, int]:
+async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str,
+                            audit_watch: AuditWatch | None = None) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server; returns it and the bound port (port 0 picks a free one)."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1024 * 1024)])
+    server = grpc.aio.server(interceptors=[ObservingInterceptor()],
+                             options=[("grpc.max_receive_message_length", 1024 * 1024)])
     querynode_pb2_grpc.add_QueryNodeServicer_to_server(
         QueryNodeServicer(hub, anonymous_caller=anonymous_caller), server)
+    await add_health_and_reflection(server, audit_watch)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     return server, bound

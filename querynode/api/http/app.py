@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from querynode.api.errors import problem
-from querynode.api.http import json_api
+from querynode.api.http import json_api, monitoring
 from querynode.api.http.openapi import document
 from querynode.core.hub import Hub
 from querynode.domain import errors as e
@@ -39,19 +39,16 @@ def _problem_response(status: int, body: dict) -> web.Response:
                         content_type="application/problem+json", charset="utf-8")
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
-
-
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
 def create_app(hub: Hub, *, anonymous_caller: str) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=json_api.MAX_BODY_BYTES)
+    app = web.Application(middlewares=[monitoring.observe_middleware, problem_middleware],
+                          client_max_size=json_api.MAX_BODY_BYTES)
     app[json_api.HUB_KEY] = hub
     app[json_api.CALLER_KEY] = anonymous_caller
-    app.router.add_get("/healthz", healthz)
+    monitoring.add_routes(app)
     app.router.add_get("/api/v1/openapi.json", openapi)
     json_api.add_routes(app)
     return app

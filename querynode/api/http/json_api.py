@@ -9,10 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from querynode.core.hub import Hub, new_request_id
+from querynode.core.hub import Hub
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.codec import to_data
+from querynode.observability.calls import request_id_for
 
 HUB_KEY = web.AppKey("hub", Hub)
 CALLER_KEY = web.AppKey("anonymous_caller", str)
@@ -86,7 +87,7 @@ def _context(body: dict, caller: str) -> m.RequestContext:
             fields[name] = value
         else:
             raise _violation(f"context.{name}", "is not a known field")
-    request_id = fields.pop("request_id", "")[:64] or new_request_id()
+    request_id = request_id_for(fields.pop("request_id", ""))
     return m.RequestContext(
         case_number=fields.get("case_number", ""), operator_id=fields.get("operator_id", ""),
         purpose=fields.get("purpose", ""), caller=caller, request_id=request_id, fresh=fields.get("fresh", False),

@@ -1,0 +1,52 @@
+"""Structured logs: every log record as one JSON line.
+
+Only known fields leave the process (time, level, logger, message, request id and the
+call fields below); `extra=` keys outside that list are dropped, and an exception is
+logged as its type and stack without its message, so a value that slipped into an
+exception text (a name, an ID number) never reaches the log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TextIO
+
+# The request id of the call being served; set by the doors, read by every log line.
+REQUEST_ID: ContextVar[str] = ContextVar("querynode_request_id", default="")
+
+FIELDS = ("request_id", "door", "caller", "operation", "code", "outcome", "latency_ms",
+          "department", "error", "audit_id", "status")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id:
+            line["request_id"] = request_id
+        for name in FIELDS[1:]:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error_type"] = record.exc_info[0].__name__
+            line["stack"] = "".join(traceback.format_tb(record.exc_info[2]))
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Send all logging to `stream` (stderr) as JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
