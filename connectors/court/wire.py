@@ -77,7 +77,9 @@ def parse_reply(raw: bytes, content_type: str, charset: str | None) -> Reply:
         raise BadUpstream("court: reply is not UTF-8")
     try:
         root = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (ET.ParseError, DefusedXmlException, ValueError):
+    except DefusedXmlException:
+        raise BadUpstream("court: reply carries a DTD or entities, refused") from None
+    except (ET.ParseError, ValueError):
         raise BadUpstream("court: reply is not well-formed UTF-8 XML") from None
     if root.tag != "Response":
         raise BadUpstream("court: reply has no Response element")
