@@ -19,6 +19,7 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     from querynode.api.grpc.servicer import start_grpc_server
     from querynode.api.http.app import create_app
     from querynode.node import Node
+    from querynode.security.accounts import AccountStore, accounts_path
     from querynode.observability import metrics
     from aiohttp import web
 
@@ -26,7 +27,9 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     grpc_server, grpc_port = await start_grpc_server(
         node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller,
         audit_watch=node.audit_watch)
-    runner = web.AppRunner(create_app(node.hub, anonymous_caller=settings.anonymous_caller), access_log=None)
+    runner = web.AppRunner(create_app(
+        node.hub, anonymous_caller=settings.anonymous_caller,
+        accounts=AccountStore(accounts_path(settings.data_dir))), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http.host, settings.http.port).start()
     http_port = runner.addresses[0][1]
@@ -72,7 +75,10 @@ def demo(args: argparse.Namespace) -> None:
         for dept in settings.departments.values():
             if dept.secret is None and dept.secret_file is None:
                 dept.secret_file = dept_secret
-        asyncio.run(run_node(settings, ready_message=_samples_text()))
+        clerk_password = asyncio.run(create_demo_clerk(data_dir))
+        clerk_text = (f"\nclerk pages     /login  user demo-clerk  password {clerk_password}  (shown once)"
+                      if clerk_password else "\nclerk pages     /login  user demo-clerk (password shown at its first run)")
+        asyncio.run(run_node(settings, ready_message=_samples_text() + clerk_text))
     finally:
         mocks.terminate()
         mocks.wait(timeout=10)
@@ -108,6 +114,72 @@ def serve(args: argparse.Namespace) -> None:
     asyncio.run(run_node(load_settings(args.config)))
 
 
+def users(args: argparse.Namespace) -> None:
+    """Clerk accounts: add, passwd, disable, list (there are no default accounts)."""
+    from querynode.security.accounts import AccountError
+
+    try:
+        asyncio.run(_users(args, load_settings(args.config)))
+    except AccountError as exc:
+        raise SystemExit(exc.message) from None
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("新密码: ")
+    if getpass.getpass("再次输入: ") != first:
+        raise SystemExit("两次输入的密码不一致")
+    return first
+
+
+async def _users(args: argparse.Namespace, settings: Settings) -> None:
+    from querynode.security.accounts import ROLE_NAMES_ZH, AccountStore, Role, accounts_path, totp_uri
+
+    store = AccountStore(accounts_path(settings.data_dir))
+    await store.open()
+    try:
+        if args.users_command == "add":
+            secret = await store.add_user(args.username, _read_password(args), Role(args.role), totp=args.totp)
+            print(f"created {args.username} ({args.role})")
+            if secret:
+                print(f"TOTP secret (shown once; add it to an authenticator app): {secret}")
+                print(totp_uri(secret, args.username))
+        elif args.users_command == "passwd":
+            await store.set_password(args.username, _read_password(args))
+            print(f"password of {args.username} changed")
+        elif args.users_command == "disable":
+            await store.disable(args.username)
+            print(f"{args.username} disabled; their sessions are ended")
+        else:
+            for user in await store.users():
+                flags = ["disabled"] if user.disabled else []
+                flags += ["totp"] if user.totp_enabled else []
+                flags += ["locked"] if user.locked_until else []
+                print(f"{user.username:<20} {user.role.value:<14} {ROLE_NAMES_ZH[user.role]:<6} "
+                      f"password set {user.password_changed_at:%Y-%m-%d}  {' '.join(flags)}")
+    finally:
+        await store.close()
+
+
+async def create_demo_clerk(data_dir: Path) -> str:
+    """The demo's clerk `demo-clerk` with a random password, printed once; '' if it exists."""
+    from querynode.security.accounts import AccountStore, Role, UserExists, accounts_path
+
+    password = "Qn7-" + secrets.token_urlsafe(12)
+    store = AccountStore(accounts_path(data_dir))
+    await store.open()
+    try:
+        await store.add_user("demo-clerk", password, Role.CLERK)
+    except UserExists:
+        return ""
+    finally:
+        await store.close()
+    return password
+
+
 def main(argv: list[str] | None = None) -> None:
     configure_logging(logging.INFO)
     parser = argparse.ArgumentParser(prog="querynode", description="Precise cross-department query node")
@@ -117,5 +189,21 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.set_defaults(func=serve)
     p_demo = sub.add_parser("demo", help="run mock departments and the node on embedded defaults")
     p_demo.set_defaults(func=demo)
+    p_users = sub.add_parser("users", help="clerk accounts for the web pages").add_subparsers(
+        dest="users_command", required=True)
+    p_add = p_users.add_parser("add", help="create an account (password asked twice, or --password-stdin)")
+    p_add.add_argument("username")
+    p_add.add_argument("--role", choices=["clerk", "auditor", "administrator"], default="clerk")
+    p_add.add_argument("--totp", action="store_true", help="require a TOTP code at login (always for administrators)")
+    p_passwd = p_users.add_parser("passwd", help="set a new password")
+    p_passwd.add_argument("username")
+    p_disable = p_users.add_parser("disable", help="disable an account and end its sessions")
+    p_disable.add_argument("username")
+    p_list = p_users.add_parser("list", help="list accounts")
+    for p in (p_add, p_passwd):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for p in (p_add, p_passwd, p_disable, p_list):
+        p.add_argument("--config", help="YAML settings file (for the data dir)")
+        p.set_defaults(func=users)
     args = parser.parse_args(argv)
     args.func(args)

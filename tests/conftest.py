@@ -17,6 +17,7 @@ from querynode.api.http.app import create_app
 from querynode.config import DepartmentSettings, Settings
 from querynode.domain.model import Department
 from querynode.node import Node
+from querynode.security.accounts import AccountStore, accounts_path
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
 
@@ -90,7 +91,8 @@ async def start_node(settings: Settings) -> tuple[RunningNode, callable]:
     node = await Node.start(settings)
     server, port = await start_grpc_server(node.hub, "127.0.0.1", 0, anonymous_caller="test-registry",
                                            audit_watch=node.audit_watch)
-    runner = web.AppRunner(create_app(node.hub, anonymous_caller="test-registry"), access_log=None)
+    runner = web.AppRunner(create_app(node.hub, anonymous_caller="test-registry",
+                                        accounts=AccountStore(accounts_path(settings.data_dir))), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     http_port = runner.addresses[0][1]

@@ -9,8 +9,10 @@ from aiohttp import web
 from querynode.api.errors import problem
 from querynode.api.http import json_api, monitoring
 from querynode.api.http.openapi import document
+from querynode.api.http.pages import add_pages
 from querynode.core.hub import Hub
 from querynode.domain import errors as e
+from querynode.security.accounts import AccountStore
 
 log = logging.getLogger("querynode.http")
 
@@ -43,7 +45,8 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-def create_app(hub: Hub, *, anonymous_caller: str) -> web.Application:
+def create_app(hub: Hub, *, anonymous_caller: str,
+               accounts: AccountStore | None = None) -> web.Application:
     app = web.Application(middlewares=[monitoring.observe_middleware, problem_middleware],
                           client_max_size=json_api.MAX_BODY_BYTES)
     app[json_api.HUB_KEY] = hub
@@ -51,4 +54,6 @@ def create_app(hub: Hub, *, anonymous_caller: str) -> web.Application:
     monitoring.add_routes(app)
     app.router.add_get("/api/v1/openapi.json", openapi)
     json_api.add_routes(app)
+    if accounts is not None:  # the clerk pages need accounts; without them the node serves APIs only
+        add_pages(app, accounts)
     return app

@@ -5,7 +5,8 @@ from aiohttp import web
 
 from querynode.api.http.pages import views
 from querynode.api.http.pages.render import STATIC
-from querynode.api.http.pages.session import ACCOUNTS_KEY, security_headers
+from querynode.api.http.pages.keys import ACCOUNTS_KEY
+from querynode.api.http.pages.session import security_headers
 from querynode.security.accounts import AccountStore
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from querynode.api.http.pages.keys import SESSION
 from querynode.domain.model import DEPARTMENT_NAMES_ZH
 from querynode.security.accounts import ROLE_NAMES_ZH
 
@@ -30,7 +31,7 @@ _env.globals["department_names"] = DEPARTMENT_NAMES_ZH
 
 
 def render(request: web.Request | None, template: str, *, status: int = 200, **context) -> web.Response:
-    session = request.get("session") if request is not None else None
+    session = request.get(SESSION) if request is not None else None
     html = _env.get_template(template).render(session=session, **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from querynode.api.http.pages.keys import ACCOUNTS_KEY, FORM, SESSION, SESSION_ID
 from querynode.api.http.pages.render import render_error
-from querynode.security.accounts import AccountStore, Role, Session
+from querynode.security.accounts import Role, Session
 
-ACCOUNTS_KEY = web.AppKey("accounts", AccountStore)
 SESSION_COOKIE = "qn_session"
 LOGIN_CSRF_COOKIE = "qn_login_csrf"
 CSRF_FIELD = "csrf_token"
@@ -69,7 +69,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def page(*roles: Role, password_change: bool = False) -> Callable[[Handler], Handler]:
     """Guard a page: a live session (else to the login page), one of `roles`, a valid CSRF
     token on POST, and a forced password change once the password has expired. The session
-    is at request["session"], the parsed form at request["form"]."""
+    is at request[SESSION], the parsed form at request[FORM]."""
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -90,9 +90,9 @@ def page(*roles: Role, password_change: bool = False) -> Callable[[Handler], Han
                 form = await request.post()
                 if not tokens_equal(str(form.get(CSRF_FIELD, "")), session.csrf_token):
                     return forbidden("表单已失效（缺少或错误的 CSRF 令牌），请刷新页面后重试。")
-                request["form"] = form
-            request["session"] = session
-            request["session_id"] = session_id
+                request[FORM] = form
+            request[SESSION] = session
+            request[SESSION_ID] = session_id
             return await handler(request)
 
         return guarded
@@ -105,4 +105,4 @@ def forbidden(message: str) -> web.Response:
 
 
 def current(request: web.Request) -> Session:
-    return request["session"]
+    return request[SESSION]

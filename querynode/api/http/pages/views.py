@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from querynode.api.http.json_api import HUB_KEY
+from querynode.api.http.pages.keys import ACCOUNTS_KEY, FORM, SESSION_ID
 from querynode.api.http.pages.lookups import FIELD_LABELS, LOOKUPS, show
 from querynode.api.http.pages.render import SHANGHAI, render, render_error
 from querynode.api.http.pages.session import (
-    ACCOUNTS_KEY, CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, current, delete_cookie, new_login_csrf, page,
+    CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, current, delete_cookie, new_login_csrf, page,
     see_other, set_cookie, tokens_equal,
 )
 from querynode.core.hub import new_request_id
@@ -70,7 +71,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 @page(password_change=True)
 async def logout(request: web.Request) -> web.StreamResponse:
-    await request.app[ACCOUNTS_KEY].end_session(request["session_id"])
+    await request.app[ACCOUNTS_KEY].end_session(request[SESSION_ID])
     response = see_other("/login")
     delete_cookie(response, SESSION_COOKIE)
     return response
@@ -83,7 +84,7 @@ async def password_get(request: web.Request) -> web.Response:
 
 @page(password_change=True)
 async def password_post(request: web.Request) -> web.StreamResponse:
-    form, session = request["form"], current(request)
+    form, session = request[FORM], current(request)
     new = str(form.get("new_password", ""))
     if new != str(form.get("confirm_password", "")):
         return render(request, "password.html", status=400, message="两次输入的新密码不一致。", done=False)
@@ -123,7 +124,7 @@ async def lookup_get(request: web.Request) -> web.Response:
 @page(Role.CLERK)
 async def lookup_post(request: web.Request) -> web.Response:
     """Run one lookup through the hub, like every other door: the clerk is the operator."""
-    lookup, form, session = _lookup_of(request), request["form"], current(request)
+    lookup, form, session = _lookup_of(request), request[FORM], current(request)
     case_number = str(form.get("case_number", "")).strip()
     purpose = str(form.get("purpose", "")).strip()
     fields = {k: str(v) for k, v in form.items()}
