@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 from pathlib import Path
 
 from mocks.departments import build_departments
@@ -16,9 +17,13 @@ from mocks.population import SEED
 async def serve(args: argparse.Namespace) -> None:
     secret = Path(args.secret_file).read_text().strip()
     departments = build_departments(secrets={args.app_id: secret}, size=args.size, seed=args.seed)
+    tls = None
+    if args.tls_cert:  # HTTPS with a certificate of the demo CA (querynode demo makes one)
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     for offset, dept in departments:
-        port = await dept.start(args.host, args.base_port + offset)
-        print(f"mock {dept.name:<18} http://{args.host}:{port}", flush=True)
+        port = await dept.start(args.host, args.base_port + offset, ssl_context=tls)
+        print(f"mock {dept.name:<18} {dept.scheme}://{args.host}:{port}", flush=True)
     print("mocks ready", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,6 +42,8 @@ def main() -> None:
     parser.add_argument("--app-id", default="querynode")
     parser.add_argument("--size", type=int, default=2000, help="population size")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -2,6 +2,7 @@
 that tests read to prove no call was made, and start/stop."""
 from __future__ import annotations
 
+import ssl
 from collections import Counter
 
 from aiohttp import web
@@ -32,6 +33,7 @@ class MockDepartment:
         self.routes(self.app)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.scheme = "http"
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -42,12 +44,14 @@ class MockDepartment:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> int:
+        """Listen on host:port (0: a free port); HTTPS when given a server ssl_context."""
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        self.scheme = "https" if ssl_context is not None else "http"
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self.port

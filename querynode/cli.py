@@ -21,22 +21,35 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     from querynode.node import Node
     from querynode.security.accounts import AccountStore, accounts_path
     from querynode.observability import metrics
+    from querynode.security.authentication import authenticator_for, server_credentials
+    from querynode.api.http import json_api
     from aiohttp import web
 
+    sec = settings.security
+    authenticator = authenticator_for(settings)
+    credentials = server_credentials(sec.grpc_auth, sec.tls_cert_file, sec.tls_key_file, sec.client_ca_file)
     node = await Node.start(settings)
     grpc_server, grpc_port = await start_grpc_server(
         node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller,
-        audit_watch=node.audit_watch)
-    runner = web.AppRunner(create_app(
+        audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials)
+    app = create_app(
         node.hub, anonymous_caller=settings.anonymous_caller,
-        accounts=AccountStore(accounts_path(settings.data_dir))), access_log=None)
+        accounts=AccountStore(accounts_path(settings.data_dir)))
+    app[json_api.AUTH_KEY] = authenticator
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http.host, settings.http.port).start()
     http_port = runner.addresses[0][1]
     print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
     print(f"querynode HTTP  http://{settings.http.host}:{http_port}  "
           f"(POST /api/v1/identity/verify, GET /healthz /readyz /metrics, GET /api/v1/openapi.json)", flush=True)
-    print(f"audit trail     {settings.audit_path()}", flush=True)
+    print(f"audit trail     {settings.audit.backend}: "
+          f"{settings.audit_path() if settings.audit.backend == 'sqlite' else settings.audit.postgres_table}", flush=True)
+    print(f"callers         gRPC {sec.grpc_auth}, JSON API {sec.http_auth}; "
+          f"{len(authenticator.tokens)} token(s) in {sec.tokens_file or settings.data_dir / 'secrets' / 'tokens.json'}",
+          flush=True)
+    if node.plain_http_departments:
+        print(f"WARNING         plain HTTP to: {', '.join(node.plain_http_departments)} (allow_plain_http)", flush=True)
     if ready_message:
         print(ready_message, flush=True)
     stop = asyncio.Event()
@@ -67,21 +80,67 @@ def demo(args: argparse.Namespace) -> None:
     data_dir = Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode"))
     node_key = _secret_file(data_dir / "secrets" / "node.key")
     dept_secret = _secret_file(data_dir / "secrets" / "departments.secret")
-    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(dept_secret)],
+    security, pki, token = _demo_security(data_dir)
+    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(dept_secret),
+                              "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)],
                              stdout=subprocess.PIPE, text=True)
     try:
         _wait_for_mocks(mocks)
-        settings = Settings(data_dir=data_dir, node_key_file=node_key)
+        settings = Settings(data_dir=data_dir, node_key_file=node_key, security=security)
         for dept in settings.departments.values():
             if dept.secret is None and dept.secret_file is None:
                 dept.secret_file = dept_secret
+            dept.url = dept.url.replace("http://", "https://", 1)
+            dept.ca_file = dept.ca_file or pki.ca_cert
         clerk_password = asyncio.run(create_demo_clerk(data_dir))
         clerk_text = (f"\nclerk pages     /login  user demo-clerk  password {clerk_password}  (shown once)"
                       if clerk_password else "\nclerk pages     /login  user demo-clerk (password shown at its first run)")
-        asyncio.run(run_node(settings, ready_message=_samples_text() + clerk_text))
+        asyncio.run(run_node(settings, ready_message=_samples_text(token) + "\n" + _demo_security_text(pki) + clerk_text))
     finally:
         mocks.terminate()
         mocks.wait(timeout=10)
+
+
+DEMO_GRPC_CALLER = "demo-registry"
+DEMO_API_CALLER = "demo-api"
+
+
+def _demo_security(data_dir: Path):
+    """A throw-away CA with server and client certificates, field keys and a JSON API token,
+    created on first run under <data_dir>/pki and <data_dir>/secrets."""
+    from querynode.config import SecuritySettings
+    from querynode.security.authentication import issue_token
+    from querynode.security.tls import ensure_demo_pki
+
+    pki = ensure_demo_pki(data_dir / "pki", (DEMO_GRPC_CALLER,))
+    field_keys = data_dir / "secrets" / "field.keys"
+    if not field_keys.exists():
+        fd = os.open(field_keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"# key_id hexkey; the last line is the current key\nk1 {secrets.token_hex(32)}\n")
+    token_file = data_dir / "secrets" / "demo-api.token"
+    tokens = data_dir / "secrets" / "tokens.json"
+    if not token_file.exists():
+        token = issue_token(tokens, DEMO_API_CALLER)
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+    security = SecuritySettings(
+        grpc_auth="mtls", http_auth="token", tls_cert_file=pki.server_cert, tls_key_file=pki.server_key,
+        client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys)
+    return security, pki, token_file.read_text().strip()
+
+
+def _demo_security_text(pki) -> str:
+    return "\n".join([
+        "security (throw-away demo PKI; see README ## Security):",
+        f"  gRPC mutual TLS: CA {pki.ca_cert}, client certificate {pki.client_cert(DEMO_GRPC_CALLER)} "
+        f"key {pki.client_key(DEMO_GRPC_CALLER)} (caller {DEMO_GRPC_CALLER!r})",
+        f"  grpcurl -cacert {pki.ca_cert} -cert {pki.client_cert(DEMO_GRPC_CALLER)} "
+        f"-key {pki.client_key(DEMO_GRPC_CALLER)} 127.0.0.1:50051 list",
+        "  mock departments serve HTTPS with the demo CA; the node verifies them against it",
+        "  more tokens: querynode token issue --caller NAME",
+    ])
 
 
 def _wait_for_mocks(mocks: subprocess.Popen) -> None:
@@ -93,7 +152,7 @@ def _wait_for_mocks(mocks: subprocess.Popen) -> None:
     raise SystemExit("mock departments did not start")
 
 
-def _samples_text() -> str:
+def _samples_text(token: str) -> str:
     samples = Path(__file__).resolve().parent.parent / "mocks" / "samples.json"
     if not samples.exists():
         return ""
@@ -104,7 +163,8 @@ def _samples_text() -> str:
     for verdict, people in data.items():
         for p in people:
             lines.append(f"  {verdict:<14} {p['name']:<10} {p['id_number']}   ({p['label']})")
-    lines.append('try: curl -s localhost:8080/api/v1/identity/verify -H "Content-Type: application/json" -d '
+    lines.append(f'try: curl -s localhost:8080/api/v1/identity/verify -H "Authorization: Bearer {token}" '
+                 '-H "Content-Type: application/json" -d '
                  "'{\"context\":{\"case_number\":\"2026-0001\",\"operator_id\":\"clerk01\",\"purpose\":\"转移登记\"},"
                  f"\"id_number\":\"{data['match'][0]['id_number']}\",\"name\":\"{data['match'][0]['name']}\"}}'")
     return "\n".join(lines)
@@ -112,6 +172,120 @@ def _samples_text() -> str:
 
 def serve(args: argparse.Namespace) -> None:
     asyncio.run(run_node(load_settings(args.config)))
+
+
+async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
+    from querynode.security.audit_store import store_for
+    from querynode.security.blind_index import BlindIndex, identifier_digest
+
+    store = store_for(settings)
+    await store.open()
+    try:
+        if args.audit_command == "verify":
+            count, head = await store.head()
+            broken = await store.verify_chain()
+            if broken is not None:
+                print(f"FAILED: the chain breaks at record seq {broken} "
+                      f"(changed, inserted, or the one after a deleted record); {count} records")
+                return 1
+            print(f"OK: {count} records, chain intact; head hash {head} (keep it elsewhere to detect a cut tail)")
+            return 0
+        subject = None
+        if args.id_number:
+            index = BlindIndex(settings.read_node_key(), settings.security.blind_index)
+            subject = identifier_digest(index, args.id_number)
+        records = await store.records(case_number=args.case_number, subject=subject, limit=args.limit)
+        for r in records:
+            print(f"{r.at}  {r.audit_id}  {r.caller:<16} {r.operator_id:<12} {r.case_number:<20} "
+                  f"{r.operation:<22} {r.department:<18} {r.outcome:<18} {r.latency_ms:.1f} ms")
+        print(f"{len(records)} record(s)")
+        return 0
+    finally:
+        await store.close()
+
+
+def audit(args: argparse.Namespace) -> None:
+    """`querynode audit verify` checks the hash chain; `audit search` finds records by case
+    number or (through the blind index) by ID number, which is never stored in clear."""
+    if args.audit_command == "search" and not (args.case_number or args.id_number):
+        raise SystemExit("audit search needs --case-number or --id-number")
+    raise SystemExit(asyncio.run(_audit_command(load_settings(args.config), args)))
+
+
+def token(args: argparse.Namespace) -> None:
+    """Issue a bearer token for a caller system; only its hash is stored."""
+    from querynode.security.authentication import issue_token, tokens_path
+
+    path = tokens_path(load_settings(args.config))
+    print(issue_token(path, args.caller))
+    print(f"stored the SHA-256 hash in {path}; the token above is shown once. Restart the node to load it.",
+          file=sys.stderr)
+
+
+def users(args: argparse.Namespace) -> None:
+    """Clerk accounts: add, passwd, disable, list (there are no default accounts)."""
+    from querynode.security.accounts import AccountError
+
+    try:
+        asyncio.run(_users(args, load_settings(args.config)))
+    except AccountError as exc:
+        raise SystemExit(exc.message) from None
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("新密码: ")
+    if getpass.getpass("再次输入: ") != first:
+        raise SystemExit("两次输入的密码不一致")
+    return first
+
+
+async def _users(args: argparse.Namespace, settings: Settings) -> None:
+    from querynode.security.accounts import ROLE_NAMES_ZH, AccountStore, Role, accounts_path, totp_uri
+
+    store = AccountStore(accounts_path(settings.data_dir))
+    await store.open()
+    try:
+        if args.users_command == "add":
+            secret = await store.add_user(args.username, _read_password(args), Role(args.role), totp=args.totp)
+            print(f"created {args.username} ({args.role})")
+            if secret:
+                print(f"TOTP secret (shown once; add it to an authenticator app): {secret}")
+                print(totp_uri(secret, args.username))
+        elif args.users_command == "passwd":
+            await store.set_password(args.username, _read_password(args))
+            print(f"password of {args.username} changed")
+        elif args.users_command == "disable":
+            await store.disable(args.username)
+            print(f"{args.username} disabled; their sessions are ended")
+        else:
+            for user in await store.users():
+                flags = ["disabled"] if user.disabled else []
+                flags += ["totp"] if user.totp_enabled else []
+                flags += ["locked"] if user.locked_until else []
+                print(f"{user.username:<20} {user.role.value:<14} {ROLE_NAMES_ZH[user.role]:<6} "
+                      f"password set {user.password_changed_at:%Y-%m-%d}  {' '.join(flags)}")
+    finally:
+        await store.close()
+
+
+async def create_demo_clerk(data_dir: Path) -> str:
+    """The demo's clerk `demo-clerk` with a random password, printed once; '' if it exists."""
+    from querynode.security.accounts import AccountStore, Role, UserExists, accounts_path
+
+    password = "Qn7-" + secrets.token_urlsafe(12)
+    store = AccountStore(accounts_path(data_dir))
+    await store.open()
+    try:
+        await store.add_user("demo-clerk", password, Role.CLERK)
+    except UserExists:
+        return ""
+    finally:
+        await store.close()
+    return password
 
 
 def users(args: argparse.Namespace) -> None:
@@ -189,6 +363,36 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.set_defaults(func=serve)
     p_demo = sub.add_parser("demo", help="run mock departments and the node on embedded defaults")
     p_demo.set_defaults(func=demo)
+    p_audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    p_audit_verify = p_audit.add_parser("verify", help="check the hash chain; names the first bad record")
+    p_audit_search = p_audit.add_parser("search", help="records of a case, or about an ID number (blind index)")
+    p_audit_search.add_argument("--case-number")
+    p_audit_search.add_argument("--id-number")
+    p_audit_search.add_argument("--limit", type=int, default=1000)
+    for p in (p_audit_verify, p_audit_search):
+        p.add_argument("--config", help="YAML settings file (else QUERYNODE_CONFIG and environment)")
+        p.set_defaults(func=audit)
+    p_token = sub.add_parser("token", help="caller tokens").add_subparsers(dest="token_command", required=True)
+    p_issue = p_token.add_parser("issue", help="issue a bearer token for a caller system (printed once)")
+    p_issue.add_argument("--caller", required=True)
+    p_issue.add_argument("--config", help="YAML settings file (for the tokens file)")
+    p_issue.set_defaults(func=token)
+    p_users = sub.add_parser("users", help="clerk accounts for the web pages").add_subparsers(
+        dest="users_command", required=True)
+    p_add = p_users.add_parser("add", help="create an account (password asked twice, or --password-stdin)")
+    p_add.add_argument("username")
+    p_add.add_argument("--role", choices=["clerk", "auditor", "administrator"], default="clerk")
+    p_add.add_argument("--totp", action="store_true", help="require a TOTP code at login (always for administrators)")
+    p_passwd = p_users.add_parser("passwd", help="set a new password")
+    p_passwd.add_argument("username")
+    p_disable = p_users.add_parser("disable", help="disable an account and end its sessions")
+    p_disable.add_argument("username")
+    p_list = p_users.add_parser("list", help="list accounts")
+    for p in (p_add, p_passwd):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for p in (p_add, p_passwd, p_disable, p_list):
+        p.add_argument("--config", help="YAML settings file (for the data dir)")
+        p.set_defaults(func=users)
     p_users = sub.add_parser("users", help="clerk accounts for the web pages").add_subparsers(
         dest="users_command", required=True)
     p_add = p_users.add_parser("add", help="create an account (password asked twice, or --password-stdin)")

@@ -29,7 +29,9 @@ class DepartmentSettings(BaseModel):
     app_id: str = "querynode"
     secret: SecretStr | None = None
     secret_file: Path | None = None
-    ca_file: Path | None = None
+    ca_file: Path | None = None  # CA bundle that signs the department's TLS certificate
+    # An http:// url is refused unless this says so; the node then warns at start-up and in /readyz.
+    allow_plain_http: bool = False
     cache_ttl_seconds: float = Field(default=300, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -85,6 +87,36 @@ class AuditSettings(BaseModel):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     sqlite_path: Path | None = None  # default: <data_dir>/audit.sqlite
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
+    postgres_table: str = "querynode_audit"
+
+
+class CallerSettings(BaseModel):
+    """What one caller system may do (see querynode/security/authorization.py)."""
+
+    operations: list[str] = Field(default_factory=lambda: ["*"])
+    departments: list[str] = Field(default_factory=lambda: ["*"])
+    view: Literal["verdict", "masked", "full"] = "masked"
+    operator_limit_per_minute: int = Field(default=0, ge=0)  # 0: no limit
+
+
+class SecuritySettings(BaseModel):
+    """Caller authentication, TLS material, field encryption and blind index."""
+
+    # gRPC: "mtls" (client certificate from client_ca_file required; caller = subject CN),
+    # "token" (TLS, `authorization: Bearer` metadata), "insecure-loopback" (plain text, loopback host only).
+    grpc_auth: Literal["mtls", "token", "insecure-loopback"] = "mtls"
+    # JSON API: "token" (Authorization: Bearer) or "none" (anonymous_caller; loopback host only).
+    http_auth: Literal["token", "none"] = "token"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    client_ca_file: Path | None = None
+    tokens_file: Path | None = None  # default: <data_dir>/secrets/tokens.json (hashes only)
+    field_cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
+    # Field keys by key id (hex), or a file of "key_id hexkey" lines; none: derived from the node key.
+    field_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    field_keys_file: Path | None = None
+    field_key_current: str = ""  # default: the last key of the file (or the only key given)
+    blind_index: Literal["sha256", "sm3"] = "sha256"
 
 
 class RetrySettings(BaseModel):
@@ -104,12 +136,14 @@ class Settings(BaseSettings):
     departments: dict[Department, DepartmentSettings] = Field(default_factory=default_departments)
     cache: CacheSettings = CacheSettings()
     audit: AuditSettings = AuditSettings()
+    security: SecuritySettings = SecuritySettings()
     retry: RetrySettings = RetrySettings()
     # Node key for blind indexes (hex, >= 32 hex chars) or a file holding it; the demo creates one.
     node_key: SecretStr | None = None
     node_key_file: Path | None = None
-    # Caller system -> operations it may use ("*" for all). Empty: every caller may use all.
-    callers: dict[str, list[str]] = Field(default_factory=dict)
+    # Caller system -> the operations it may use (short form) or a CallerSettings.
+    # Empty: every authenticated caller may use everything with the full view.
+    callers: dict[str, CallerSettings | list[str]] = Field(default_factory=dict)
     # Caller name given to unauthenticated loopback calls in the embedded default.
     anonymous_caller: str = "local-demo"
 

@@ -6,6 +6,7 @@ configuration.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 
 from connectors.base import Connector, ConnectorConfig
@@ -16,13 +17,20 @@ from querynode.core.hub import Hub
 from querynode.core.retry import RetryPolicy
 from querynode.domain.model import Department
 from querynode.observability.health import AuditWatch
-from querynode.security.audit_store import SqliteAuditStore
+from querynode.security.audit_store import PostgresAuditStore, SqliteAuditStore, store_for
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex
+from querynode.security.field_crypto import cipher_for
+
+
+log = logging.getLogger("querynode.node")
 
 
 def _load_connector(dept: Department, settings: Settings) -> Connector:
     conf = settings.departments[dept]
+    if not conf.url.startswith("https://") and not conf.allow_plain_http:
+        raise ValueError(f"department {dept.value}: {conf.url.split('://')[0]}:// is not encrypted; use https:// "
+                         f"with ca_file, or set allow_plain_http: true for this department")
     module_name, _, class_name = conf.connector.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(ConnectorConfig(
@@ -48,20 +56,23 @@ def _cache_backend(settings: Settings):
 class Node:
     settings: Settings
     hub: Hub
-    audit_store: SqliteAuditStore
+    audit_store: SqliteAuditStore | PostgresAuditStore
     # Checks the audit store in the background; drives gRPC health (readiness).
     audit_watch: AuditWatch | None = None
+    # Departments reached over plain HTTP (allow_plain_http); said at start-up and in /readyz.
+    plain_http_departments: tuple[str, ...] = ()
 
     @classmethod
     async def start(cls, settings: Settings) -> "Node":
-        index = BlindIndex(settings.read_node_key())
-        audit_store = SqliteAuditStore(settings.audit_path())
+        index = BlindIndex(settings.read_node_key(), settings.security.blind_index)
+        cipher = cipher_for(settings)
+        audit_store = store_for(settings)
         await audit_store.open()
         connectors = {dept: _load_connector(dept, settings) for dept in settings.departments}
         cache = ResultCache(
             _cache_backend(settings), index,
             {dept: conf.cache_ttl_seconds for dept, conf in settings.departments.items()},
-            settings.cache.stale_max_age_seconds,
+            settings.cache.stale_max_age_seconds, cipher,
         )
         hub = Hub(
             connectors=connectors, audit=AuditTrail(audit_store), cache=cache,
@@ -72,7 +83,11 @@ class Node:
         )
         audit_watch = AuditWatch(audit_store.writable)
         await audit_watch.start()
-        return cls(settings=settings, hub=hub, audit_store=audit_store, audit_watch=audit_watch)
+        plain = tuple(dept.value for dept, conf in settings.departments.items() if not conf.url.startswith("https://"))
+        if plain:
+            log.warning("departments reached over plain HTTP (allow_plain_http): %s", ", ".join(plain))
+        return cls(settings=settings, hub=hub, audit_store=audit_store, audit_watch=audit_watch,
+                   plain_http_departments=plain)
 
     async def close(self) -> None:
         if self.audit_watch is not None:

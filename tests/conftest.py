@@ -68,7 +68,7 @@ async def identity_mock(start_mock) -> IdentityDepartment:
 def make_settings(tmp_path, urls: dict[Department, str], secret: str, **overrides) -> Settings:
     departments = {
         dept: DepartmentSettings(url=url, connector=f"connectors.{dept.value}:{_connector_class(dept)}",
-                                 app_id=APP_ID, secret=secret)
+                                 app_id=APP_ID, secret=secret, allow_plain_http=url.startswith("http://"))
         for dept, url in urls.items()
     }
     return Settings(data_dir=tmp_path, node_key=secrets.token_hex(32), departments=departments,

@@ -2,8 +2,10 @@
 gives the checks and findings a clerk expects."""
 from __future__ import annotations
 
+import asyncio
 import json
 
+import grpc
 import pytest
 
 from mocks.departments import build_departments
@@ -172,3 +174,68 @@ async def test_one_department_down_gives_incomplete_with_the_other_checks_done(f
     assert statuses["marriage:seller:0"] == pb.CHECK_STATUS_UNAVAILABLE
     assert statuses["identity:seller:0"] == statuses["death:buyer:1"] == pb.CHECK_STATUS_OK
     assert json.loads(reply.record_json)["by_hand"]
+
+
+def _court_case(world, kind):
+    from mocks.court_cases import generate
+
+    return next(c for c in generate(world) if c.kind == kind)
+
+
+def litigant(lit, role):
+    if lit.is_person:
+        return pb.CaseParty(role=role, name=lit.name, id_number=lit.identifier)
+    return pb.CaseParty(role=role, organization_name=lit.name, credit_code=lit.identifier)
+
+
+async def test_transfer_by_judgment_checks_the_judgment_and_its_parties(full_node, world):
+    sale = _court_case(world, "sale")
+    plaintiff, defendant = sale.parties[0], sale.parties[1]
+    reply, codes = await check(full_node, "transfer_by_judgment",
+                               [litigant(plaintiff, "applicant"), litigant(defendant, "former_owner")],
+                               judgment_case_number=sale.case_number)
+    assert "JUDGMENT_PARTIES_DIFFER" not in codes and "JUDGMENT_NOT_FOUND" not in codes
+    judgment = next(c for c in reply.checks if c.kind == "judgment")
+    assert judgment.status == pb.CHECK_STATUS_OK and sale.cause in judgment.summary
+    stranger = unmarried(world)[0]
+    reply, codes = await check(full_node, "transfer_by_judgment",
+                               [party(stranger, "applicant"), litigant(defendant, "former_owner")],
+                               judgment_case_number=sale.case_number.replace("（", "(").replace("）", ")"))
+    assert "JUDGMENT_PARTIES_DIFFER" in codes
+    assert stranger.name not in next(f.message for f in reply.findings if f.code == "JUDGMENT_PARTIES_DIFFER")
+
+
+async def test_seizure_needs_a_known_ruling(full_node, world, samples):
+    seizure = _court_case(world, "seizure")
+    debtor = next(p for p in seizure.parties if p.role == "被执行人")
+    reply, codes = await check(full_node, "seizure", [litigant(debtor, "holder")],
+                               judgment_case_number=seizure.case_number)
+    assert "JUDGMENT_NOT_FOUND" not in codes and "JUDGMENT_PARTIES_DIFFER" not in codes
+    reply, codes = await check(full_node, "seizure", [litigant(debtor, "holder")],
+                               judgment_case_number=samples["court"]["no_record"]["case_number"])
+    assert "JUDGMENT_NOT_FOUND" in codes and reply.status == pb.CASE_STATUS_NEEDS_ATTENTION
+
+
+async def test_pending_court_check_returns_a_handle_and_the_completed_record_later(
+        world, dept_secret, start_mock, node_for, identity_mock):
+    from mocks.court import CourtDepartment
+
+    court = await start_mock(CourtDepartment, slow_after=1.5)
+    running = await node_for({Department.IDENTITY: identity_mock.url, Department.COURT: court.url})
+    case = _court_case(world, "pending")
+    lit = next(p for p in case.parties if p.is_person)
+    request = pb.CheckCaseRequest(context=ctx(), registration_type="seizure", parties=[litigant(lit, "holder")],
+                                  judgment_case_number=case.case_number)
+    reply = await running.stub.CheckCase(request, timeout=1.0)
+    assert reply.status == pb.CASE_STATUS_INCOMPLETE and reply.handle
+    assert {c.kind: c.status for c in reply.checks}["judgment"] == pb.CHECK_STATUS_PENDING
+    for _ in range(50):
+        later = await running.stub.GetCaseResult(pb.GetCaseResultRequest(context=ctx(), handle=reply.handle))
+        if later.status != pb.CASE_STATUS_INCOMPLETE:
+            break
+        await asyncio.sleep(0.2)
+    assert later.status != pb.CASE_STATUS_INCOMPLETE and later.record_id != reply.record_id
+    assert {c.kind: c.status for c in later.checks}["judgment"] in (pb.CHECK_STATUS_OK, pb.CHECK_STATUS_ATTENTION)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await running.stub.GetCaseResult(pb.GetCaseResultRequest(context=ctx(), handle="f" * 32))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND

@@ -2,7 +2,8 @@
 
 Entries live for ttl + stale_max_age: within ttl they are served as cache hits; after
 that only as a stale answer when the department fails (stale-if-error).
-Values are JSON bytes of the domain result plus its source time.
+Values are JSON of the domain result plus its source time, sealed with the field cipher
+(AES-256-GCM or SM4-GCM, bound to the cache key): results carry names and ID numbers.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from querynode.domain.codec import from_data, to_data
 from querynode.domain.model import Department
 from querynode.observability import metrics
 from querynode.security.blind_index import BlindIndex
+from querynode.security.field_crypto import FieldCipher, FieldCryptoError
 
 log = logging.getLogger("querynode.cache")
 
@@ -52,9 +54,10 @@ class CacheHit:
 class ResultCache:
     def __init__(
         self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[Department, float],
-        stale_max_age_seconds: float,
+        stale_max_age_seconds: float, cipher: FieldCipher,
     ) -> None:
         self.backend = backend
+        self.cipher = cipher
         self.index = index
         self.ttl_seconds = dict(ttl_seconds)
         self.stale_max_age_seconds = stale_max_age_seconds
@@ -74,7 +77,11 @@ class ResultCache:
             return None
         if raw is None:
             return None
-        entry = json.loads(raw)
+        try:
+            entry = json.loads(self.cipher.open(raw, aad=key.encode()))
+        except FieldCryptoError as exc:  # retired key or tampered value: a miss, never a wrong answer
+            _backend_failed("open", exc)
+            return None
         age = max(0.0, time.time() - entry["stored_at"])
         return CacheHit(
             result=from_data(op.result_type, entry["result"]),
@@ -87,7 +94,8 @@ class ResultCache:
         entry = {"result": to_data(result), "source_time": source_time.isoformat(), "stored_at": time.time()}
         ttl = self.ttl_seconds.get(op.department, 0) + self.stale_max_age_seconds
         try:
-            await self.backend.set(key, json.dumps(entry, ensure_ascii=False).encode(), ttl=ttl)
+            sealed = self.cipher.seal(json.dumps(entry, ensure_ascii=False).encode(), aad=key.encode())
+            await self.backend.set(key, sealed, ttl=ttl)
         except Exception as exc:  # noqa: BLE001 - the answer is still good without being kept
             _backend_failed("set", exc)
 

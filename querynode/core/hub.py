@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 import uuid
@@ -24,13 +23,12 @@ from querynode.core.coalescing import SingleFlight
 from querynode.core.operations import Operation, operation_for
 from querynode.core.retry import RetryPolicy, call_with_retry
 from querynode.core.validate import validate_context, validate_query
-from querynode.domain.codec import to_data
 from querynode.domain.errors import QueryError
 from querynode.domain.model import Answer, Department, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
 from querynode.security.authorization import Authorizer
-from querynode.security.blind_index import BlindIndex
+from querynode.security.blind_index import BlindIndex, subject_index
 
 log = logging.getLogger("querynode.hub")
 
@@ -75,8 +73,8 @@ class Hub:
         try:
             ctx = audit_ctx = validate_context(ctx)
             query, warnings = validate_query(query)
-            subject = self.index.digest(op.name, json.dumps(to_data(query), sort_keys=True, ensure_ascii=False))
-            self.authorizer.check(ctx, op.name)
+            subject = subject_index(self.index, op.name, query)
+            self.authorizer.check(ctx, op.name, op.department.value)
             fetched = await self._fetch(op, ctx, query, deadline)
             outcome = _outcome(fetched)
         except QueryError as exc:

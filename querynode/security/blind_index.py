@@ -1,8 +1,9 @@
 """Keyed hashes of personal data: cache keys and audit lookups without the data itself."""
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import hmac
+import json
 
 
 class BlindIndex:
@@ -21,3 +22,25 @@ class BlindIndex:
             mac.update(len(data).to_bytes(4, "big"))
             mac.update(data)
         return mac.hexdigest()
+
+
+# Query fields that identify a person or an organisation; each gets its own blind index in
+# the audit record so `querynode audit search --id-number N` finds every lookup about N.
+IDENTIFIER_FIELDS = ("id_number", "spouse_id_number", "credit_code", "license_code")
+
+
+def identifier_digest(index: BlindIndex, value: str) -> str:
+    """The blind index of one identifier (normalised: trimmed, upper case)."""
+    return index.digest("identifier", value.strip().upper())
+
+
+def subject_index(index: BlindIndex, operation: str, query: object) -> str:
+    """What the audit record stores about the subject: the digest of the whole query, then
+    one digest per identifier in it, space separated. No value is kept in clear."""
+    canonical = json.dumps(dataclasses.asdict(query), sort_keys=True, ensure_ascii=False)  # type: ignore[arg-type]
+    parts = [index.digest(operation, canonical)]
+    for name in IDENTIFIER_FIELDS:
+        value = getattr(query, name, None)
+        if isinstance(value, str) and value:
+            parts.append(identifier_digest(index, value))
+    return " ".join(parts)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import grpc
@@ -13,13 +14,17 @@ from querynode.api.errors import mapping_for
 from querynode.api.grpc import convert
 from querynode.api.grpc.observing import ObservingInterceptor, add_health_and_reflection
 from querynode.core.hub import Hub
+from querynode.core.operations import OPERATIONS
 from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import request_id_for
 from querynode.observability.health import AuditWatch
+from querynode.security.authentication import UNAUTHENTICATED_CALLER, Authenticator, audit_refusal, is_loopback
+from querynode.security.masking import present
 from querynode.v1 import querynode_pb2_grpc
 
 log = logging.getLogger("querynode.grpc")
+_DEPARTMENT_OF = {op.name: op.department.value for op in OPERATIONS.values()}
 
 
 def rich_status(exc: BaseException) -> grpc.Status:
@@ -58,13 +63,26 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
         try:
             ctx = self._context(request, context)
             answer = await self.hub.execute(ctx, convert.query(request))
+            answer = dataclasses.replace(answer, result=present(answer.result, self.hub.authorizer.view_for(ctx.caller)))
             return convert.response(op_name, answer)
         except e.QueryError as exc:
+            await self._audit_if_unauthenticated(exc, op_name, request)
             status = rich_status(exc)
         except Exception as exc:  # noqa: BLE001 - never crash the node on one call
             log.exception("unexpected error in %s", op_name)
             status = rich_status(exc)
         await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def _audit_if_unauthenticated(self, exc: BaseException, op_name: str, request) -> None:
+        """A call refused at the door leaves an audit record too (caller unknown)."""
+        if not isinstance(exc, e.Unauthenticated):
+            return
+        fields = convert.context(request.context) if request.HasField("context") else {}
+        ctx = RequestContext(
+            case_number=fields.get("case_number", "")[:64], operator_id=fields.get("operator_id", "")[:64],
+            purpose=fields.get("purpose", "")[:200], caller=UNAUTHENTICATED_CALLER,
+            request_id=request_id_for(fields.get("request_id", "")))
+        await audit_refusal(self.hub.audit, ctx, op_name, _DEPARTMENT_OF.get(op_name, "case"), exc)
 
     async def VerifyIdentity(self, request, context):
         return await self._lookup("VerifyIdentity", request, context)
@@ -89,13 +107,25 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
 
 
 async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str,
-                            audit_watch: AuditWatch | None = None) -> tuple[grpc.aio.Server, int]:
-    """Start the gRPC server; returns it and the bound port (port 0 picks a free one)."""
+                            audit_watch: AuditWatch | None = None, authenticator: Authenticator | None = None,
+                            credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.aio.Server, int]:
+    """Start the gRPC server; returns it and the bound port (port 0 picks a free one).
+
+    With `credentials` (TLS or mutual TLS) the authenticator names the caller. Without them
+    the port is plain text and must be on a loopback host (tests, the embedded demo); calls
+    then run as `anonymous_caller` unless they carry a valid bearer token.
+    """
+    if credentials is None and not is_loopback(host):
+        raise ValueError(f"plain-text gRPC is only served on a loopback host, not {host}; configure TLS")
     server = grpc.aio.server(interceptors=[ObservingInterceptor()],
                              options=[("grpc.max_receive_message_length", 1024 * 1024)])
     querynode_pb2_grpc.add_QueryNodeServicer_to_server(
-        QueryNodeServicer(hub, anonymous_caller=anonymous_caller), server)
+        QueryNodeServicer(hub, anonymous_caller=anonymous_caller,
+                          caller_of=authenticator.grpc_caller if authenticator else None), server)
     await add_health_and_reflection(server, audit_watch)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if credentials is None:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    else:
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
     await server.start()
     return server, bound

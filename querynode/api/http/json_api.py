@@ -10,13 +10,20 @@ from typing import Any
 from aiohttp import web
 
 from querynode.core.hub import Hub
+from querynode.core.operations import OPERATIONS
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.codec import to_data
+from querynode.security.authentication import UNAUTHENTICATED_CALLER, Authenticator, audit_refusal
+from querynode.security.masking import present
 from querynode.observability.calls import request_id_for
 
 HUB_KEY = web.AppKey("hub", Hub)
 CALLER_KEY = web.AppKey("anonymous_caller", str)
+# Set by the composition root; without it the API runs every call as the anonymous caller
+# (the explicit loopback mode of tests).
+AUTH_KEY = web.AppKey("authenticator", Authenticator)
+CALLER = web.RequestKey("caller", str)  # the authenticated caller system of one request
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -94,6 +101,28 @@ def _context(body: dict, caller: str) -> m.RequestContext:
     )
 
 
+def _caller(request: web.Request) -> str:
+    """The authenticated caller system of a request (raises Unauthenticated)."""
+    authenticator = request.app.get(AUTH_KEY)
+    if authenticator is None:
+        return request.app[CALLER_KEY]
+    return authenticator.http_caller(request.headers)
+
+
+async def authenticate(request: web.Request, query_type: type) -> None:
+    """Name the caller before anything else; a refusal is audited (caller unknown)."""
+    if request.get(CALLER):
+        return
+    try:
+        request[CALLER] = _caller(request)
+    except e.Unauthenticated as exc:
+        op = OPERATIONS[query_type]
+        ctx = m.RequestContext(case_number="", operator_id="", purpose="", caller=UNAUTHENTICATED_CALLER,
+                               request_id=request_id_for(""))
+        await audit_refusal(request.app[HUB_KEY].audit, ctx, op.name, op.department.value, exc)
+        raise
+
+
 def _query(query_type: type, body: dict) -> Any:
     known = {f.name: f for f in dataclasses.fields(query_type)}
     kwargs: dict[str, Any] = {}
@@ -114,15 +143,17 @@ def _query(query_type: type, body: dict) -> Any:
 
 def _handler(route: Route):
     async def handle(request: web.Request) -> web.Response:
+        await authenticate(request, route.query_type)
         body = await _read_json(request)
-        ctx = _context(body, request.app[CALLER_KEY])
+        ctx = _context(body, request[CALLER])
         query = _query(route.query_type, body)
         remaining = request.app[HUB_KEY].default_deadline_seconds
         ctx = dataclasses.replace(ctx, deadline=asyncio.get_running_loop().time() + remaining)
-        answer = await request.app[HUB_KEY].execute(ctx, query)
+        hub = request.app[HUB_KEY]
+        answer = await hub.execute(ctx, query)
         payload = {
-            "verdict": verdict_of(answer),
-            "result": to_data(answer.result),
+            "verdict": verdict_of(answer),  # from the full result; the body shows what the caller may see
+            "result": to_data(present(answer.result, hub.authorizer.view_for(ctx.caller))),
             "warnings": list(answer.warnings),
             "provenance": to_data(answer.provenance),
         }

@@ -1,0 +1,239 @@
+"""The hash-chained audit trail in SQLite and in the real PostgreSQL: append-only, tamper
+detection by `querynode audit verify` (changed, deleted, inserted records), search by case
+number and by ID number through the blind index, group commit, and failing closed."""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import sys
+import uuid
+from dataclasses import replace
+
+import asyncpg
+import grpc
+import pytest
+
+from querynode.config import AuditSettings
+from querynode.domain.model import Department
+from querynode.security.audit_store import GENESIS, AuditRecord, PostgresAuditStore, SqliteAuditStore
+from querynode.v1 import querynode_pb2 as pb
+from tests.conftest import ctx, make_settings, start_node
+
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def record(n: int, case_number: str = "2026-110105-000123") -> AuditRecord:
+    return AuditRecord(
+        audit_id=uuid.uuid4().hex, at=f"2026-01-01T00:00:{n:02d}+00:00", request_id=f"r{n}", caller="registry-a",
+        operator_id="clerk-007", case_number=case_number, purpose="转移登记", operation="VerifyIdentity",
+        department="identity", subject_index=f"{n:064x}", outcome="ANSWERED", latency_ms=1.5)
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "querynode", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    return proc.returncode, out.decode()
+
+
+# ------------------------------------------------------------------- SQLite
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    store = SqliteAuditStore(tmp_path / "audit.sqlite")
+    await store.open()
+    for n in range(1, 6):
+        await store.append(record(n))
+    yield store
+    await store.close()
+
+
+def sqlite_as_superuser(path, *statements: str) -> None:
+    """What someone with the file does: drop the guards, change rows."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER audit_no_update")
+        db.execute("DROP TRIGGER audit_no_delete")
+        for statement in statements:
+            db.execute(statement)
+
+
+async def test_sqlite_refuses_update_and_delete(sqlite_store):
+    assert await sqlite_store.verify_chain() is None
+    for statement in ("UPDATE audit SET outcome = 'X'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with sqlite3.connect(sqlite_store.path) as db:
+                db.execute(statement)
+
+
+@pytest.mark.parametrize("tamper,first_bad", [
+    ("UPDATE audit SET caller = 'someone-else' WHERE seq = 3", 3),
+    ("DELETE FROM audit WHERE seq = 2", 3),
+    ("INSERT INTO audit SELECT 6, 'forged', at, request_id, caller, operator_id, case_number, purpose, "
+     "operation, department, subject_index, outcome, latency_ms, prev_hash, hash FROM audit WHERE seq = 4", 6),
+])
+async def test_sqlite_tampering_named_by_audit_verify(sqlite_store, tmp_path, tamper, first_bad):
+    await sqlite_store.close()
+    sqlite_as_superuser(sqlite_store.path, tamper)
+    code, out = await run_cli("audit", "verify", env={
+        "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": secrets.token_hex(32)})
+    assert code == 1, out
+    assert f"seq {first_bad}" in out
+
+
+async def test_sqlite_intact_chain_verifies(sqlite_store, tmp_path):
+    await sqlite_store.close()
+    code, out = await run_cli("audit", "verify", env={
+        "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": secrets.token_hex(32)})
+    assert code == 0, out
+    assert "OK: 5 records" in out
+
+
+async def test_audit_search_by_case_number_and_by_id_number(tmp_path, identity_mock, dept_secret, people):
+    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret)
+    running, stop = await start_node(settings)
+    a, b = people[0], people[1]
+    try:
+        for person, case in ((a, "2026-A"), (b, "2026-B"), (a, "2026-C")):
+            await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+                context=ctx(case_number=case), id_number=person.id_number, name=person.name))
+    finally:
+        await stop()
+    env = {"QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": settings.node_key.get_secret_value()}
+    code, out = await run_cli("audit", "search", "--id-number", a.id_number.lower(), env=env)
+    assert code == 0, out
+    assert "2 record(s)" in out and "2026-A" in out and "2026-C" in out and "2026-B" not in out
+    assert a.id_number not in out and a.name not in out
+    code, out = await run_cli("audit", "search", "--case-number", "2026-B", env=env)
+    assert "1 record(s)" in out and "VerifyIdentity" in out
+    # Neither the audit file nor anything else the node wrote holds the persons in clear.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for person in (a, b):
+                assert person.id_number.encode() not in data and person.name.encode() not in data, path
+
+
+# --------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture
+async def pg_table():
+    """A fresh audit table in the real PostgreSQL (no skip: the suite demands the service)."""
+    table = f"audit_test_{uuid.uuid4().hex[:12]}"
+    yield table
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE; DROP FUNCTION IF EXISTS {table}_append_only()")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_store(pg_table):
+    store = PostgresAuditStore(PG_DSN, pg_table)
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def superuser(*statements: str) -> None:
+    """Tamper as a database superuser would: around the triggers (replica role skips them)."""
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            for statement in statements:
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_postgres_group_commit_keeps_one_chain(pg_store):
+    await asyncio.gather(*(pg_store.append(record(n % 60)) for n in range(200)))
+    assert await pg_store.verify_chain() is None
+    count, head = await pg_store.head()
+    assert count == 200 and head != GENESIS
+    assert len(await pg_store.records(case_number="2026-110105-000123")) == 200
+
+
+async def test_postgres_triggers_refuse_update_delete_truncate(pg_store, pg_table):
+    await pg_store.append(record(1))
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        for statement in (f"UPDATE {pg_table} SET outcome = 'X'", f"DELETE FROM {pg_table}", f"TRUNCATE {pg_table}"):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+    assert len(await pg_store.records()) == 1
+
+
+@pytest.mark.parametrize("kind", ["changed", "deleted", "inserted"])
+async def test_postgres_tampering_named_by_audit_verify(pg_store, pg_table, kind):
+    for n in range(1, 6):
+        await pg_store.append(record(n))
+    seqs = [row for row in await _seqs(pg_table)]
+    if kind == "changed":
+        await superuser(f"UPDATE {pg_table} SET outcome = 'NOT_FOUND' WHERE seq = {seqs[2]}")
+        expected = seqs[2]
+    elif kind == "deleted":
+        await superuser(f"DELETE FROM {pg_table} WHERE seq = {seqs[1]}")
+        expected = seqs[2]
+    else:  # a forged record between 3 and 4, linked to 3 so that it looks plausible
+        forged = replace(record(9), caller="registry-a")
+        await superuser(
+            f"UPDATE {pg_table} SET seq = seq * 10",  # make room between 3 and 4
+            f"INSERT INTO {pg_table} (seq, audit_id, at, request_id, caller, operator_id, case_number, purpose, "
+            f"operation, department, subject_index, outcome, latency_ms, prev_hash, hash) "
+            f"SELECT {seqs[2]} * 10 + 5, '{forged.audit_id}', at, request_id, caller, operator_id, case_number, "
+            f"purpose, operation, department, subject_index, outcome, latency_ms, hash, hash "
+            f"FROM {pg_table} WHERE seq = {seqs[2]} * 10")
+        expected = seqs[2] * 10 + 5
+    assert await pg_store.verify_chain() == expected
+    code, out = await run_cli("audit", "verify", env={
+        "QUERYNODE_AUDIT__BACKEND": "postgres", "QUERYNODE_AUDIT__POSTGRES_DSN": PG_DSN,
+        "QUERYNODE_AUDIT__POSTGRES_TABLE": pg_table, "QUERYNODE_NODE_KEY": secrets.token_hex(32)})
+    assert code == 1, out
+    assert f"seq {expected}" in out
+
+
+async def _seqs(table: str) -> list[int]:
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        return [r["seq"] for r in await conn.fetch(f"SELECT seq FROM {table} ORDER BY seq")]
+    finally:
+        await conn.close()
+
+
+async def test_audit_store_down_fails_closed_and_recovers(tmp_path, identity_mock, dept_secret, people, pg_table):
+    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret,
+                             audit=AuditSettings(backend="postgres", postgres_dsn=PG_DSN, postgres_table=pg_table))
+    running, stop = await start_node(settings)
+    person = people[2]
+    request = pb.VerifyIdentityRequest(context=ctx(), id_number=person.id_number, name=person.name)
+    try:
+        assert (await running.stub.VerifyIdentity(request)).provenance.audit_id
+        await superuser(f"ALTER TABLE {pg_table} RENAME TO {pg_table}_away")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await running.stub.VerifyIdentity(request)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "audit" in err.value.details()
+        assert person.name not in err.value.details() and person.id_number not in err.value.details()
+        await superuser(f"ALTER TABLE {pg_table}_away RENAME TO {pg_table}")
+        reply = await running.stub.VerifyIdentity(request)
+        assert reply.provenance.audit_id
+    finally:
+        await stop()
+    store = PostgresAuditStore(PG_DSN, pg_table)
+    await store.open()
+    try:
+        records = await store.records()
+        # Two answered calls, each with its record; the refused one left none (nothing was released).
+        assert len(records) == 2 and await store.verify_chain() is None
+        assert {r.audit_id for r in records} >= {reply.provenance.audit_id}
+    finally:
+        await store.close()
