@@ -1,6 +1,9 @@
-"""Run every mock department: `python -m mocks --secret-file F [--host H] [--base-port 18000]`.
+"""Run every mock department: `python -m mocks --secret-file F [--host H] [--base-port 18000]
+[--fault identity=error_rate:0.5 ...]`.
 
 Department n listens on base-port + n (identity 18001 ...), matching the node's defaults.
+Faults (see mocks/faults.py) can be set at start with --fault and changed at run time with
+`POST /_admin/faults` on each department.
 """
 from __future__ import annotations
 
@@ -10,13 +13,20 @@ import signal
 import ssl
 from pathlib import Path
 
-from mocks.departments import build_departments
+from pydantic import ValidationError
+
+from mocks.departments import DEPARTMENTS, build_departments
+from mocks.faults import FaultPlan, parse_cli_fault
 from mocks.population import SEED
 
 
 async def serve(args: argparse.Namespace) -> None:
     secret = Path(args.secret_file).read_text().strip()
     departments = build_departments(secrets={args.app_id: secret}, size=args.size, seed=args.seed)
+    for _, dept in departments:
+        if dept.name in args.faults:
+            dept.faults.set(args.faults[dept.name])
+            print(f"mock {dept.name:<18} faults {args.faults[dept.name].model_dump(exclude_defaults=True)}")
     tls = None
     if args.tls_cert:  # HTTPS with a certificate of the demo CA (querynode demo makes one)
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -44,7 +54,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
-    asyncio.run(serve(parser.parse_args()))
+    parser.add_argument("--fault", action="append", default=[], metavar="DEPARTMENT=FIELD:VALUE",
+                        help="inject a fault, e.g. identity=error_rate:0.5 or death=latency:exponential:200 "
+                             "(repeatable; fields in mocks/faults.py)")
+    args = parser.parse_args()
+    args.faults = _fault_plans(parser, args.fault)
+    asyncio.run(serve(args))
+
+
+def _fault_plans(parser: argparse.ArgumentParser, specs: list[str]) -> dict[str, FaultPlan]:
+    names = {module.rsplit(".", 1)[1] for _, module, _ in DEPARTMENTS}
+    fields: dict[str, dict] = {}
+    try:
+        for spec in specs:
+            department, field = parse_cli_fault(spec)
+            if department not in names:
+                raise ValueError(f"unknown department {department!r}; one of {', '.join(sorted(names))}")
+            fields.setdefault(department, {}).update(field)
+        return {department: FaultPlan.model_validate(f) for department, f in fields.items()}
+    except (ValueError, ValidationError) as exc:
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

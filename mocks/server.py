@@ -1,11 +1,14 @@
 """What every mock department shares: an aiohttp app on its own port, a request counter
-that tests read to prove no call was made, and start/stop."""
+that tests read to prove no call was made, fault injection (`mocks/faults.py`, switched at
+`/_admin/faults`), and start/stop."""
 from __future__ import annotations
 
 import ssl
 from collections import Counter
 
 from aiohttp import web
+
+from mocks.faults import Faults
 
 STATS_KEY = web.AppKey("stats", Counter)
 
@@ -27,9 +30,12 @@ class MockDepartment:
     name = "department"
 
     def __init__(self) -> None:
-        self.app = web.Application(middlewares=[count_requests], client_max_size=1024 * 1024)
+        self.faults = Faults()
+        self.app = web.Application(middlewares=[count_requests, self.faults.middleware], client_max_size=1024 * 1024)
         self.app[STATS_KEY] = Counter()
         self.app.router.add_get("/_admin/stats", admin_stats)
+        self.app.router.add_route("GET", "/_admin/faults", self.faults.admin)
+        self.app.router.add_route("POST", "/_admin/faults", self.faults.admin)
         self.routes(self.app)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -57,6 +63,7 @@ class MockDepartment:
         return self.port
 
     async def stop(self) -> None:
+        self.faults.release_hung()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

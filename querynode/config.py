@@ -21,8 +21,34 @@ class Endpoint(BaseModel):
     port: int = Field(ge=0, le=65535)
 
 
+class BreakerSettings(BaseModel):
+    """When a department's circuit opens and when it is probed again (querynode/core/breaker.py)."""
+
+    consecutive_failures: int = Field(default=5, ge=1)
+    failure_ratio: float = Field(default=0.5, gt=0, le=1)  # over the window, once min_calls ended
+    min_calls: int = Field(default=20, ge=1)
+    window_seconds: float = Field(default=30, gt=0)
+    cool_down_seconds: float = Field(default=10, ge=0)
+    half_open_probes: int = Field(default=1, ge=1)
+
+
+class BulkheadSettings(BaseModel):
+    """Calls in flight to a department and its request quota (querynode/core/bulkhead.py)."""
+
+    max_concurrent: int = Field(default=32, ge=1)
+    rate_per_second: float | None = Field(default=None, gt=0)  # the department's quota; None: none
+    burst: int = Field(default=10, ge=1)
+
+
+class RetryBudgetSettings(BaseModel):
+    """Retries may add about `ratio` extra load in an outage (querynode/core/retry.py)."""
+
+    ratio: float = Field(default=0.1, ge=0, le=1)
+    max_credits: float = Field(default=10, ge=0)
+
+
 class DepartmentSettings(BaseModel):
-    """How to reach one department and how long its answers may be reused."""
+    """How to reach one department, how long its answers may be reused, how it is protected."""
 
     url: str
     connector: str  # "package.module:Class", wired at start-up
@@ -33,6 +59,9 @@ class DepartmentSettings(BaseModel):
     # An http:// url is refused unless this says so; the node then warns at start-up and in /readyz.
     allow_plain_http: bool = False
     cache_ttl_seconds: float = Field(default=300, ge=0)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    bulkhead: BulkheadSettings = Field(default_factory=BulkheadSettings)
+    retry_budget: RetryBudgetSettings = Field(default_factory=RetryBudgetSettings)
     options: dict[str, Any] = Field(default_factory=dict)
 
     def read_secret(self) -> str:

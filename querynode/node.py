@@ -6,6 +6,7 @@ configuration.
 from __future__ import annotations
 
 import importlib
+import math
 import logging
 from dataclasses import dataclass
 
@@ -13,8 +14,10 @@ from connectors.base import Connector, ConnectorConfig
 from querynode.config import Settings
 from querynode.core.audit import AuditTrail
 from querynode.core.cache import BoundedMemoryCache, ResultCache
-from querynode.core.hub import Hub
-from querynode.core.retry import RetryPolicy
+from querynode.core.breaker import BreakerPolicy, CircuitBreaker
+from querynode.core.bulkhead import Bulkhead, BulkheadPolicy
+from querynode.core.hub import Guards, Hub
+from querynode.core.retry import RetryBudget, RetryPolicy
 from querynode.domain.model import Department
 from querynode.observability.health import AuditWatch
 from querynode.security.audit_store import PostgresAuditStore, SqliteAuditStore, store_for
@@ -39,6 +42,17 @@ def _load_connector(dept: Department, settings: Settings) -> Connector:
     ))
 
 
+def _guards(dept: Department, settings: Settings) -> Guards:
+    conf = settings.departments[dept]
+    rate = conf.bulkhead.rate_per_second
+    return Guards(
+        breaker=CircuitBreaker(dept.value, BreakerPolicy(**conf.breaker.model_dump())),
+        bulkhead=Bulkhead(dept.value, BulkheadPolicy(conf.bulkhead.max_concurrent,
+                                                     rate if rate is not None else math.inf, conf.bulkhead.burst)),
+        retry_budget=RetryBudget(conf.retry_budget.ratio, conf.retry_budget.max_credits),
+    )
+
+
 def _cache_backend(settings: Settings):
     if settings.cache.backend == "redis":
         from aiocache import RedisCache
@@ -46,7 +60,8 @@ def _cache_backend(settings: Settings):
         from urllib.parse import urlparse
 
         url = urlparse(settings.cache.redis_url)
-        return RedisCache(serializer=NullSerializer(), endpoint=url.hostname or "127.0.0.1",
+        # encoding=None: values are sealed bytes, handed back as stored.
+        return RedisCache(serializer=NullSerializer(encoding=None), endpoint=url.hostname or "127.0.0.1",
                           port=url.port or 6379, db=int((url.path or "/0").lstrip("/") or 0),
                           namespace="querynode", timeout=None)
     return BoundedMemoryCache(max_entries=settings.cache.max_entries, timeout=None)
@@ -79,6 +94,7 @@ class Node:
             authorizer=Authorizer(settings.callers), index=index,
             retry=RetryPolicy(settings.retry.max_attempts, settings.retry.initial_backoff_seconds,
                               settings.retry.max_backoff_seconds),
+            guards={dept: _guards(dept, settings) for dept in connectors},
             default_deadline_seconds=settings.default_deadline_seconds,
         )
         audit_watch = AuditWatch(audit_store.writable)

@@ -7,6 +7,7 @@ Values are JSON of the domain result plus its source time, sealed with the field
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -27,6 +28,8 @@ from querynode.security.blind_index import BlindIndex
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
 
 log = logging.getLogger("querynode.cache")
+# A cache call slower than this is treated as a failed one: the department is asked instead.
+BACKEND_TIMEOUT_SECONDS = 0.5
 
 
 class BoundedMemoryCache(SimpleMemoryCache):
@@ -61,6 +64,7 @@ class ResultCache:
         self.index = index
         self.ttl_seconds = dict(ttl_seconds)
         self.stale_max_age_seconds = stale_max_age_seconds
+        self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
 
     def key(self, op: Operation, query: Any) -> str:
         canonical = json.dumps(to_data(query), sort_keys=True, ensure_ascii=False)
@@ -71,10 +75,12 @@ class ResultCache:
 
     async def get(self, op: Operation, key: str) -> CacheHit | None:
         try:
-            raw = await self.backend.get(key)
+            async with asyncio.timeout(BACKEND_TIMEOUT_SECONDS):
+                raw = await self.backend.get(key)
         except Exception as exc:  # noqa: BLE001 - a broken cache must not break the call: ask the department
-            _backend_failed("get", exc)
+            self._backend_down("get", exc)
             return None
+        self._backend_up()
         if raw is None:
             return None
         try:
@@ -95,9 +101,25 @@ class ResultCache:
         ttl = self.ttl_seconds.get(op.department, 0) + self.stale_max_age_seconds
         try:
             sealed = self.cipher.seal(json.dumps(entry, ensure_ascii=False).encode(), aad=key.encode())
-            await self.backend.set(key, sealed, ttl=ttl)
+            async with asyncio.timeout(BACKEND_TIMEOUT_SECONDS):
+                await self.backend.set(key, sealed, ttl=ttl)
         except Exception as exc:  # noqa: BLE001 - the answer is still good without being kept
-            _backend_failed("set", exc)
+            self._backend_down("set", exc)
+        else:
+            self._backend_up()
+
+    def _backend_down(self, operation: str, exc: Exception) -> None:
+        """Count every failure; log once per outage, not once per lookup."""
+        metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+        if self.backend_ok:
+            log.warning("cache backend failed; asking departments directly until it answers again",
+                        extra={"error": type(exc).__name__})
+        self.backend_ok = False
+
+    def _backend_up(self) -> None:
+        if not self.backend_ok:
+            log.info("cache backend answers again")
+        self.backend_ok = True
 
 
 def _backend_failed(operation: str, exc: Exception) -> None:

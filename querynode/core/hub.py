@@ -1,6 +1,7 @@
 """The hub: the one path every query takes, whatever door it came in by.
 
-    validate -> authorize -> audit -> cache / single-flight -> retry -> connector
+    validate -> authorize -> audit -> cache / single-flight -> breaker -> bulkhead
+    -> retry (each attempt within the department's quota) -> connector
 
 Each stage lives in its own module; this file only puts them in order.
 """
@@ -18,10 +19,12 @@ from typing import Any
 
 from connectors.base import CallInfo, Connector, UpstreamError
 from querynode.core.audit import AuditTrail
+from querynode.core.breaker import CircuitBreaker
+from querynode.core.bulkhead import Bulkhead
 from querynode.core.cache import ResultCache
 from querynode.core.coalescing import SingleFlight
 from querynode.core.operations import Operation, operation_for
-from querynode.core.retry import RetryPolicy, call_with_retry
+from querynode.core.retry import RetryBudget, RetryPolicy, call_with_retry
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain.errors import QueryError
 from querynode.domain.model import Answer, Department, Provenance, RequestContext
@@ -45,13 +48,27 @@ class Fetched:
     unavailable_reason: str = ""
 
 
+@dataclass(frozen=True)
+class Guards:
+    """The resilience state kept per connector; metrics read its counters and breaker state."""
+
+    breaker: CircuitBreaker
+    bulkhead: Bulkhead
+    retry_budget: RetryBudget
+
+    @classmethod
+    def default(cls, name: str) -> Guards:
+        return cls(CircuitBreaker(name), Bulkhead(name), RetryBudget())
+
+
 class Hub:
     def __init__(
         self, *, connectors: Mapping[Department, Connector], audit: AuditTrail, cache: ResultCache,
         authorizer: Authorizer, index: BlindIndex, retry: RetryPolicy = RetryPolicy(),
-        default_deadline_seconds: float = 5.0,
+        guards: Mapping[Department, Guards] | None = None, default_deadline_seconds: float = 5.0,
     ) -> None:
         self.connectors = dict(connectors)
+        self.guards = {dept: (guards or {}).get(dept) or Guards.default(dept.value) for dept in self.connectors}
         self.audit = audit
         self.cache = cache
         self.authorizer = authorizer
@@ -128,16 +145,23 @@ class Hub:
         connector = self.connectors.get(op.department)
         if connector is None:
             return Fetched(None, None, unavailable_reason=f"{op.department.value}: no connector configured")
+        guards = self.guards[op.department]
         attempts = itertools.count(1)
+        loop = asyncio.get_running_loop()
 
-        async def attempt(timeout: float) -> Any:
+        async def attempt(_timeout: float) -> Any:
+            await guards.bulkhead.take_token(deadline)
             with upstream_attempt(op.department.value, next(attempts), deadline):
                 return await connector.lookup(query, CallInfo(
                     request_id=ctx.request_id, case_number=ctx.case_number,
-                    operator_id=ctx.operator_id, timeout=timeout))
+                    operator_id=ctx.operator_id, timeout=deadline - loop.time()))
+
+        async def guarded() -> Any:
+            async with guards.bulkhead.slot(deadline):
+                return await call_with_retry(self.retry, deadline, attempt, guards.retry_budget)
 
         try:
-            result = await call_with_retry(self.retry, deadline, attempt)
+            result = await guards.breaker.call(guarded)
         except UpstreamError as exc:
             log.warning("department failed", extra={"department": op.department.value,
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
@@ -146,6 +170,8 @@ class Hub:
                 return Fetched(stale.result, stale.source_time, from_cache=True,
                                age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)
+        finally:
+            metrics.record_guards(op.department.value, guards)
         return Fetched(result, datetime.now(UTC))
 
 

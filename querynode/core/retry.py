@@ -18,16 +18,41 @@ class RetryPolicy:
     max_backoff: float = 1.0
 
 
+class RetryBudget:
+    """Retry credits of one connector, so that retries add at most about `ratio` extra load
+    when the department is down: every call earns `ratio` of a credit, every retry spends
+    one; at most `max_credits` are saved up (they allow retries at low traffic)."""
+
+    def __init__(self, ratio: float = 0.1, max_credits: float = 10.0) -> None:
+        self.ratio = ratio
+        self.max_credits = max_credits
+        self.credits = max_credits
+        self.denied = 0  # retries not made for want of credit; read by metrics
+
+    def earn(self) -> None:
+        self.credits = min(self.max_credits, self.credits + self.ratio)
+
+    def spend(self) -> bool:
+        if self.credits < 1:
+            self.denied += 1
+            return False
+        self.credits -= 1
+        return True
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamError) and exc.transient
 
 
 async def call_with_retry(
     policy: RetryPolicy, deadline: float, attempt: Callable[[float], Awaitable[Any]],
+    budget: RetryBudget | None = None,
 ) -> Any:
-    """Run `attempt(timeout)` until it succeeds, fails permanently, runs out of attempts
-    or of time. The last error is raised as is."""
+    """Run `attempt(timeout)` until it succeeds, fails permanently, runs out of attempts,
+    of time or of retry budget. The last error is raised as is."""
     loop = asyncio.get_running_loop()
+    if budget is not None:
+        budget.earn()
     backoff = wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
 
     def wait(state: RetryCallState) -> float:
@@ -42,7 +67,8 @@ async def call_with_retry(
         return loop.time() + (state.upcoming_sleep or 0) >= deadline - 0.01
 
     def stop(state: RetryCallState) -> bool:
-        return stop_after_attempt(policy.max_attempts)(state) or out_of_time(state)
+        return (stop_after_attempt(policy.max_attempts)(state) or out_of_time(state)
+                or (budget is not None and not budget.spend()))
 
     retrying = AsyncRetrying(retry=retry_if_exception(_is_transient), wait=wait, stop=stop, reraise=True)
     async for attempt_state in retrying:

@@ -1,0 +1,89 @@
+"""The shared cache on the real local Redis (127.0.0.1:6379): several node processes share
+answers. These tests fail, never skip, when Redis is missing."""
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+import redis.asyncio as redis
+
+from querynode.config import CacheSettings, DepartmentSettings
+from querynode.domain.model import Department
+from querynode.v1 import querynode_pb2 as pb
+from tests.conftest import ctx, make_settings, start_node
+from tests.test_resilience import matching
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_nodes(tmp_path, dept_secret, identity_mock):
+    """Two nodes (same node key, separate audit files) sharing the local Redis."""
+    client = redis.from_url(REDIS_URL)
+    assert await client.ping(), "these tests need the real Redis on 127.0.0.1:6379"
+    stops, nodes = [], []
+    first = None
+    for name in ("a", "b"):
+        sub = tmp_path / name
+        sub.mkdir()
+        settings = make_settings(sub, {Department.IDENTITY: identity_mock.url}, dept_secret,
+                                 cache=CacheSettings(backend="redis", redis_url=REDIS_URL))
+        if first is not None:  # the second process of the same deployment: same node key
+            settings = settings.model_copy(update={"node_key": first.node_key})
+        first = first or settings
+        conf = settings.departments[Department.IDENTITY]
+        settings.departments[Department.IDENTITY] = DepartmentSettings.model_validate(
+            {**conf.model_dump(), "cache_ttl_seconds": 0.5})
+        running, stop = await start_node(settings)
+        nodes.append(running)
+        stops.append(stop)
+    yield nodes
+    for stop in reversed(stops):
+        await stop()
+    await client.aclose()
+
+
+async def ask(node, person: dict, **context):
+    return await node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+        context=ctx(**context), id_number=person["id_number"], name=person["name"]), timeout=5)
+
+
+async def test_second_node_answers_from_the_cache_the_first_filled(redis_nodes, identity_mock, people):
+    a, b = redis_nodes
+    person = matching(people)[0]
+    first = await ask(a, person)
+    assert first.verdict == pb.IDENTITY_VERDICT_MATCH and not first.provenance.from_cache
+    second = await ask(b, person)
+    assert second.verdict == pb.IDENTITY_VERDICT_MATCH
+    assert second.provenance.from_cache and not second.provenance.stale
+    assert identity_mock.stats["requests"] == 1
+    assert b.node.hub.cache.backend_ok
+
+
+async def test_stale_answer_from_the_shared_cache_when_the_department_is_down(redis_nodes, identity_mock, people):
+    a, b = redis_nodes
+    person = matching(people)[1]
+    await ask(a, person)
+    await asyncio.sleep(0.7)  # past the 0.5 s ttl, well within stale_max_age
+    async with aiohttp.ClientSession() as session:
+        await session.post(f"{identity_mock.url}/_admin/faults", json={"maintenance_seconds": 60})
+    stale = await ask(b, person)
+    assert stale.verdict == pb.IDENTITY_VERDICT_MATCH
+    assert stale.provenance.stale and stale.provenance.cache_age_seconds >= 0.7
+    assert identity_mock.stats["requests"] > 1  # b asked the department before falling back
+
+
+async def test_cache_keys_in_redis_hold_no_personal_data(redis_nodes, people):
+    a, _ = redis_nodes
+    person = matching(people)[2]
+    await ask(a, person)
+    client = redis.from_url(REDIS_URL)
+    try:
+        keys = [k.decode() async for k in client.scan_iter(match="querynode*qn:v1:identity:*")]
+        values = [await client.get(k) for k in keys]
+    finally:
+        await client.aclose()
+    assert keys
+    assert not any(person["id_number"] in k for k in keys)
+    assert not any(person["id_number"].encode() in v for v in values if v)
