@@ -316,6 +316,7 @@ async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
     assert org.legal_representative.name not in reply.provenance.unavailable_reason
     status, body = await post_json(node, {"context": json_ctx(), "credit_code": org.credit_code})
     assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE"
+    assert reason in body["provenance"]["unavailable_reason"]
 
 
 @pytest.mark.parametrize("label,token_reply,reason", [
