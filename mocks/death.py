@@ -58,7 +58,7 @@ class DeathDepartment(MockDepartment):
     def __init__(self, world: World, secrets: dict[str, str]) -> None:
         self.deaths = world.deaths
         self.secrets = secrets
-        self._nonces: set[str] = set()
+        self._nonces: dict[str, datetime] = {}
         super().__init__()
 
     def routes(self, app: web.Application) -> None:
@@ -84,7 +84,9 @@ class DeathDepartment(MockDepartment):
                 or not nonce or nonce in self._nonces or not hmac.compare_digest(expected, given)):
             self.stats["refused"] += 1
             return respond("10", "签名校验失败")
-        self._nonces.add(nonce)
+        if len(self._nonces) > 10_000:  # forget nonces older than any timestamp still accepted
+            self._nonces = {n: t for n, t in self._nonces.items() if datetime.now(SHANGHAI) - t <= 2 * MAX_SKEW}
+        self._nonces[nonce] = sent
         death = self.deaths.get(number)
         if death is None:
             return respond("01", "未查询到死亡医学证明信息")

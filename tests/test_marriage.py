@@ -353,3 +353,31 @@ async def test_generic_reissue_of_unknown_kind_is_not_guessed(node_for, fake_ups
     reply = await running.stub.QueryMarriage(request(person))
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "reissue" in reply.provenance.unavailable_reason
+
+
+async def test_connector_agrees_with_the_world_for_every_registered_person(marriage_mock, world, dept_secret):
+    """Every person with registrations (both parties of every act), straight through the
+    connector over a real socket: status and spouse as the world's latest IA/IB/ID says."""
+    from connectors.base import CallInfo, ConnectorConfig
+    from connectors.marriage import MarriageConnector
+    from querynode.domain.model import MaritalStatus, MarriageQuery
+
+    connector = MarriageConnector(ConnectorConfig(marriage_mock.url, APP_ID, dept_secret))
+    persons = {p.id_number: p for a in world.marriages for p in (a.man, a.woman)}
+    checked = 0
+    try:
+        for person in persons.values():
+            deciding = [a for a in world.acts_of(person.id_number) if a.op_type in ("IA", "IB", "ID")]
+            latest = deciding[-1]
+            expected = {"IA": MaritalStatus.MARRIED, "IB": MaritalStatus.DIVORCED, "ID": MaritalStatus.ANNULLED}
+            got = await connector.lookup(MarriageQuery(person.id_number, person.name),
+                                         CallInfo("req", "case", "clerk", 5.0))
+            assert got.status == expected[latest.op_type], person.id_number
+            spouse = latest.woman if latest.man == person else latest.man
+            assert got.spouse_id_number == (spouse.id_number if latest.op_type == "IA" else "")
+            assert len(got.records) == len(world.acts_of(person.id_number))
+            checked += 1
+    finally:
+        await connector.close()
+    assert checked == len(persons) > 1000
+    assert marriage_mock.stats["tokens"] == 1
