@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+
+import aiohttp
 
 import grpc
 import pytest
@@ -239,3 +242,19 @@ async def test_pending_court_check_returns_a_handle_and_the_completed_record_lat
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await running.stub.GetCaseResult(pb.GetCaseResultRequest(context=ctx(), handle="f" * 32))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_checks_run_in_parallel_not_one_after_another(full_node, departments, world):
+    """Six checks (two per department) against departments that each take 200 ms: the case
+    takes about one delay, not six (1.2 s serial, 0.4 s if each department's checks ran one
+    after the other); the bound leaves room for a loaded CI machine."""
+    async with aiohttp.ClientSession() as session:
+        for mock in departments.values():
+            async with session.post(f"{mock.url}/_admin/faults", json={"latency": "200"}) as resp:
+                assert resp.status == 200
+    seller, buyer = unmarried(world)[2:4]
+    started = time.monotonic()
+    reply, _ = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
+    elapsed = time.monotonic() - started
+    assert reply.status == pb.CASE_STATUS_CLEAR and len(reply.checks) == 6
+    assert 0.2 <= elapsed < 0.4 * 1.5, elapsed
