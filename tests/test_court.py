@@ -137,8 +137,9 @@ async def test_asking_again_resumes_the_pending_query(node_for, start_mock, samp
     first = await query(node, timeout=0.8, case_number=number)
     assert first.pending and not first.judgments
     await asyncio.sleep(1.0)
-    again = await query(node, timeout=3, context=ctx(fresh=True), case_number=number)
+    again = await query(node, timeout=3, case_number=number)  # not fresh: a pending answer is never cached
     assert not again.pending and [j.case_number for j in again.judgments] == [number]
+    assert not again.provenance.from_cache
     assert court.stats["submitted"] == 1  # the court's query was resumed, not started again
 
 
