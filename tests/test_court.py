@@ -125,7 +125,7 @@ async def test_slow_court_gives_pending_before_the_deadline(node_for, start_mock
     node = await node_for({Department.COURT: court.url})
     # A DEADLINE_EXCEEDED here would mean the node waited past the caller's deadline.
     reply_ = await query(node, timeout=1.5, case_number=samples["court"]["sale_judgment"]["case_number"])
-    assert reply_.pending and not reply_.judgments
+    assert reply_.pending and not reply_.judgments and reply_.verdict == pb.LOOKUP_VERDICT_PENDING
     assert reply_.verdict != pb.LOOKUP_VERDICT_FOUND
     assert court.stats["submitted"] == 1 and court.stats["not_ready"] >= 2  # it polled, with backoff
 
@@ -172,7 +172,8 @@ async def test_json_pending(node_for, start_mock, samples):
     court = await start_mock(CourtDepartment, ready_after=30)
     node = await node_for({Department.COURT: court.url})  # the JSON door gives every call the default deadline
     status, body = await post_json(node, {"context": json_ctx(), "case_number": samples["court"]["sale_judgment"]["case_number"]})
-    assert status == 200 and body["result"]["pending"] is True and body["result"]["judgments"] == []
+    assert status == 200 and body["verdict"] == "PENDING"
+    assert body["result"]["pending"] is True and body["result"]["judgments"] == []
 
 
 # ------------------------------------------------------------------ invalid input

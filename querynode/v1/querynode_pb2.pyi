@@ -48,6 +48,7 @@ class LookupVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOOKUP_VERDICT_FOUND: _ClassVar[LookupVerdict]
     LOOKUP_VERDICT_NOT_FOUND: _ClassVar[LookupVerdict]
     LOOKUP_VERDICT_SOURCE_UNAVAILABLE: _ClassVar[LookupVerdict]
+    LOOKUP_VERDICT_PENDING: _ClassVar[LookupVerdict]
 
 class MaritalStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -112,6 +113,7 @@ LOOKUP_VERDICT_UNSPECIFIED: LookupVerdict
 LOOKUP_VERDICT_FOUND: LookupVerdict
 LOOKUP_VERDICT_NOT_FOUND: LookupVerdict
 LOOKUP_VERDICT_SOURCE_UNAVAILABLE: LookupVerdict
+LOOKUP_VERDICT_PENDING: LookupVerdict
 MARITAL_STATUS_UNSPECIFIED: MaritalStatus
 MARITAL_STATUS_NO_RECORD: MaritalStatus
 MARITAL_STATUS_MARRIED: MaritalStatus

@@ -165,9 +165,10 @@ def response(op_name: str, answer: m.Answer):
                 verdict=_lookup_verdict(answer, bool(lics)), licenses=[license(x) for x in lics], provenance=prov)
         case "QueryJudgments":
             js = r.judgments if r else ()
+            pending = bool(r and r.pending)
             return pb.QueryJudgmentsResponse(
-                verdict=_lookup_verdict(answer, bool(js)), judgments=[judgment(j) for j in js],
-                pending=bool(r and r.pending), provenance=prov)
+                verdict=pb.LOOKUP_VERDICT_PENDING if pending else _lookup_verdict(answer, bool(js)), judgments=[judgment(j) for j in js],
+                pending=pending, provenance=prov)
         case "QueryMarriage":
             if r is None:
                 return pb.QueryMarriageResponse(verdict=pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE, provenance=prov)

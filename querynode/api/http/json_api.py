@@ -53,6 +53,8 @@ def verdict_of(answer: m.Answer) -> str:
         return "SOURCE_UNAVAILABLE"
     if isinstance(r, m.IdentityResult):
         return r.verdict.value
+    if isinstance(r, m.JudgmentResult) and r.pending:
+        return "PENDING"
     found = {
         m.OrganizationResult: lambda: bool(r.organizations), m.LicenseResult: lambda: bool(r.licenses),
         m.JudgmentResult: lambda: bool(r.judgments), m.MarriageResult: lambda: bool(r.records),
@@ -65,7 +67,7 @@ def _violation(field: str, description: str) -> e.InvalidArgument:
     return e.InvalidArgument([e.FieldViolation(field, description)])
 
 
-async def _read_json(request: web.Request) -> dict:
+async def read_json(request: web.Request) -> dict:
     if request.content_type != "application/json":
         raise _violation("body", "must be application/json")
     raw = await request.read()  # larger than MAX_BODY_BYTES: 413, rendered as problem+json
@@ -78,7 +80,9 @@ async def _read_json(request: web.Request) -> dict:
     return body
 
 
-def _context(body: dict, caller: str) -> m.RequestContext:
+def request_context(body: dict, request: web.Request) -> m.RequestContext:
+    """Pop and check the `context` object of a JSON request body."""
+    caller = request.get(CALLER) or _caller(request)
     raw = body.pop("context", None)
     if not isinstance(raw, dict):
         raise _violation("context", "is required (case_number, operator_id, purpose)")
@@ -144,8 +148,8 @@ def _query(query_type: type, body: dict) -> Any:
 def _handler(route: Route):
     async def handle(request: web.Request) -> web.Response:
         await authenticate(request, route.query_type)
-        body = await _read_json(request)
-        ctx = _context(body, request[CALLER])
+        body = await read_json(request)
+        ctx = request_context(body, request)
         query = _query(route.query_type, body)
         remaining = request.app[HUB_KEY].default_deadline_seconds
         ctx = dataclasses.replace(ctx, deadline=asyncio.get_running_loop().time() + remaining)

@@ -47,7 +47,7 @@ ANSWER_SCHEMA = {
     "type": "object",
     "required": ["verdict", "result", "provenance"],
     "properties": {
-        "verdict": {"type": "string", "enum": ["MATCH", "MISMATCH", "NOT_FOUND", "FOUND", "SOURCE_UNAVAILABLE"]},
+        "verdict": {"type": "string", "enum": ["MATCH", "MISMATCH", "NOT_FOUND", "FOUND", "PENDING", "SOURCE_UNAVAILABLE"]},
         "result": {"type": ["object", "null"], "description": "The department's record, null when unavailable"},
         "warnings": {"type": "array", "items": {"type": "string"}},
         "provenance": {"type": "object", "properties": {
