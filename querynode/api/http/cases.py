@@ -1,11 +1,10 @@
-"""Case checks over HTTP: JSON API, the saved record file and its printable view."""
+"""Case checks over the JSON API, and the saved record file (the printable view is a clerk page)."""
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import json
 
-import jinja2
 from aiohttp import web
 
 from querynode.api.http import json_api
@@ -16,10 +15,6 @@ from querynode.security.records import SealedRecord
 
 CASES_KEY = web.AppKey("cases", CaseChecker)
 _PARTY_FIELDS = {f.name for f in dataclasses.fields(CaseParty)}
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("querynode.api.http", "templates"), autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 
 
 def _case_request(body: dict) -> CaseRequest:
@@ -84,17 +79,8 @@ async def record_file(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": f'attachment; filename="record-{request.match_info["record_id"]}.json"'})
 
 
-async def record_print(request: web.Request) -> web.Response:
-    """Printable A4 view (Chinese, masked) to attach to the case file."""
-    sealed = await _sealed(request)
-    html = _TEMPLATES.get_template("record_print.html").render(
-        record=json.loads(sealed.body), digest=sealed.digest, signature=sealed.signature, key_id=sealed.key_id)
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
-
-
 def add_routes(app: web.Application, cases: CaseChecker) -> None:
     app[CASES_KEY] = cases
     app.router.add_post("/api/v1/cases/check", check_case)
     app.router.add_post("/api/v1/cases/result", case_result)
     app.router.add_get("/api/v1/records/{record_id}", record_file)
-    app.router.add_get("/records/{record_id}/print", record_print)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from querynode.api.http.cases import CASES_KEY
 from querynode.api.http.pages import views
+from querynode.api.http.pages.case_check import add_case_pages
 from querynode.api.http.pages.render import STATIC
 from querynode.api.http.pages.keys import ACCOUNTS_KEY
 from querynode.api.http.pages.session import security_headers
@@ -36,3 +38,5 @@ def add_pages(app: web.Application, accounts: AccountStore) -> None:
     r.add_get("/history", views.history)
     r.add_get("/status", views.status)
     r.add_static("/static/", STATIC)
+    if CASES_KEY in app:
+        add_case_pages(app)

@@ -1,0 +1,85 @@
+"""The case check page: one form for a whole registration case, the checks and findings as
+they are in the verification record, and the printable record (A4, masked)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from querynode.api.http.cases import CASES_KEY
+from querynode.api.http.json_api import HUB_KEY
+from querynode.api.http.pages.keys import FORM
+from querynode.api.http.pages.render import render, render_error
+from querynode.api.http.pages.session import current, page
+from querynode.api.http.pages.views import WEB_CALLER
+from querynode.core.hub import new_request_id
+from querynode.domain import errors as e
+from querynode.domain import model as m
+from querynode.domain.case import CaseParty, CaseRequest
+from querynode.security.accounts import Role
+
+PARTY_ROWS = 4
+PARTY_FIELDS = ("role", "name", "id_number", "organization_name", "credit_code", "license_code")
+STATUS_TEXT = {"CLEAR": ("核验通过", "good"), "NEEDS_ATTENTION": ("需关注", "warn"), "INCOMPLETE": ("核验不完整", "bad")}
+CHECK_TEXT = {"OK": ("一致", "good"), "ATTENTION": ("需关注", "warn"), "UNAVAILABLE": ("来源不可用", "bad"),
+              "PENDING": ("等待法院答复", "warn")}
+
+
+def _form_context(request: web.Request, **extra) -> dict:
+    plans = request.app[CASES_KEY].plans
+    roles = {role: plan.label for t in plans.types.values() for role, plan in t.roles.items()}
+    return {"types": plans.types, "roles": roles, "rows": range(PARTY_ROWS), "fields": {}, "errors": [],
+            "record": None, "status_text": STATUS_TEXT, "check_text": CHECK_TEXT, **extra}
+
+
+@page(Role.CLERK)
+async def case_get(request: web.Request) -> web.Response:
+    return render(request, "case.html", **_form_context(request))
+
+
+@page(Role.CLERK)
+async def case_post(request: web.Request) -> web.Response:
+    """Run the case check through the hub (every check audited, the clerk as operator); the
+    page shows the record, whose personal data is already masked."""
+    form, session = request[FORM], current(request)
+    fields = {k: str(v).strip() for k, v in form.items() if k != "csrf_token"}
+    parties = []
+    for i in range(PARTY_ROWS):
+        row = {f: fields.get(f"p{i}_{f}", "") for f in PARTY_FIELDS}
+        if any(v for k, v in row.items() if k != "role"):
+            parties.append(CaseParty(**row))
+    hub = request.app[HUB_KEY]
+    ctx = m.RequestContext(
+        case_number=fields.get("case_number", ""), operator_id=session.username, purpose=fields.get("purpose", ""),
+        caller=WEB_CALLER, request_id=new_request_id(),
+        deadline=asyncio.get_running_loop().time() + hub.default_deadline_seconds)
+    case = CaseRequest(registration_type=fields.get("registration_type", ""), parties=tuple(parties),
+                       judgment_case_number=fields.get("judgment_case_number", ""),
+                       place_name=fields.get("place_name", ""))
+    try:
+        result = await request.app[CASES_KEY].check(ctx, case)
+    except e.InvalidArgument as exc:
+        errors = [f"{v.field}：{v.description}" for v in exc.violations]
+        kept = {k: fields.get(k, "") for k in ("case_number", "purpose", "registration_type")}  # no personal data
+        return render(request, "case.html", status=400, **_form_context(request, errors=errors, fields=kept))
+    return render(request, "case.html", **_form_context(request, record=result.record))
+
+
+@page(Role.CLERK, Role.AUDITOR)
+async def record_print(request: web.Request) -> web.Response:
+    """Printable A4 verification record (Chinese, masked) to attach to the case file."""
+    record_id = request.match_info["record_id"]
+    row = await request.app[CASES_KEY].store.by_id(record_id) if len(record_id) == 32 else None
+    if row is None:
+        return render_error(404, "没有这条核验记录。")
+    body, digest, signature, key_id = row
+    return render(None, "record_print.html", record=json.loads(body), digest=digest, signature=signature,
+                  key_id=key_id)
+
+
+def add_case_pages(app: web.Application) -> None:
+    app.router.add_get("/cases", case_get)
+    app.router.add_post("/cases", case_post)
+    app.router.add_get("/records/{record_id}/print", record_print)
+
