@@ -393,21 +393,5 @@ def main(argv: list[str] | None = None) -> None:
     for p in (p_add, p_passwd, p_disable, p_list):
         p.add_argument("--config", help="YAML settings file (for the data dir)")
         p.set_defaults(func=users)
-    p_users = sub.add_parser("users", help="clerk accounts for the web pages").add_subparsers(
-        dest="users_command", required=True)
-    p_add = p_users.add_parser("add", help="create an account (password asked twice, or --password-stdin)")
-    p_add.add_argument("username")
-    p_add.add_argument("--role", choices=["clerk", "auditor", "administrator"], default="clerk")
-    p_add.add_argument("--totp", action="store_true", help="require a TOTP code at login (always for administrators)")
-    p_passwd = p_users.add_parser("passwd", help="set a new password")
-    p_passwd.add_argument("username")
-    p_disable = p_users.add_parser("disable", help="disable an account and end its sessions")
-    p_disable.add_argument("username")
-    p_list = p_users.add_parser("list", help="list accounts")
-    for p in (p_add, p_passwd):
-        p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    for p in (p_add, p_passwd, p_disable, p_list):
-        p.add_argument("--config", help="YAML settings file (for the data dir)")
-        p.set_defaults(func=users)
     args = parser.parse_args(argv)
     args.func(args)

@@ -30,6 +30,17 @@ from querynode.v1 import querynode_pb2_grpc
 from tests.conftest import ctx, json_ctx, make_settings
 
 
+
+@pytest.fixture(scope="session")
+def samples(world):
+    """The few known persons and companies these tests need, straight from the shared world
+    (every person of the world is a match at the identity mock)."""
+    return {
+        "identity": {"match": [{"id_number": p.id_number, "name": p.name} for p in world.persons[:5]]},
+        "credit_code": {"active": [{"credit_code": o.credit_code} for o in world.organizations
+                                   if o.status == "存续"][:1]},
+    }
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     return ensure_demo_pki(tmp_path_factory.mktemp("pki"), ("registry-a", "registry-b"))

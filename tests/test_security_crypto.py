@@ -134,6 +134,17 @@ async def test_memory_cache_values_are_sealed(node, samples):
 # ------------------------------------------------------------ TLS to departments
 
 
+
+@pytest.fixture(scope="session")
+def samples(world):
+    """The few known persons and companies these tests need, straight from the shared world
+    (every person of the world is a match at the identity mock)."""
+    return {
+        "identity": {"match": [{"id_number": p.id_number, "name": p.name} for p in world.persons[:5]]},
+        "credit_code": {"active": [{"credit_code": o.credit_code} for o in world.organizations
+                                   if o.status == "存续"][:1]},
+    }
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     return ensure_demo_pki(tmp_path_factory.mktemp("pki"))
