@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto proto-check clean
+.PHONY: run test bench proto proto-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: proto
 
 test: proto
 	$(PY) -m pytest
+
+# Benchmark with same-run baselines (needs h2load and wrk: apt-get install nghttp2-client wrk).
+bench: proto
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .querynode .pytest_cache

@@ -1,12 +1,13 @@
 """Baselines for the benchmark, each the cost floor of one kind of call on this machine:
 
-    python bench/echo_servers.py grpc PORT   raw grpc.aio server echoing the request bytes
+    python bench/echo_servers.py grpc PORT CERT KEY   raw grpc.aio server (TLS) echoing the request bytes
     python bench/echo_servers.py http PORT   plain aiohttp handler answering a small JSON
 """
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import grpc
 from aiohttp import web
@@ -17,7 +18,7 @@ ANSWER = {"verdict": "MATCH", "result": {"verdict": "MATCH", "mismatched_items":
                          "unavailable_reason": ""}}
 
 
-async def grpc_echo(port: int) -> None:
+async def grpc_echo(port: int, cert: str, key: str) -> None:
     async def echo(request: bytes, context) -> bytes:
         return request
 
@@ -25,7 +26,8 @@ async def grpc_echo(port: int) -> None:
         "querynode.v1.QueryNode", {"VerifyIdentity": grpc.unary_unary_rpc_method_handler(echo)})
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    credentials = grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
+    server.add_secure_port(f"127.0.0.1:{port}", credentials)
     await server.start()
     print("ready", flush=True)
     await server.wait_for_termination()
@@ -47,4 +49,4 @@ async def http_json(port: int) -> None:
 
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
-    asyncio.run(grpc_echo(port) if kind == "grpc" else http_json(port))
+    asyncio.run(grpc_echo(port, *sys.argv[3:5]) if kind == "grpc" else http_json(port))

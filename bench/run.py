@@ -61,15 +61,16 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def h2load(port: int, path: str, body: bytes, server_pid: int, *, clients: int = 8, streams: int = 8) -> dict:
+def h2load(port: int, path: str, body: bytes, server_pid: int, auth: str, *, clients: int = 8,
+           streams: int = 8) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data, log = Path(tmp, "req.bin"), Path(tmp, "log.tsv")
         data.write_bytes(body)
         cpu0 = cpu_seconds(server_pid)
         out = subprocess.run(
             ["h2load", "-n", str(N_REQUESTS), "-c", str(clients), "-m", str(streams), "-t", "1", "-d", str(data),
-             "-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}",
-             f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+             "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", auth, f"--log-file={log}",
+             f"https://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
         cpu = cpu_seconds(server_pid) - cpu0
         rows = [line.split("\t") for line in log.read_text().splitlines()]
     durations = [int(r[2]) / 1000 for r in rows]
@@ -79,11 +80,12 @@ def h2load(port: int, path: str, body: bytes, server_pid: int, *, clients: int =
             "succeeded": int(ok.group(1)) if ok else None, "cpu_us_per_call": cpu / len(rows) * 1e6}
 
 
-def wrk(url: str, body: str, server_pid: int, seconds: int = 8) -> dict:
+def wrk(url: str, body: str, server_pid: int, auth: str, seconds: int = 8) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "post.lua")
         script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-                          'wrk.headers["Content-Type"] = "application/json"\n')
+                          'wrk.headers["Content-Type"] = "application/json"\n'
+                          f'wrk.headers["Authorization"] = "{auth.split(": ", 1)[1]}"\n')
         cpu0 = cpu_seconds(server_pid)
         out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), url],
                              capture_output=True, text=True, check=True).stdout
@@ -105,7 +107,7 @@ def grpc_frame(message) -> bytes:
     return struct.pack(">?I", False, len(payload)) + payload
 
 
-async def added_latency(person: dict, secret: str, calls: int = 400) -> dict:
+async def added_latency(person: dict, secret: str, ca_file: Path, token: str, calls: int = 400) -> dict:
     """Unloaded: a direct signed call to the mock MPS vs the same lookup through the node
     with the cache bypassed (fresh), from one sequential client."""
     from connectors.base import CallInfo, ConnectorConfig
@@ -121,7 +123,8 @@ async def added_latency(person: dict, secret: str, calls: int = 400) -> dict:
         if i >= 50:
             direct.append((time.perf_counter() - t0) * 1000)
     await connector.close()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{NODE_GRPC}") as channel:
+    credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
+    async with grpc.aio.secure_channel(f"127.0.0.1:{NODE_GRPC}", credentials) as channel:
         stub = querynode_pb2_grpc.QueryNodeStub(channel)
         request = pb.VerifyIdentityRequest(context=pb.RequestContext(
             case_number="BENCH-0001", operator_id="bench", purpose="benchmark", fresh=True),
@@ -129,7 +132,7 @@ async def added_latency(person: dict, secret: str, calls: int = 400) -> dict:
         through = []
         for i in range(calls + 50):
             t0 = time.perf_counter()
-            reply = await stub.VerifyIdentity(request)
+            reply = await stub.VerifyIdentity(request, metadata=(("authorization", f"Bearer {token}"),))
             assert reply.verdict == pb.IDENTITY_VERDICT_MATCH and not reply.provenance.from_cache
             if i >= 50:
                 through.append((time.perf_counter() - t0) * 1000)
@@ -173,21 +176,31 @@ def main() -> None:
     secret_file = work / "departments.secret"
     secret = secrets.token_hex(32)
     secret_file.write_text(secret)
+    # The production pipeline: TLS and bearer tokens on both doors, durable audit, encrypted cache.
+    from querynode.security.authentication import issue_token
+    from querynode.security.tls import ensure_demo_pki
+
+    pki = ensure_demo_pki(work / "pki", ("bench",))
+    tokens = work / "tokens.json"
+    token = issue_token(tokens, "bench")
     env = {**os.environ, "QUERYNODE_DATA_DIR": str(work), "QUERYNODE_NODE_KEY": secrets.token_hex(32),
-           "QUERYNODE_GRPC__PORT": str(NODE_GRPC), "QUERYNODE_HTTP__PORT": str(NODE_HTTP)}
+           "QUERYNODE_GRPC__PORT": str(NODE_GRPC), "QUERYNODE_HTTP__PORT": str(NODE_HTTP),
+           "QUERYNODE_SECURITY__GRPC_AUTH": "token", "QUERYNODE_SECURITY__HTTP_AUTH": "token",
+           "QUERYNODE_SECURITY__TLS_CERT_FILE": str(pki.server_cert),
+           "QUERYNODE_SECURITY__TLS_KEY_FILE": str(pki.server_key),
+           "QUERYNODE_SECURITY__TOKENS_FILE": str(tokens)}
     for dept, port in (("IDENTITY", 1), ("CREDIT_CODE", 2), ("MARRIAGE", 3), ("COURT", 4), ("DEATH", 5),
                        ("PLACE_NAME", 6), ("FINANCIAL_LICENSE", 7)):
         env[f"QUERYNODE_DEPARTMENTS__{dept}__URL"] = f"http://127.0.0.1:{BASE + port}"
         env[f"QUERYNODE_DEPARTMENTS__{dept}__SECRET_FILE"] = str(secret_file)
-    env["QUERYNODE_DATA_DIR"] = str(work)
+        env[f"QUERYNODE_DEPARTMENTS__{dept}__ALLOW_PLAIN_HTTP"] = "true"  # mocks on loopback
     procs = []
     try:
         procs.append(start([PY, "-m", "mocks", "--secret-file", str(secret_file), "--base-port", str(BASE)],
                            marker="mocks ready"))
-        node = start([PY, "-m", "querynode", "serve"], env={**env, "QUERYNODE_DATA_DIR": str(work)},
-                     marker="querynode HTTP")
+        node = start([PY, "-m", "querynode", "serve"], env=env, marker="querynode HTTP")
         procs.append(node)
-        echo_grpc = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC)])
+        echo_grpc = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC), str(pki.server_cert), str(pki.server_key)])
         echo_http = start([PY, "bench/echo_servers.py", "http", str(ECHO_HTTP)])
         procs += [echo_grpc, echo_http]
 
@@ -201,11 +214,14 @@ def main() -> None:
         results: dict = {"date": datetime.now(UTC).isoformat(), "machine": {
             "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "requests_per_run": N_REQUESTS}
-        results["added_latency"] = asyncio.run(added_latency(person, secret))  # also warms the cache
-        results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid)
-        results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid)
-        results["http_plain"] = wrk(f"http://127.0.0.1:{ECHO_HTTP}/api/v1/identity/verify", json_body, echo_http.pid)
-        results["http_node_cache_hit"] = wrk(f"http://127.0.0.1:{NODE_HTTP}/api/v1/identity/verify", json_body, node.pid)
+        auth = f"authorization: Bearer {token}"
+        results["added_latency"] = asyncio.run(added_latency(person, secret, pki.ca_cert, token))  # warms the cache
+        results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid, auth)
+        results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid, auth)
+        results["http_plain"] = wrk(f"http://127.0.0.1:{ECHO_HTTP}/api/v1/identity/verify", json_body, echo_http.pid,
+                                    auth)
+        results["http_node_cache_hit"] = wrk(f"http://127.0.0.1:{NODE_HTTP}/api/v1/identity/verify", json_body,
+                                             node.pid, auth)
         results["audit"] = asyncio.run(audit_throughput())
     finally:
         for proc in procs:

@@ -18,11 +18,7 @@ def build(world: World | None = None) -> dict:
     world = world or build_world(POPULATION_SIZE, SEED)
     out: dict = {"seed": world.seed, "population_size": len(world.persons)}
     for _, module_name, _ in DEPARTMENTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:  # TODO(#3): strict once every department has landed
-            continue
-        out[module_name.removeprefix("mocks.")] = module.samples(world)
+        out[module_name.removeprefix("mocks.")] = importlib.import_module(module_name).samples(world)
     return out
 
 

@@ -19,8 +19,8 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     from querynode.api.grpc.servicer import start_grpc_server
     from querynode.api.http.app import create_app
     from querynode.node import Node
-    from querynode.security.accounts import AccountStore, accounts_path
     from querynode.observability import metrics
+    from querynode.security.accounts import AccountStore, accounts_path
     from querynode.security.authentication import authenticator_for, server_credentials
     from querynode.api.http import json_api
     from aiohttp import web
@@ -31,10 +31,9 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     node = await Node.start(settings)
     grpc_server, grpc_port = await start_grpc_server(
         node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller,
-        audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials)
-    app = create_app(
-        node.hub, anonymous_caller=settings.anonymous_caller,
-        accounts=AccountStore(accounts_path(settings.data_dir)))
+        cases=node.cases, audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials)
+    app = create_app(node.hub, anonymous_caller=settings.anonymous_caller, cases=node.cases,
+                     accounts=AccountStore(accounts_path(settings.data_dir)))
     app[json_api.AUTH_KEY] = authenticator
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -174,6 +173,21 @@ def serve(args: argparse.Namespace) -> None:
     asyncio.run(run_node(load_settings(args.config)))
 
 
+def record_verify(args: argparse.Namespace) -> None:
+    """Check a saved verification record against this node's signing key (or a PEM public key)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from querynode.security.records import RecordSigner, verify_file
+
+    if args.public_key:
+        public_key = load_pem_public_key(Path(args.public_key).read_bytes())
+    else:
+        public_key = RecordSigner(load_settings(args.config).read_node_key()).public_key
+    ok, reason = verify_file(Path(args.file).read_bytes(), public_key)
+    print(("OK: " if ok else "FAILED: ") + reason)
+    raise SystemExit(0 if ok else 1)
+
+
 async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
     from querynode.security.audit_store import store_for
     from querynode.security.blind_index import BlindIndex, identifier_digest
@@ -288,72 +302,6 @@ async def create_demo_clerk(data_dir: Path) -> str:
     return password
 
 
-def users(args: argparse.Namespace) -> None:
-    """Clerk accounts: add, passwd, disable, list (there are no default accounts)."""
-    from querynode.security.accounts import AccountError
-
-    try:
-        asyncio.run(_users(args, load_settings(args.config)))
-    except AccountError as exc:
-        raise SystemExit(exc.message) from None
-
-
-def _read_password(args: argparse.Namespace) -> str:
-    import getpass
-
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("新密码: ")
-    if getpass.getpass("再次输入: ") != first:
-        raise SystemExit("两次输入的密码不一致")
-    return first
-
-
-async def _users(args: argparse.Namespace, settings: Settings) -> None:
-    from querynode.security.accounts import ROLE_NAMES_ZH, AccountStore, Role, accounts_path, totp_uri
-
-    store = AccountStore(accounts_path(settings.data_dir))
-    await store.open()
-    try:
-        if args.users_command == "add":
-            secret = await store.add_user(args.username, _read_password(args), Role(args.role), totp=args.totp)
-            print(f"created {args.username} ({args.role})")
-            if secret:
-                print(f"TOTP secret (shown once; add it to an authenticator app): {secret}")
-                print(totp_uri(secret, args.username))
-        elif args.users_command == "passwd":
-            await store.set_password(args.username, _read_password(args))
-            print(f"password of {args.username} changed")
-        elif args.users_command == "disable":
-            await store.disable(args.username)
-            print(f"{args.username} disabled; their sessions are ended")
-        else:
-            for user in await store.users():
-                flags = ["disabled"] if user.disabled else []
-                flags += ["totp"] if user.totp_enabled else []
-                flags += ["locked"] if user.locked_until else []
-                print(f"{user.username:<20} {user.role.value:<14} {ROLE_NAMES_ZH[user.role]:<6} "
-                      f"password set {user.password_changed_at:%Y-%m-%d}  {' '.join(flags)}")
-    finally:
-        await store.close()
-
-
-async def create_demo_clerk(data_dir: Path) -> str:
-    """The demo's clerk `demo-clerk` with a random password, printed once; '' if it exists."""
-    from querynode.security.accounts import AccountStore, Role, UserExists, accounts_path
-
-    password = "Qn7-" + secrets.token_urlsafe(12)
-    store = AccountStore(accounts_path(data_dir))
-    await store.open()
-    try:
-        await store.add_user("demo-clerk", password, Role.CLERK)
-    except UserExists:
-        return ""
-    finally:
-        await store.close()
-    return password
-
-
 def main(argv: list[str] | None = None) -> None:
     configure_logging(logging.INFO)
     parser = argparse.ArgumentParser(prog="querynode", description="Precise cross-department query node")
@@ -363,6 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.set_defaults(func=serve)
     p_demo = sub.add_parser("demo", help="run mock departments and the node on embedded defaults")
     p_demo.set_defaults(func=demo)
+    p_record = sub.add_parser("record", help="verification records").add_subparsers(dest="record_command", required=True)
+    p_verify = p_record.add_parser("verify", help="check a saved verification record's digest and signature")
+    p_verify.add_argument("file")
+    p_verify.add_argument("--public-key", help="the node's record public key (PEM); default: derive from node key")
+    p_verify.add_argument("--config", help="YAML settings file (for the node key)")
+    p_verify.set_defaults(func=record_verify)
     p_audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
     p_audit_verify = p_audit.add_parser("verify", help="check the hash chain; names the first bad record")
     p_audit_search = p_audit.add_parser("search", help="records of a case, or about an ID number (blind index)")

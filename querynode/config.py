@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     # Caller system -> the operations it may use (short form) or a CallerSettings.
     # Empty: every authenticated caller may use everything with the full view.
     callers: dict[str, CallerSettings | list[str]] = Field(default_factory=dict)
+    # Case checks: plans file (default: the one shipped in querynode/core/plans.yaml), the
+    # digest of verification records, and how long a pending (court) check may still run.
+    case_plans_file: Path | None = None
+    record_digest: Literal["sha256", "sm3"] = "sha256"
+    case_pending_budget_seconds: float = Field(default=30.0, gt=0)
     # Caller name given to unauthenticated loopback calls in the embedded default.
     anonymous_caller: str = "local-demo"
 

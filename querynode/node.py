@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from connectors.base import Connector, ConnectorConfig
 from querynode.config import Settings
 from querynode.core.audit import AuditTrail
+from querynode.core.casecheck import CaseChecker
+from querynode.core.plans import Plans
 from querynode.core.cache import BoundedMemoryCache, ResultCache
 from querynode.core.breaker import BreakerPolicy, CircuitBreaker
 from querynode.core.bulkhead import Bulkhead, BulkheadPolicy
@@ -24,6 +26,8 @@ from querynode.security.audit_store import PostgresAuditStore, SqliteAuditStore,
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex
 from querynode.security.field_crypto import cipher_for
+from querynode.security.record_store import RecordStore
+from querynode.security.records import RecordSigner
 
 
 log = logging.getLogger("querynode.node")
@@ -72,18 +76,23 @@ class Node:
     settings: Settings
     hub: Hub
     audit_store: SqliteAuditStore | PostgresAuditStore
-    # Checks the audit store in the background; drives gRPC health (readiness).
-    audit_watch: AuditWatch | None = None
+    cases: CaseChecker
+    record_store: RecordStore
     # Departments reached over plain HTTP (allow_plain_http); said at start-up and in /readyz.
     plain_http_departments: tuple[str, ...] = ()
+    # Checks the audit store in the background; drives gRPC health (readiness).
+    audit_watch: AuditWatch | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "Node":
+        # Everything that can fail on configuration comes before anything that opens files.
         index = BlindIndex(settings.read_node_key(), settings.security.blind_index)
         cipher = cipher_for(settings)
+        connectors = {dept: _load_connector(dept, settings) for dept in settings.departments}
+        plans = Plans.load(settings.case_plans_file)
+        signer = RecordSigner(settings.read_node_key(), settings.record_digest)
         audit_store = store_for(settings)
         await audit_store.open()
-        connectors = {dept: _load_connector(dept, settings) for dept in settings.departments}
         cache = ResultCache(
             _cache_backend(settings), index,
             {dept: conf.cache_ttl_seconds for dept, conf in settings.departments.items()},
@@ -97,17 +106,22 @@ class Node:
             guards={dept: _guards(dept, settings) for dept in connectors},
             default_deadline_seconds=settings.default_deadline_seconds,
         )
-        audit_watch = AuditWatch(audit_store.writable)
-        await audit_watch.start()
+        record_store = RecordStore(settings.audit_path())
+        await record_store.open()
+        cases = CaseChecker(hub, plans, record_store, signer, pending_budget_seconds=settings.case_pending_budget_seconds)
         plain = tuple(dept.value for dept, conf in settings.departments.items() if not conf.url.startswith("https://"))
         if plain:
             log.warning("departments reached over plain HTTP (allow_plain_http): %s", ", ".join(plain))
-        return cls(settings=settings, hub=hub, audit_store=audit_store, audit_watch=audit_watch,
-                   plain_http_departments=plain)
+        audit_watch = AuditWatch(audit_store.writable)
+        await audit_watch.start()
+        return cls(settings=settings, hub=hub, audit_store=audit_store, cases=cases, record_store=record_store,
+                   plain_http_departments=plain, audit_watch=audit_watch)
 
     async def close(self) -> None:
         if self.audit_watch is not None:
             await self.audit_watch.stop()
+        await self.cases.close()
+        await self.record_store.close()
         for connector in self.hub.connectors.values():
             await connector.close()
         await self.hub.cache.backend.close()

@@ -90,8 +90,8 @@ class RunningNode:
 async def start_node(settings: Settings) -> tuple[RunningNode, callable]:
     node = await Node.start(settings)
     server, port = await start_grpc_server(node.hub, "127.0.0.1", 0, anonymous_caller="test-registry",
-                                           audit_watch=node.audit_watch)
-    runner = web.AppRunner(create_app(node.hub, anonymous_caller="test-registry",
+                                           cases=node.cases, audit_watch=node.audit_watch)
+    runner = web.AppRunner(create_app(node.hub, anonymous_caller="test-registry", cases=node.cases,
                                         accounts=AccountStore(accounts_path(settings.data_dir))), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -164,16 +164,6 @@ async def test_hung_department_answers_before_the_callers_deadline(tmp_path, dep
         server.close()
 
 
-@pytest.mark.parametrize("method,request_type", [
-    ("CheckCase", pb.CheckCaseRequest),
-    ("GetCaseResult", pb.GetCaseResultRequest),
-])
-async def test_methods_not_yet_served_answer_unimplemented(node, method, request_type):
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await getattr(node.stub, method)(request_type(context=ctx()))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 async def test_second_identical_lookup_is_served_from_cache(node, identity_mock, samples):
     person = samples["identity"]["match"][0]
     request = pb.VerifyIdentityRequest(context=ctx(), id_number=person["id_number"], name=person["name"])

@@ -27,7 +27,7 @@ from querynode.core.operations import Operation, operation_for
 from querynode.core.retry import RetryBudget, RetryPolicy, call_with_retry
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain.errors import QueryError
-from querynode.domain.model import Answer, Department, Provenance, RequestContext
+from querynode.domain.model import Answer, Department, JudgmentResult, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
 from querynode.security.authorization import Authorizer
@@ -132,7 +132,7 @@ class Hub:
 
         async def fill() -> Fetched:
             fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit)
-            if fetched.result is not None and not fetched.from_cache:
+            if fetched.result is not None and not fetched.from_cache and not _still_pending(fetched.result):
                 await self.cache.put(op, key, fetched.result, fetched.source_time)
             return fetched
 
@@ -181,6 +181,11 @@ def _upstream_deadline(now: float, caller_deadline: float | None, default_second
     deadline = caller_deadline if caller_deadline is not None else now + default_seconds
     reserve = min(0.2, 0.1 * max(0.0, deadline - now))
     return deadline - reserve
+
+
+def _still_pending(result: Any) -> bool:
+    """An asynchronous source's "not ready yet" is an answer for now, never one to reuse."""
+    return isinstance(result, JudgmentResult) and result.pending
 
 
 def _outcome(fetched: Fetched) -> str:

@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 from querynode.api.errors import mapping_for
 from querynode.api.grpc import convert
 from querynode.api.grpc.observing import ObservingInterceptor, add_health_and_reflection
+from querynode.core.casecheck import CaseChecker
 from querynode.core.hub import Hub
 from querynode.core.operations import OPERATIONS
 from querynode.domain import errors as e
@@ -21,6 +22,7 @@ from querynode.observability.calls import request_id_for
 from querynode.observability.health import AuditWatch
 from querynode.security.authentication import UNAUTHENTICATED_CALLER, Authenticator, audit_refusal, is_loopback
 from querynode.security.masking import present
+from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
 
 log = logging.getLogger("querynode.grpc")
@@ -44,8 +46,10 @@ def rich_status(exc: BaseException) -> grpc.Status:
 
 
 class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
-    def __init__(self, hub: Hub, *, caller_of=None, anonymous_caller: str = "local-demo") -> None:
+    def __init__(self, hub: Hub, *, cases: CaseChecker | None = None, caller_of=None,
+                 anonymous_caller: str = "local-demo") -> None:
         self.hub = hub
+        self.cases = cases
         self._caller_of = caller_of or (lambda context: anonymous_caller)
 
     def _context(self, request, context: grpc.aio.ServicerContext) -> RequestContext:
@@ -73,17 +77,6 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
             status = rich_status(exc)
         await context.abort(status.code, status.details, status.trailing_metadata)
 
-    async def _audit_if_unauthenticated(self, exc: BaseException, op_name: str, request) -> None:
-        """A call refused at the door leaves an audit record too (caller unknown)."""
-        if not isinstance(exc, e.Unauthenticated):
-            return
-        fields = convert.context(request.context) if request.HasField("context") else {}
-        ctx = RequestContext(
-            case_number=fields.get("case_number", "")[:64], operator_id=fields.get("operator_id", "")[:64],
-            purpose=fields.get("purpose", "")[:200], caller=UNAUTHENTICATED_CALLER,
-            request_id=request_id_for(fields.get("request_id", "")))
-        await audit_refusal(self.hub.audit, ctx, op_name, _DEPARTMENT_OF.get(op_name, "case"), exc)
-
     async def VerifyIdentity(self, request, context):
         return await self._lookup("VerifyIdentity", request, context)
 
@@ -105,8 +98,63 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
     async def QueryDeath(self, request, context):
         return await self._lookup("QueryDeath", request, context)
 
+    async def CheckCase(self, request, context):
+        try:
+            ctx = self._context(request, context)
+            return convert.case_response(await self._cases().check(ctx, convert.case_request(request)))
+        except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
+            await self._audit_if_unauthenticated(exc, "CheckCase", request)
+            status = self._status_of(exc, "CheckCase")
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def CheckCaseStream(self, request, context):
+        try:
+            ctx = self._context(request, context)
+            async for event in self._cases().stream(ctx, convert.case_request(request)):
+                if isinstance(event, dict):
+                    yield pb.CheckCaseEvent(check=convert.case_check(event))
+                else:
+                    yield pb.CheckCaseEvent(summary=convert.case_response(event))
+            return
+        except Exception as exc:  # noqa: BLE001
+            await self._audit_if_unauthenticated(exc, "CheckCaseStream", request)
+            status = self._status_of(exc, "CheckCaseStream")
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def GetCaseResult(self, request, context):
+        try:
+            self._context(request, context)
+            return convert.case_response(await self._cases().result(request.handle))
+        except Exception as exc:  # noqa: BLE001
+            await self._audit_if_unauthenticated(exc, "GetCaseResult", request)
+            status = self._status_of(exc, "GetCaseResult")
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def _audit_if_unauthenticated(self, exc: BaseException, op_name: str, request) -> None:
+        """A call refused at the door leaves an audit record too (caller unknown)."""
+        if not isinstance(exc, e.Unauthenticated):
+            return
+        fields = convert.context(request.context) if request.HasField("context") else {}
+        ctx = RequestContext(
+            case_number=fields.get("case_number", "")[:64], operator_id=fields.get("operator_id", "")[:64],
+            purpose=fields.get("purpose", "")[:200], caller=UNAUTHENTICATED_CALLER,
+            request_id=request_id_for(fields.get("request_id", "")))
+        await audit_refusal(self.hub.audit, ctx, op_name, _DEPARTMENT_OF.get(op_name, "case"), exc)
+
+    def _cases(self) -> CaseChecker:
+        if self.cases is None:
+            raise e.Unimplemented("case checks are not configured on this node")
+        return self.cases
+
+    @staticmethod
+    def _status_of(exc: BaseException, method: str) -> grpc.Status:
+        if not isinstance(exc, e.QueryError):
+            log.exception("unexpected error in %s", method, exc_info=exc)
+        return rich_status(exc)
+
 
 async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str,
+                            cases: CaseChecker | None = None,
                             audit_watch: AuditWatch | None = None, authenticator: Authenticator | None = None,
                             credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server; returns it and the bound port (port 0 picks a free one).
@@ -120,7 +168,7 @@ async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller:
     server = grpc.aio.server(interceptors=[ObservingInterceptor()],
                              options=[("grpc.max_receive_message_length", 1024 * 1024)])
     querynode_pb2_grpc.add_QueryNodeServicer_to_server(
-        QueryNodeServicer(hub, anonymous_caller=anonymous_caller,
+        QueryNodeServicer(hub, cases=cases, anonymous_caller=anonymous_caller,
                           caller_of=authenticator.grpc_caller if authenticator else None), server)
     await add_health_and_reflection(server, audit_watch)
     if credentials is None:

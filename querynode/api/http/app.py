@@ -7,9 +7,11 @@ import logging
 from aiohttp import web
 
 from querynode.api.errors import problem
+from querynode.api.http import cases as case_routes
 from querynode.api.http import json_api, monitoring
 from querynode.api.http.openapi import document
 from querynode.api.http.pages import add_pages
+from querynode.core.casecheck import CaseChecker
 from querynode.core.hub import Hub
 from querynode.domain import errors as e
 from querynode.security.accounts import AccountStore
@@ -45,7 +47,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-def create_app(hub: Hub, *, anonymous_caller: str,
+def create_app(hub: Hub, *, anonymous_caller: str, cases: CaseChecker | None = None,
                accounts: AccountStore | None = None) -> web.Application:
     app = web.Application(middlewares=[monitoring.observe_middleware, problem_middleware],
                           client_max_size=json_api.MAX_BODY_BYTES)
@@ -54,6 +56,8 @@ def create_app(hub: Hub, *, anonymous_caller: str,
     monitoring.add_routes(app)
     app.router.add_get("/api/v1/openapi.json", openapi)
     json_api.add_routes(app)
+    if cases is not None:
+        case_routes.add_routes(app, cases)
     if accounts is not None:  # the clerk pages need accounts; without them the node serves APIs only
         add_pages(app, accounts)
     return app
