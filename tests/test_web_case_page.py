@@ -6,7 +6,7 @@ from querynode.security.masking import mask_name
 from tests.test_web_pages import browser, login, page, site  # noqa: F401  (fixtures)
 
 
-async def fill_case(page, site, rows, registration_type="advance_notice"):
+async def fill_case(page, site, rows, registration_type="advance_notice"):  # noqa: F811
     await page.goto(site.url + "/cases")
     await page.fill("#case_number", "2026-110105-000777")
     await page.fill("#purpose", "预告登记")

@@ -2,8 +2,8 @@
 from connectors.base.contract import CallInfo, Connector, ConnectorConfig
 from connectors.base.errors import (
     BadUpstream,
-    Rejected,
     RateLimited,
+    Rejected,
     Timeout,
     Unavailable,
     UpstreamError,

@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from connectors.base.contract import CallInfo
-from connectors.base.errors import BadUpstream, RateLimited, Rejected, Timeout, Unavailable, UpstreamError
+from connectors.base.errors import (
+    BadUpstream,
+    RateLimited,
+    Rejected,
+    Timeout,
+    Unavailable,
+    UpstreamError,
+)
 
 
 @contextlib.asynccontextmanager

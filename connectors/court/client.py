@@ -10,8 +10,17 @@ import time
 from collections import OrderedDict
 from urllib.parse import urlencode
 
-from connectors.base import BadUpstream, CallInfo, Connector, ConnectorConfig, Rejected, Timeout, Unavailable
+from connectors.base import (
+    BadUpstream,
+    CallInfo,
+    Connector,
+    ConnectorConfig,
+    Rejected,
+    Timeout,
+    Unavailable,
+)
 from connectors.base.http import check_status, map_errors, read_body
+from connectors.base.wire import query_request_number
 from connectors.court import wire
 from querynode.domain.model import Department, JudgmentQuery, JudgmentResult
 
@@ -77,7 +86,7 @@ class CourtConnector(Connector):
             return JudgmentResult(judgments=wire.judgments(reply))
 
     async def _submit(self, query: JudgmentQuery, call: CallInfo, until: float) -> str:
-        number = wire.query_request_number(self.area_code)
+        number = query_request_number(self.area_code)
         fields = {"cxqqdh": number, "cxdw": self.dept_name, "cxr": call.operator_id, "ywbh": call.case_number}
         if query.case_number:
             fields |= {"cxlx": "AH", "ah": query.case_number}

@@ -17,13 +17,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import itertools
 import secrets
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -45,7 +43,6 @@ REFUSALS = {"1001": "signature or app id refused", "1002": "request refused as m
             "1003": "query request number used before"}
 BUSY = {"9999": "court system busy"}
 
-_SERIAL = itertools.count(secrets.randbelow(500_000))
 
 
 def signed_fields(secret: str, app_id: str, fields: dict[str, str]) -> dict[str, str]:
@@ -54,12 +51,6 @@ def signed_fields(secret: str, app_id: str, fields: dict[str, str]) -> dict[str,
     message = "&".join(f"{k}={v}" for k, v in sorted(out.items()) if v != "").encode()
     out["sign"] = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return out
-
-
-def query_request_number(area_code: str) -> str:
-    """查询请求单号: 8-digit date + 6-digit division code + 6-digit serial."""
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
-    return f"{today}{area_code}{next(_SERIAL) % 1_000_000:06d}"
 
 
 @dataclass(frozen=True)

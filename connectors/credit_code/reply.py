@@ -2,7 +2,6 @@
 BadUpstream; messages never quote values from the reply (they may be personal data)."""
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from connectors.base import BadUpstream, Unavailable
+from connectors.base.wire import json_object
 from querynode.domain.model import Organization, OrganizationQuery, OrganizationStatus
 
 DEPT = "credit_code"
@@ -38,19 +38,9 @@ def bad(what: str) -> BadUpstream:
     return BadUpstream(f"{DEPT}: {what}")
 
 
-def json_object(raw: bytes) -> dict:
-    try:
-        reply = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise bad("reply is not UTF-8 JSON") from None
-    if not isinstance(reply, dict):
-        raise bad("reply is not a JSON object")
-    return reply
-
-
 def access_token(raw: bytes) -> tuple[str, float]:
     """The token reply: (token, lifetime in seconds)."""
-    reply = json_object(raw)
+    reply = json_object(DEPT, raw)
     token, lifetime = reply.get("access_token"), reply.get("expires_in")
     if not isinstance(token, str) or not token or len(token) > 512 or not token.isprintable():
         raise bad("token reply has no usable access_token")
@@ -68,7 +58,7 @@ class Page:
 
 
 def parse_page(raw: bytes, query: OrganizationQuery) -> Page:
-    reply = json_object(raw)
+    reply = json_object(DEPT, raw)
     code = reply.get("code")
     if code in BUSY_CODES:
         raise Unavailable(f"{DEPT}: department busy (code {code})")

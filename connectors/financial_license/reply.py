@@ -2,11 +2,11 @@
 is BadUpstream; messages never quote values from the reply."""
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 
 from connectors.base import BadUpstream, Rejected, Unavailable
+from connectors.base.wire import json_object
 from querynode.domain.model import FinancialLicense, LicenseQuery
 
 DEPT = "financial_license"
@@ -33,12 +33,7 @@ def bad(what: str) -> BadUpstream:
 
 
 def parse_reply(raw: bytes, query: LicenseQuery) -> tuple[FinancialLicense, ...]:
-    try:
-        reply = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise bad("reply is not UTF-8 JSON") from None
-    if not isinstance(reply, dict):
-        raise bad("reply is not a JSON object")
+    reply = json_object(DEPT, raw)
     code = reply.get("retCode")
     if code == NO_RECORD:
         return ()

@@ -5,8 +5,15 @@ import json
 
 from connectors.base import BadUpstream, CallInfo, Connector, Rejected
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
-from connectors.identity.envelope import query_request_number, sign
-from querynode.domain.model import Department, IdentityItem, IdentityQuery, IdentityResult, IdentityVerdict
+from connectors.base.wire import query_request_number
+from connectors.identity.envelope import sign
+from querynode.domain.model import (
+    Department,
+    IdentityItem,
+    IdentityQuery,
+    IdentityResult,
+    IdentityVerdict,
+)
 
 PATH = "/gaapi/v1/identity/check"
 

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import secrets
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-_SERIAL = itertools.count(1)
 
 
 def signing_string(app_id: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -33,7 +28,3 @@ def sign(secret: str, app_id: str, body: bytes, *, now_ms: int | None = None) ->
     }
 
 
-def query_request_number(area_code: str) -> str:
-    """查询请求单号: 8-digit date + 6-digit division code + 6-digit serial."""
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
-    return f"{today}{area_code}{next(_SERIAL) % 1_000_000:06d}"

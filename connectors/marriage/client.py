@@ -10,32 +10,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 import time
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from connectors.base import BadUpstream, CallInfo, Connector, ConnectorConfig, Rejected
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
+from connectors.base.wire import query_request_number
 from connectors.marriage.records import DEPT, parse_acts, result
 from querynode.domain.model import Department, MarriageQuery, MarriageResult
 
 TOKEN_PATH = "/mca/hyjk/token"
 QUERY_PATH = "/mca/hyjk/query"
 FOUND, NO_RECORD, TOKEN_INVALID, BAD_REQUEST = "0000", "1001", "2001", "2002"
-_SERIAL = itertools.count(1)
 
 
 class TokenExpired(Exception):
     """The department no longer accepts the token this call used."""
-
-
-def query_request_number(area_code: str) -> str:
-    """查询请求单号: 8-digit date + 6-digit division code + 6-digit serial."""
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
-    return f"{today}{area_code}{next(_SERIAL) % 1_000_000:06d}"
 
 
 def side(id_number: str) -> str:

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from connectors.base import BadUpstream
-from querynode.domain.model import MaritalStatus, MarriageAct, MarriageQuery, MarriageRecord, MarriageResult
+from querynode.domain.model import (
+    MaritalStatus,
+    MarriageAct,
+    MarriageQuery,
+    MarriageRecord,
+    MarriageResult,
+)
 
 DEPT = "marriage"
 CHANGES_STATUS = {MarriageAct.MARRIAGE: MaritalStatus.MARRIED, MarriageAct.DIVORCE: MaritalStatus.DIVORCED,

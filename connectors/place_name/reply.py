@@ -4,11 +4,11 @@ Anything outside the protocol is BadUpstream; messages say what broke, never quo
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 
 from connectors.base import BadUpstream, Rejected, Unavailable
+from connectors.base.wire import json_object
 from querynode.domain.model import PlaceName, PlaceNameQuery, PlaceNameResult
 
 DEPT = "place_name"
@@ -42,12 +42,7 @@ def bad(what: str) -> BadUpstream:
 
 
 def parse_reply(raw: bytes, query: PlaceNameQuery) -> PlaceNameResult:
-    try:
-        reply = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise bad("reply is not UTF-8 JSON") from None
-    if not isinstance(reply, dict):
-        raise bad("reply is not a JSON object")
+    reply = json_object(DEPT, raw)
     code = reply.get("errcode")
     if type(code) is not int:
         raise bad("reply has no integer errcode")

@@ -26,7 +26,7 @@ HMT_ADDRESS_CODES = {"810000": "港澳台居民居住证（香港）", "820000":
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _NAME = re.compile(rf"^[{_HAN}A-Za-z·]+(?: [{_HAN}A-Za-z·]+)*$")
-_DOT_VARIANTS = str.maketrans({"•": "·", "・": "·", "．": "·", "\u2027": "·", "\u30fb": "·"})
+_DOT_VARIANTS = str.maketrans({"•": "·", "・": "·", "．": "·", "\u2027": "·"})
 _LICENSE = re.compile(r"^[A-Z]\d{4}[A-Z]\d{9}$")
 _DIVISION = re.compile(r"^\d{6}(?:\d{6})?$")
 
