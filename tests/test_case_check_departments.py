@@ -258,3 +258,14 @@ async def test_checks_run_in_parallel_not_one_after_another(full_node, departmen
     elapsed = time.monotonic() - started
     assert reply.status == pb.CASE_STATUS_CLEAR and len(reply.checks) == 6
     assert 0.2 <= elapsed < 0.4 * 1.5, elapsed
+
+
+async def test_change_registration_checks_the_cited_place_name(full_node, world, samples):
+    holder = unmarried(world)[0]
+    exact = samples["place_name"]["exact"][0]["name"]
+    reply, codes = await check(full_node, "change", [party(holder, "holder")], place_name=exact)
+    assert reply.status == pb.CASE_STATUS_CLEAR
+    assert {c.kind for c in reply.checks} == {"identity", "place_name"}
+    reply, codes = await check(full_node, "change", [party(holder, "holder")],
+                               place_name=samples["place_name"]["not_found"][0]["name"])
+    assert "PLACE_NAME_NOT_FOUND" in codes and reply.status == pb.CASE_STATUS_NEEDS_ATTENTION
