@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from querynode.domain.model import Department
@@ -50,8 +50,10 @@ class RetryBudgetSettings(BaseModel):
 class DepartmentSettings(BaseModel):
     """How to reach one department, how long its answers may be reused, how it is protected."""
 
-    url: str
-    connector: str  # "package.module:Class", wired at start-up
+    # Empty url/connector: the embedded default for this department (mock port, shipped connector),
+    # so a YAML file or environment can change one field without restating the others.
+    url: str = ""
+    connector: str = ""  # "package.module:Class", wired at start-up
     app_id: str = "querynode"
     secret: SecretStr | None = None
     secret_file: Path | None = None
@@ -180,6 +182,16 @@ class Settings(BaseSettings):
     case_pending_budget_seconds: float = Field(default=30.0, gt=0)
     # Caller name given to unauthenticated loopback calls in the embedded default.
     anonymous_caller: str = "local-demo"
+
+    @model_validator(mode="after")
+    def _department_defaults(self) -> "Settings":
+        defaults = default_departments()
+        for dept, conf in self.departments.items():
+            if not conf.url:
+                conf.url = defaults[dept].url
+            if not conf.connector:
+                conf.connector = defaults[dept].connector
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -78,6 +78,8 @@ class SqliteAuditStore:
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._last_hash = GENESIS
+        self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,23 +90,47 @@ class SqliteAuditStore:
         self._last_hash = row[0] if row else GENESIS
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer  # what was accepted is written before the file closes
         if self._db is not None:
             await self._db.close()
             self._db = None
 
     async def append(self, record: AuditRecord) -> None:
+        """Return once the record is committed and fsynced. Records that arrive while a commit
+        is under way go into the next one together (group commit): one fsync for many calls."""
         if self._db is None:
             raise RuntimeError("audit store is not open")
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((record, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
         async with self._lock:
-            digest = chain_hash(self._last_hash, record)
-            values = [getattr(record, f) for f in _FIELDS] + [self._last_hash, digest]
-            await self._db.execute(
-                f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
-                f"VALUES ({', '.join('?' * len(values))})",
-                values,
-            )
-            await self._db.commit()
-            self._last_hash = digest
+            while self._pending and self._db is not None:
+                batch, self._pending = self._pending, []
+                rows, last = [], self._last_hash
+                for record, _ in batch:
+                    digest = chain_hash(last, record)
+                    rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
+                    last = digest
+                try:
+                    await self._db.executemany(
+                        f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
+                        f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))})", rows)
+                    await self._db.commit()
+                except Exception as exc:  # noqa: BLE001 - every waiter of this batch learns it failed
+                    await _rollback_quietly(self._db)
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                self._last_hash = last
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     async def writable(self) -> bool:
         if self._db is None:
@@ -138,6 +164,13 @@ class SqliteAuditStore:
         async with self._db.execute("SELECT count(*), (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1) FROM audit") as cur:
             count, last = await cur.fetchone()
         return count, last or GENESIS
+
+
+async def _rollback_quietly(db: aiosqlite.Connection) -> None:
+    try:
+        await db.rollback()
+    except Exception:  # noqa: BLE001 - the connection itself may be the problem
+        pass
 
 
 async def _aiter_rows(cursor):
