@@ -16,7 +16,7 @@ async def fill_case(page, site, rows, registration_type="advance_notice"):  # no
         await page.fill(f"input[name=p{i}_name]", person["name"])
         await page.fill(f"input[name=p{i}_id_number]", person["id_number"])
     await page.click("#case-form button[type=submit]")
-    await page.wait_for_selector("#result, #errors")
+    await page.wait_for_selector("#case-status, #errors")
 
 
 async def test_case_page_shows_the_record_masked_and_prints_it(page, site, samples):  # noqa: F811
@@ -46,3 +46,47 @@ async def test_case_page_findings_and_plan_errors(page, site, samples):  # noqa:
     await fill_case(page, site, [("decedent", a)], registration_type="advance_notice")
     assert "parties[0].role" in await page.inner_text("#errors")
     assert a["id_number"] not in await page.content()
+
+
+async def test_case_page_shows_each_check_as_it_completes(page, site, identity_mock, samples):  # noqa: F811
+    """With JavaScript the checks arrive one by one: the department-less checks first, the
+    slow identity check later, the conclusion last."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{identity_mock.url}/_admin/faults", json={"latency": "1500"}) as resp:
+            assert resp.status == 200
+    a, b = samples["identity"]["match"][:2]
+    await login(page, site)
+    await page.goto(site.url + "/cases")
+    await page.fill("#case_number", "2026-110105-000888")
+    await page.fill("#purpose", "转移登记")
+    await page.select_option("#registration_type", "transfer")
+    for i, (role, person) in enumerate([("seller", a), ("buyer", b)]):
+        await page.select_option(f"select[name=p{i}_role]", role)
+        await page.fill(f"input[name=p{i}_name]", person["name"])
+        await page.fill(f"input[name=p{i}_id_number]", person["id_number"])
+    await page.click("#case-form button[type=submit]")
+    await page.wait_for_selector("#progress-checks li")
+    assert await page.locator("#case-status").count() == 0  # identity still running at the mock
+    first = await page.inner_text("#progress-checks li")
+    assert "来源不可用" in first
+    await page.wait_for_selector("#case-status", timeout=10_000)
+    assert await page.inner_text("#case-status") == "核验不完整"
+    assert await page.locator("#progress-checks li").count() == 6
+    assert "人工核验" in await page.inner_text("#by-hand")
+    html = await page.content()
+    assert a["name"] not in html and a["id_number"] not in html
+
+
+async def test_case_page_works_without_javascript(browser, site, samples):  # noqa: F811
+    context = await browser.new_context(java_script_enabled=False, locale="zh-CN")
+    p = await context.new_page()
+    try:
+        a, b = samples["identity"]["match"][:2]
+        await login(p, site)
+        await fill_case(p, site, [("seller", a), ("buyer", b)])
+        assert await p.locator("#result #case-status").inner_text() == "核验通过"
+        assert await p.locator("#progress").count() == 0
+    finally:
+        await context.close()

@@ -38,10 +38,7 @@ async def case_get(request: web.Request) -> web.Response:
     return render(request, "case.html", **_form_context(request))
 
 
-@page(Role.CLERK)
-async def case_post(request: web.Request) -> web.Response:
-    """Run the case check through the hub (every check audited, the clerk as operator); the
-    page shows the record, whose personal data is already masked."""
+def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest, dict]:
     form, session = request[FORM], current(request)
     fields = {k: str(v).strip() for k, v in form.items() if k != "csrf_token"}
     parties = []
@@ -57,13 +54,55 @@ async def case_post(request: web.Request) -> web.Response:
     case = CaseRequest(registration_type=fields.get("registration_type", ""), parties=tuple(parties),
                        judgment_case_number=fields.get("judgment_case_number", ""),
                        place_name=fields.get("place_name", ""))
+    kept = {k: fields.get(k, "") for k in ("case_number", "purpose", "registration_type")}  # no personal data
+    return ctx, case, kept
+
+
+def _errors(exc: e.InvalidArgument) -> list[str]:
+    return [f"{v.field}：{v.description}" for v in exc.violations]
+
+
+@page(Role.CLERK)
+async def case_post(request: web.Request) -> web.Response:
+    """Run the case check through the hub (every check audited, the clerk as operator); the
+    page shows the record, whose personal data is already masked. Without JavaScript the whole
+    page comes when every check is done."""
+    ctx, case, kept = _case_from_form(request)
     try:
         result = await request.app[CASES_KEY].check(ctx, case)
     except e.InvalidArgument as exc:
-        errors = [f"{v.field}：{v.description}" for v in exc.violations]
-        kept = {k: fields.get(k, "") for k in ("case_number", "purpose", "registration_type")}  # no personal data
-        return render(request, "case.html", status=400, **_form_context(request, errors=errors, fields=kept))
+        return render(request, "case.html", status=400, **_form_context(request, errors=_errors(exc), fields=kept))
     return render(request, "case.html", **_form_context(request, record=result.record))
+
+
+@page(Role.CLERK)
+async def case_stream(request: web.Request) -> web.StreamResponse:
+    """The same check as server-sent events, for app.js: `check` as each completes, then
+    `summary` (or `invalid`). Every text in them is already masked."""
+    ctx, case, _ = _case_from_form(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                           "Cache-Control": "no-store"})
+    await response.prepare(request)
+
+    async def send(event: str, data: dict) -> None:
+        await response.write(f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+
+    try:
+        async for item in request.app[CASES_KEY].stream(ctx, case):
+            if isinstance(item, dict):
+                text, tone = CHECK_TEXT[item["status"]]
+                await send("check", {"check_id": item["check_id"], "summary": item["summary"], "badge": text,
+                                     "tone": tone})
+            else:
+                record = item.record
+                text, tone = STATUS_TEXT[record["status"]]
+                await send("summary", {"status": text, "tone": tone, "record_id": record["record_id"],
+                                       "findings": [f["message"] for f in record["findings"]],
+                                       "by_hand": record["by_hand"]})
+    except e.InvalidArgument as exc:
+        await send("invalid", {"errors": _errors(exc)})
+    await response.write_eof()
+    return response
 
 
 @page(Role.CLERK, Role.AUDITOR)
@@ -81,5 +120,6 @@ async def record_print(request: web.Request) -> web.Response:
 def add_case_pages(app: web.Application) -> None:
     app.router.add_get("/cases", case_get)
     app.router.add_post("/cases", case_post)
+    app.router.add_post("/cases/stream", case_stream)
     app.router.add_get("/records/{record_id}/print", record_print)
 

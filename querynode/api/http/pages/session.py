@@ -23,7 +23,7 @@ CSRF_FIELD = "csrf_token"
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
-    "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
+    "connect-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
 ))
 
 
