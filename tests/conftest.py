@@ -65,10 +65,13 @@ async def identity_mock(start_mock) -> IdentityDepartment:
     return await start_mock(IdentityDepartment)
 
 
-def make_settings(tmp_path, urls: dict[Department, str], secret: str, **overrides) -> Settings:
+def make_settings(tmp_path, urls: dict[Department, str], secret: str, *, breaker: dict | None = None,
+                  **overrides) -> Settings:
+    """Settings for a test node; `breaker` applies to every department given."""
     departments = {
         dept: DepartmentSettings(url=url, connector=f"connectors.{dept.value}:{_connector_class(dept)}",
-                                 app_id=APP_ID, secret=secret, allow_plain_http=url.startswith("http://"))
+                                 app_id=APP_ID, secret=secret, allow_plain_http=url.startswith("http://"),
+                                 **({"breaker": breaker} if breaker else {}))
         for dept, url in urls.items()
     }
     return Settings(data_dir=tmp_path, node_key=secrets.token_hex(32), departments=departments,

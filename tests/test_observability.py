@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -25,51 +24,16 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from mocks.departments import DEPARTMENTS
-from querynode.config import DepartmentSettings, Settings
 from querynode.domain.model import Department
 from querynode.observability.logs import JsonFormatter
 from querynode.v1 import querynode_pb2 as pb
-from tests.conftest import APP_ID, _connector_class, ctx, json_ctx, start_node
+from tests.conftest import ctx, json_ctx
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMTOOL = "promtool"
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def settings_for(tmp_path: Path, urls: dict[Department, str], secret: str, *, breaker: dict | None = None,
-                 **overrides) -> Settings:
-    departments = {
-        dept: DepartmentSettings(url=url, connector=f"connectors.{dept.value}:{_connector_class(dept)}",
-                                 app_id=APP_ID, secret=secret, allow_plain_http=True,
-                                 **({"breaker": breaker} if breaker else {}))
-        for dept, url in urls.items()
-    }
-    return Settings(data_dir=tmp_path, node_key=secrets.token_hex(32), departments=departments,
-                    default_deadline_seconds=2.0, **overrides)
-
-
-@pytest.fixture
-async def observed_node(tmp_path, dept_secret):
-    """`running = await observed_node(urls, **settings)`: a node with JSON logs captured."""
-    stops = []
-
-    async def start(urls: dict[Department, str], **overrides):
-        sub = tmp_path / f"node{len(stops)}"
-        sub.mkdir()
-        running, stop = await start_node(settings_for(sub, urls, dept_secret, **overrides))
-        stops.append(stop)
-        return running
-
-    yield start
-    for stop in reversed(stops):
-        await stop()
-
-
-@pytest.fixture
-async def node(observed_node, identity_mock):
-    return await observed_node({Department.IDENTITY: identity_mock.url})
 
 
 @pytest.fixture
@@ -186,11 +150,11 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 
 
 async def test_scrape_after_every_department_passes_promtool_and_carries_no_personal_data(
-        start_mock, observed_node, samples, json_logs):
+        start_mock, node_for, samples, json_logs):
     departments = present_departments()
     assert Department.IDENTITY in dict(departments)
     mocks = {dept: await start_mock(cls) for dept, cls in departments}
-    running = await observed_node({dept: m.url for dept, m in mocks.items()})
+    running = await node_for({dept: m.url for dept, m in mocks.items()})
 
     for dept in mocks:
         path, body = lookup_for(dept, samples)
@@ -244,7 +208,7 @@ async def test_cache_hit_increments_the_hit_counter(node, people):
         value(before, "querynode_queries_total", department="identity", outcome="CACHE_HIT") == 1
 
 
-async def test_retry_increments_retries_and_failures_are_counted_by_kind(observed_node, fake_upstream, people):
+async def test_retry_increments_retries_and_failures_are_counted_by_kind(node_for, fake_upstream, people):
     hits = 0
 
     async def down(request: web.Request) -> web.Response:
@@ -252,7 +216,7 @@ async def test_retry_increments_retries_and_failures_are_counted_by_kind(observe
         hits += 1
         return web.Response(status=503)
 
-    running = await observed_node({Department.IDENTITY: await fake_upstream(down)},
+    running = await node_for({Department.IDENTITY: await fake_upstream(down)},
                                   retry={"max_attempts": 3, "initial_backoff_seconds": 0.001,
                                          "max_backoff_seconds": 0.002})
     before = await scrape(running.http_url)
@@ -268,11 +232,11 @@ async def test_retry_increments_retries_and_failures_are_counted_by_kind(observe
         value(before, "querynode_upstream_calls_total", department="identity", outcome="unavailable") == 3
 
 
-async def test_retry_budget_exhaustion_is_counted(observed_node, fake_upstream, people):
+async def test_retry_budget_exhaustion_is_counted(node_for, fake_upstream, people):
     async def down(request: web.Request) -> web.Response:
         return web.Response(status=503)
 
-    running = await observed_node({Department.IDENTITY: await fake_upstream(down)},
+    running = await node_for({Department.IDENTITY: await fake_upstream(down)},
                                   retry={"max_attempts": 3, "initial_backoff_seconds": 0.001,
                                          "max_backoff_seconds": 0.002})
     running.node.hub.guards[Department.IDENTITY].retry_budget.credits = 0  # spent by earlier failures
@@ -288,11 +252,11 @@ async def test_retry_budget_exhaustion_is_counted(observed_node, fake_upstream, 
         value(before, "querynode_upstream_retries_total", department="identity")
 
 
-async def test_breaker_trip_sets_its_state_and_readyz_shows_it(observed_node, fake_upstream, people):
+async def test_breaker_trip_sets_its_state_and_readyz_shows_it(node_for, fake_upstream, people):
     async def down(request: web.Request) -> web.Response:
         return web.Response(status=503)
 
-    running = await observed_node({Department.IDENTITY: await fake_upstream(down)},
+    running = await node_for({Department.IDENTITY: await fake_upstream(down)},
                                   breaker={"consecutive_failures": 2, "cool_down_seconds": 600},
                                   retry={"max_attempts": 1})
     text = await scrape(running.http_url)
@@ -309,8 +273,8 @@ async def test_breaker_trip_sets_its_state_and_readyz_shows_it(observed_node, fa
     assert body["departments"]["identity"] == {"breaker": "open", "plain_http": True}
 
 
-async def test_cache_backend_down_is_counted_and_calls_still_answered(observed_node, identity_mock, people):
-    running = await observed_node({Department.IDENTITY: identity_mock.url},
+async def test_cache_backend_down_is_counted_and_calls_still_answered(node_for, identity_mock, people):
+    running = await node_for({Department.IDENTITY: identity_mock.url},
                                   cache={"backend": "redis", "redis_url": "redis://127.0.0.1:9/0"})
     before = await scrape(running.http_url)
     person = people[7]
@@ -342,14 +306,14 @@ async def test_refused_calls_are_counted_by_code_on_both_doors(node):
 # ------------------------------------------------------------------ request ids and log lines
 
 
-async def test_request_id_travels_from_caller_to_department_and_back(observed_node, fake_upstream, people, json_logs):
+async def test_request_id_travels_from_caller_to_department_and_back(node_for, fake_upstream, people, json_logs):
     seen: list[str] = []
 
     async def capture(request: web.Request) -> web.Response:
         seen.append(request.headers.get("X-Request-Id", ""))
         return web.Response(status=503)
 
-    running = await observed_node({Department.IDENTITY: await fake_upstream(capture)}, retry={"max_attempts": 1})
+    running = await node_for({Department.IDENTITY: await fake_upstream(capture)}, retry={"max_attempts": 1})
     person = people[8]
     body = {"context": json_ctx(), "id_number": person.id_number, "name": person.name}
     status, answer, headers = await post(running.http_url, "/api/v1/identity/verify", body,
