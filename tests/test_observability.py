@@ -286,6 +286,10 @@ async def test_cache_backend_down_is_counted_and_calls_still_answered(node_for, 
         value(before, "querynode_cache_backend_errors_total", operation="get") == 1
     assert value(after, "querynode_cache_backend_errors_total", operation="set") - \
         value(before, "querynode_cache_backend_errors_total", operation="set") == 1
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{running.http_url}/readyz") as resp:
+            ready = await resp.json()
+    assert resp.status == 200 and ready["cache_backend_ok"] is False
 
 
 async def test_refused_calls_are_counted_by_code_on_both_doors(node):

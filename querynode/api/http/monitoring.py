@@ -70,8 +70,10 @@ async def readyz(request: web.Request) -> web.Response:
             "plain_http": urlsplit(connector.config.base_url).scheme == "http",
         }
     ready = audit_writable and bool(hub.connectors)
+    # A cache backend that fails degrades speed, not answers: reported, not a reason to be unready.
     body = {"status": "ready" if ready else "not_ready", "configuration_loaded": bool(hub.connectors),
-            "audit_store_writable": audit_writable, "departments": departments}
+            "audit_store_writable": audit_writable, "cache_backend_ok": hub.cache.backend_ok,
+            "departments": departments}
     return web.json_response(body, status=200 if ready else 503)
 
 
