@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -141,7 +142,11 @@ class CaseChecker:
 
     async def stream(self, ctx: m.RequestContext, request: CaseRequest) -> AsyncIterator[dict | CaseResult]:
         """Yield each check (as its record entry) as it completes, then the CaseResult."""
+        started = time.perf_counter()
         ctx = validate_context(ctx)
+        if ctx.deadline is None:  # every check of the case shares one budget
+            ctx = dataclasses.replace(
+                ctx, deadline=asyncio.get_running_loop().time() + self.hub.default_deadline_seconds)
         type_plan, planned = self.plan(request)
         labels = {i: f.party_label(request, {k: v.label for k, v in type_plan.roles.items()}, i)
                   for i in range(len(request.parties))}
@@ -156,9 +161,9 @@ class CaseChecker:
             for task in tasks:
                 task.cancel()
         handle = uuid.uuid4().hex if any(r.status == CheckStatus.PENDING for r, _ in pairs) else ""
-        case_result = await self._seal(ctx, request, type_plan, pairs, labels, handle)
+        case_result = await self._seal(ctx, request, type_plan, pairs, labels, handle, started)
         if handle:
-            self._continue_pending(ctx, request, type_plan, pairs, labels, handle)
+            self._continue_pending(ctx, request, type_plan, pairs, labels, handle, started)
         yield case_result
 
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
@@ -196,7 +201,7 @@ class CaseChecker:
                 "provenance": provenance}
 
     async def _seal(self, ctx: m.RequestContext, request: CaseRequest, type_plan: TypePlan, pairs: list,
-                    labels: dict[int, str], handle: str) -> CaseResult:
+                    labels: dict[int, str], handle: str, started: float) -> CaseResult:
         results = [r for r, _ in pairs]
         found: list[Finding] = [x for _, fs in pairs for x in fs]
         found += f.cross_findings(results, request, labels)
@@ -236,10 +241,10 @@ class CaseChecker:
                              body=sealed.body, digest=sealed.digest, signature=sealed.signature, key_id=sealed.key_id)
         await self.hub.audit.record(
             audit_id=record["record_id"], ctx=ctx, operation="CheckCase", department="case", subject_index="",
-            outcome=status.value, latency_ms=0.0)
+            outcome=status.value, latency_ms=(time.perf_counter() - started) * 1000)
         return CaseResult(record, sealed.body, sealed.digest, sealed.signature)
 
-    def _continue_pending(self, ctx, request, type_plan, pairs, labels, handle) -> None:
+    def _continue_pending(self, ctx, request, type_plan, pairs, labels, handle, started: float) -> None:
         """Keep waiting for pending (court) checks in the background; store the completed
         record under the same handle for GetCaseResult."""
         async def finish() -> None:
@@ -251,7 +256,7 @@ class CaseChecker:
                     done.append(self._with_local_findings(await self._run(later, result.check), request, labels))
                 else:
                     done.append((result, found))
-            await self._seal(ctx, request, type_plan, done, labels, handle)
+            await self._seal(ctx, request, type_plan, done, labels, handle, started)
 
         task = asyncio.ensure_future(finish())
         self._background.add(task)

@@ -69,12 +69,9 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
             answer = await self.hub.execute(ctx, convert.query(request))
             answer = dataclasses.replace(answer, result=present(answer.result, self.hub.authorizer.view_for(ctx.caller)))
             return convert.response(op_name, answer)
-        except e.QueryError as exc:
+        except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
             await self._audit_if_unauthenticated(exc, op_name, request)
-            status = rich_status(exc)
-        except Exception as exc:  # noqa: BLE001 - never crash the node on one call
-            log.exception("unexpected error in %s", op_name)
-            status = rich_status(exc)
+            status = self._status_of(exc, op_name)
         await context.abort(status.code, status.details, status.trailing_metadata)
 
     async def VerifyIdentity(self, request, context):

@@ -1,7 +1,6 @@
 """Case checks over the JSON API, and the saved record file (the printable view is a clerk page)."""
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 
@@ -50,8 +49,6 @@ def _answer(result) -> web.Response:
 async def check_case(request: web.Request) -> web.Response:
     body = await json_api.read_json(request)
     ctx = json_api.request_context(body, request)
-    ctx = dataclasses.replace(ctx, deadline=asyncio.get_running_loop().time()
-                              + request.app[json_api.HUB_KEY].default_deadline_seconds)
     return _answer(await request.app[CASES_KEY].check(ctx, _case_request(body)))
 
 

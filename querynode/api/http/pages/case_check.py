@@ -2,13 +2,11 @@
 they are in the verification record, and the printable record (A4, masked)."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 from aiohttp import web
 
 from querynode.api.http.cases import CASES_KEY
-from querynode.api.http.json_api import HUB_KEY
 from querynode.api.http.pages.keys import FORM
 from querynode.api.http.pages.render import render, render_error
 from querynode.api.http.pages.session import current, page
@@ -46,11 +44,9 @@ def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest
         row = {f: fields.get(f"p{i}_{f}", "") for f in PARTY_FIELDS}
         if any(v for k, v in row.items() if k != "role"):
             parties.append(CaseParty(**row))
-    hub = request.app[HUB_KEY]
     ctx = m.RequestContext(
         case_number=fields.get("case_number", ""), operator_id=session.username, purpose=fields.get("purpose", ""),
-        caller=WEB_CALLER, request_id=new_request_id(),
-        deadline=asyncio.get_running_loop().time() + hub.default_deadline_seconds)
+        caller=WEB_CALLER, request_id=new_request_id())
     case = CaseRequest(registration_type=fields.get("registration_type", ""), parties=tuple(parties),
                        judgment_case_number=fields.get("judgment_case_number", ""),
                        place_name=fields.get("place_name", ""))

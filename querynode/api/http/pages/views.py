@@ -1,7 +1,6 @@
 """Page handlers: login, password change, the lookups, history and node status."""
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -132,7 +131,6 @@ async def lookup_post(request: web.Request) -> web.Response:
     ctx = m.RequestContext(
         case_number=case_number, operator_id=session.username, purpose=purpose, caller=WEB_CALLER,
         request_id=new_request_id(), fresh=form.get("fresh") == "on",
-        deadline=asyncio.get_running_loop().time() + hub.default_deadline_seconds,
     )
     shown, errors, status = None, [], 200
     try:
