@@ -227,7 +227,7 @@ def main() -> None:
         results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid, auth)
         profiler = None
         if os.environ.get("BENCH_PROFILE"):  # collapsed stacks of the node under gRPC load, for py-spy
-            profiler = subprocess.Popen(["py-spy", "record", "-p", str(node.pid), "-d", "8", "-r", "200",
+            profiler = subprocess.Popen([str(Path(PY).parent / "py-spy"), "record", "-p", str(node.pid), "-d", "8", "-r", "200",
                                          "--format", "raw", "-o", str(ROOT / "bench" / "results" / "profile-grpc.txt")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid, auth)

@@ -8,7 +8,6 @@ Values are JSON of the domain result plus its source time, sealed with the field
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from aiocache import SimpleMemoryCache
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
@@ -67,7 +67,7 @@ class ResultCache:
         self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
 
     def key(self, op: Operation, query: Any) -> str:
-        canonical = json.dumps(to_data(query), sort_keys=True, ensure_ascii=False)
+        canonical = orjson.dumps(to_data(query), option=orjson.OPT_SORT_KEYS).decode()
         return f"qn:v1:{op.department.value}:{self.index.digest(op.name, canonical)}"
 
     def enabled(self, op: Operation) -> bool:
@@ -84,7 +84,7 @@ class ResultCache:
         if raw is None:
             return None
         try:
-            entry = json.loads(self.cipher.open(raw, aad=key.encode()))
+            entry = orjson.loads(self.cipher.open(raw, aad=key.encode()))
         except FieldCryptoError as exc:  # retired key or tampered value: a miss, never a wrong answer
             _backend_failed("open", exc)
             return None
@@ -100,7 +100,7 @@ class ResultCache:
         entry = {"result": to_data(result), "source_time": source_time.isoformat(), "stored_at": time.time()}
         ttl = self.ttl_seconds.get(op.department, 0) + self.stale_max_age_seconds
         try:
-            sealed = self.cipher.seal(json.dumps(entry, ensure_ascii=False).encode(), aad=key.encode())
+            sealed = self.cipher.seal(orjson.dumps(entry), aad=key.encode())
             async with asyncio.timeout(BACKEND_TIMEOUT_SECONDS):
                 await self.backend.set(key, sealed, ttl=ttl)
         except Exception as exc:  # noqa: BLE001 - the answer is still good without being kept

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from stdnum import numdb
@@ -104,6 +105,7 @@ def resident_id(value: object, field: str = "id_number") -> tuple[str, list[str]
     return number, warnings
 
 
+@lru_cache(maxsize=8192)  # the division table is static; ~3,200 county codes
 def _known_address(code: str) -> bool:
     info = {k for _, props in numdb.get("cn/loc").info(code) for k in props}
     return "county" in info

@@ -7,13 +7,14 @@ exception text (a name, an ID number) never reaches the log.
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
+
+import orjson
 
 # The request id of the call being served; set by the doors, read by every log line.
 REQUEST_ID: ContextVar[str] = ContextVar("querynode_request_id", default="")
@@ -40,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             line["error_type"] = record.exc_info[0].__name__
             line["stack"] = "".join(traceback.format_tb(record.exc_info[2]))
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
