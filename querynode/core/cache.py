@@ -24,7 +24,7 @@ from querynode.core.operations import Operation
 from querynode.domain.codec import from_data, to_data
 from querynode.domain.model import Department
 from querynode.observability import metrics
-from querynode.security.blind_index import BlindIndex
+from querynode.security.blind_index import BlindIndex, query_digest
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
 
 log = logging.getLogger("querynode.cache")
@@ -67,8 +67,7 @@ class ResultCache:
         self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
 
     def key(self, op: Operation, query: Any) -> str:
-        canonical = orjson.dumps(to_data(query), option=orjson.OPT_SORT_KEYS).decode()
-        return f"qn:v1:{op.department.value}:{self.index.digest(op.name, canonical)}"
+        return f"qn:v1:{op.department.value}:{query_digest(self.index, op.name, query)}"
 
     def enabled(self, op: Operation) -> bool:
         return self.ttl_seconds.get(op.department, 0) > 0

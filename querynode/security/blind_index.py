@@ -1,9 +1,10 @@
 """Keyed hashes of personal data: cache keys and audit lookups without the data itself."""
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import json
+
+from querynode.domain.codec import to_data
 
 
 class BlindIndex:
@@ -34,11 +35,15 @@ def identifier_digest(index: BlindIndex, value: str) -> str:
     return index.digest("identifier", value.strip().upper())
 
 
+def query_digest(index: BlindIndex, operation: str, query: object) -> str:
+    """The digest of a whole (flat) query: the cache key's and the audit record's first part."""
+    return index.digest(operation, json.dumps(to_data(query), sort_keys=True, ensure_ascii=False))
+
+
 def subject_index(index: BlindIndex, operation: str, query: object) -> str:
     """What the audit record stores about the subject: the digest of the whole query, then
     one digest per identifier in it, space separated. No value is kept in clear."""
-    canonical = json.dumps(dataclasses.asdict(query), sort_keys=True, ensure_ascii=False)  # type: ignore[arg-type]
-    parts = [index.digest(operation, canonical)]
+    parts = [query_digest(index, operation, query)]
     for name in IDENTIFIER_FIELDS:
         value = getattr(query, name, None)
         if isinstance(value, str) and value:
