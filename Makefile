@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench proto proto-check clean
+.PHONY: run test bench soak proto proto-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: proto
 # Benchmark with same-run baselines (needs h2load and wrk: apt-get install nghttp2-client wrk).
 bench: proto
 	$(PY) bench/run.py
+
+# Bounded soak (SOAK_SECONDS, default 600) at 70% of measured capacity with faults in two departments.
+soak: proto
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) .querynode .pytest_cache

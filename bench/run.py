@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import dataclasses
 import json
 import os
 import platform
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
@@ -38,6 +41,7 @@ BASE = 19000  # mocks on 19001-19007
 NODE_GRPC, NODE_HTTP, ECHO_GRPC, ECHO_HTTP = 19051, 19080, 19052, 19081
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
+POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def start(cmd: list[str], env: dict | None = None, marker: str = "ready") -> subprocess.Popen:
@@ -55,6 +59,23 @@ def start(cmd: list[str], env: dict | None = None, marker: str = "ready") -> sub
             break
     proc.kill()
     raise SystemExit(f"{cmd[:3]} did not start:\n" + "".join(seen[-15:]))
+
+
+@contextlib.contextmanager
+def profile(pid: int, name: str):
+    """With BENCH_PROFILE=1: py-spy samples the node while the block runs (collapsed stacks in
+    bench/results/profile-<name>.txt; each line a stack and its sample count)."""
+    if not os.environ.get("BENCH_PROFILE"):
+        yield
+        return
+    out = ROOT / "bench" / "results" / f"profile-{name}.txt"
+    spy = subprocess.Popen([str(Path(PY).parent / "py-spy"), "record", "-p", str(pid), "-r", "200", "--format", "raw",
+                            "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        spy.wait(timeout=30)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -151,11 +172,11 @@ async def added_latency(person: dict, secret: str, ca_file: Path, token: str, ca
 
 
 async def audit_throughput(records: int = 5000, concurrency: int = 256) -> dict:
-    """Durable audit appends (fsync before return) from many concurrent calls."""
-    from querynode.security.audit_store import AuditRecord, SqliteAuditStore
+    """Durable audit appends (committed, and on SQLite fsynced, before each returns) from many
+    concurrent calls, on SQLite and on the local PostgreSQL (a throw-away table)."""
+    from querynode.security.audit_store import AuditRecord, PostgresAuditStore, SqliteAuditStore
 
-    with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteAuditStore(Path(tmp, "audit.sqlite"))
+    async def drive(store) -> dict:
         await store.open()
         sem = asyncio.Semaphore(concurrency)
 
@@ -166,28 +187,124 @@ async def audit_throughput(records: int = 5000, concurrency: int = 256) -> dict:
                     operator_id="bench", case_number="BENCH", purpose="benchmark", operation="VerifyIdentity",
                     department="identity", subject_index="0" * 64, outcome="ANSWERED", latency_ms=1.0))
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(records)))
-        elapsed = time.perf_counter() - t0
-        broken = await store.verify_chain()
-        await store.close()
-    return {"sqlite_records_per_s": records / elapsed, "chain_intact": broken is None}
+        try:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(records)))
+            elapsed = time.perf_counter() - t0
+            count, _ = await store.head()
+            return {"records_per_s": records / elapsed, "records": count, "chain_intact": await store.verify_chain() is None}
+        finally:
+            await store.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = await drive(SqliteAuditStore(Path(tmp, "audit.sqlite")))
+    table = f"bench_audit_{secrets.token_hex(4)}"
+    try:
+        postgres = await drive(PostgresAuditStore(POSTGRES_DSN, table))
+    finally:
+        await _drop_table(table)
+    return {"sqlite": sqlite, "postgres": postgres}
 
 
-def main() -> None:
-    for tool in ("h2load", "wrk"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is missing: apt-get install nghttp2-client wrk")
-    samples = json.loads((ROOT / "mocks" / "samples.json").read_text(encoding="utf-8"))
-    person = samples["identity"]["match"][0]
+async def _drop_table(table: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        await conn.execute(f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE")
+    finally:
+        await conn.close()
+
+
+async def case_checks(world, ca_file: Path, token: str, node_pid: int, *, concurrent: int, per_client: int = 5,
+                      delay_ms: int = 50) -> dict:
+    """`CheckCase` under `concurrent` cases at once, every department answering in `delay_ms`
+    (mock fault plan), each case asking the departments afresh (no cache). A mortgage by a
+    person to a licensed bank consults identity, marriage, credit code and financial licence:
+    the widest plan any registration type has, in parallel."""
+    import aiohttp
+
+    bank = next(lic for lic in world.licenses if lic.valid)
+    persons = [p for p in world.persons if p.kind == "resident" and p.id_number not in world.deaths]
+    async with aiohttp.ClientSession() as http:
+        for port in range(1, 8):
+            async with http.post(f"http://127.0.0.1:{BASE + port}/_admin/faults", json={"latency": str(delay_ms)}) as r:
+                r.raise_for_status()
+        try:
+            credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
+            async with grpc.aio.secure_channel(f"127.0.0.1:{NODE_GRPC}", credentials) as channel:
+                stub = querynode_pb2_grpc.QueryNodeStub(channel)
+                metadata = (("authorization", f"Bearer {token}"),)
+                latencies: list[float] = []
+                departments: set[int] = set()
+
+                async def client(c: int) -> None:
+                    for i in range(per_client):
+                        person = persons[(c * per_client + i) % len(persons)]
+                        request = pb.CheckCaseRequest(
+                            context=pb.RequestContext(case_number=f"BENCH-{c:03d}-{i}", operator_id=f"clerk{c:03d}",
+                                                      purpose="抵押登记", fresh=True),
+                            registration_type="mortgage", parties=[
+                                pb.CaseParty(role="mortgagor", name=person.name, id_number=person.id_number),
+                                pb.CaseParty(role="mortgagee", organization_name=bank.organization.name,
+                                             credit_code=bank.organization.credit_code, license_code=bank.license_code)])
+                        t0 = time.perf_counter()
+                        reply = await stub.CheckCase(request, metadata=metadata, timeout=10)
+                        latencies.append((time.perf_counter() - t0) * 1000)
+                        if any(chk.status == pb.CHECK_STATUS_UNAVAILABLE for chk in reply.checks):
+                            raise SystemExit("a department was unavailable during the case benchmark")
+                        departments.add(len({chk.kind for chk in reply.checks}))
+
+                await client(-1)  # one case alone first: connection and TLS set up
+                latencies.clear()
+                cpu0, t0 = cpu_seconds(node_pid), time.perf_counter()
+                await asyncio.gather(*(client(c) for c in range(concurrent)))
+                cpu, elapsed = cpu_seconds(node_pid) - cpu0, time.perf_counter() - t0
+        finally:
+            for port in range(1, 8):
+                async with http.post(f"http://127.0.0.1:{BASE + port}/_admin/faults", json={}) as r:
+                    r.raise_for_status()
+    return {"cases": len(latencies), "concurrent": concurrent, "department_delay_ms": delay_ms,
+            "cases_per_s": len(latencies) / elapsed, "node_cpu_ms_per_case": cpu / len(latencies) * 1000,
+            "check_kinds_per_case": sorted(departments), "p50_ms": statistics.median(latencies),
+            "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies),
+            "p99_over_slowest_ms": percentile(latencies, 0.99) - delay_ms}
+
+
+@dataclasses.dataclass
+class Stack:
+    """What a benchmark run shares: a work folder, department secret, demo PKI, a caller token
+    and the environment that runs the node with its production pipeline."""
+
+    work: Path
+    secret: str
+    secret_file: Path
+    pki: object
+    token: str
+    env: dict
+
+    @property
+    def auth(self) -> str:
+        return f"authorization: Bearer {self.token}"
+
+    def start_mocks(self, *extra: str) -> subprocess.Popen:
+        return start([PY, "-m", "mocks", "--secret-file", str(self.secret_file), "--base-port", str(BASE), *extra],
+                     marker="mocks ready")
+
+    def start_node(self, *extra: str, env: dict | None = None) -> subprocess.Popen:
+        return start([PY, "-m", "querynode", "serve", *extra], env={**self.env, **(env or {})}, marker="querynode HTTP")
+
+
+def prepare_stack() -> Stack:
+    """The production pipeline: TLS and bearer tokens on both doors, durable audit, encrypted cache."""
+    from querynode.security.authentication import issue_token
+    from querynode.security.tls import ensure_demo_pki
+
     work = Path(tempfile.mkdtemp(prefix="querynode-bench-"))
     secret_file = work / "departments.secret"
     secret = secrets.token_hex(32)
     secret_file.write_text(secret)
-    # The production pipeline: TLS and bearer tokens on both doors, durable audit, encrypted cache.
-    from querynode.security.authentication import issue_token
-    from querynode.security.tls import ensure_demo_pki
-
     pki = ensure_demo_pki(work / "pki", ("bench",))
     tokens = work / "tokens.json"
     token = issue_token(tokens, "bench")
@@ -202,11 +319,27 @@ def main() -> None:
         env[f"QUERYNODE_DEPARTMENTS__{dept}__URL"] = f"http://127.0.0.1:{BASE + port}"
         env[f"QUERYNODE_DEPARTMENTS__{dept}__SECRET_FILE"] = str(secret_file)
         env[f"QUERYNODE_DEPARTMENTS__{dept}__ALLOW_PLAIN_HTTP"] = "true"  # mocks on loopback
+        # A department's quota is a deployment setting; here it must not be what the case benchmark measures.
+        env[f"QUERYNODE_DEPARTMENTS__{dept}__BULKHEAD__MAX_CONCURRENT"] = "256"
+    return Stack(work, secret, secret_file, pki, token, env)
+
+
+def require_tools(*tools: str) -> None:
+    for tool in tools:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install nghttp2-client wrk")
+
+
+def main() -> None:
+    require_tools("h2load", "wrk")
+    samples = json.loads((ROOT / "mocks" / "samples.json").read_text(encoding="utf-8"))
+    person = samples["identity"]["match"][0]
+    stack = prepare_stack()
+    work, secret, pki, token, auth = stack.work, stack.secret, stack.pki, stack.token, stack.auth
     procs = []
     try:
-        procs.append(start([PY, "-m", "mocks", "--secret-file", str(secret_file), "--base-port", str(BASE)],
-                           marker="mocks ready"))
-        node = start([PY, "-m", "querynode", "serve"], env=env, marker="querynode HTTP")
+        procs.append(stack.start_mocks())
+        node = stack.start_node()
         procs.append(node)
         echo_grpc = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC), str(pki.server_cert), str(pki.server_key)])
         echo_http = start([PY, "bench/echo_servers.py", "http", str(ECHO_HTTP)])
@@ -222,21 +355,21 @@ def main() -> None:
         results: dict = {"date": datetime.now(UTC).isoformat(), "machine": {
             "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "requests_per_run": N_REQUESTS}
-        auth = f"authorization: Bearer {token}"
         results["added_latency"] = asyncio.run(added_latency(person, secret, pki.ca_cert, token))  # warms the cache
         results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid, auth)
-        profiler = None
-        if os.environ.get("BENCH_PROFILE"):  # collapsed stacks of the node under gRPC load, for py-spy
-            profiler = subprocess.Popen([str(Path(PY).parent / "py-spy"), "record", "-p", str(node.pid), "-d", "8", "-r", "200",
-                                         "--format", "raw", "-o", str(ROOT / "bench" / "results" / "profile-grpc.txt")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid, auth)
-        if profiler:
-            profiler.wait()
+        with profile(node.pid, "grpc"):
+            results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid, auth)
         results["http_plain"] = wrk(f"http://127.0.0.1:{ECHO_HTTP}/api/v1/identity/verify", json_body, echo_http.pid,
                                     auth)
         results["http_node_cache_hit"] = wrk(f"http://127.0.0.1:{NODE_HTTP}/api/v1/identity/verify", json_body,
                                              node.pid, auth)
+        from mocks.world import build as build_world
+
+        world = build_world()
+        results["case_check"] = {"concurrent_10": asyncio.run(case_checks(world, pki.ca_cert, token, node.pid, concurrent=10))}
+        with profile(node.pid, "case"):
+            results["case_check"]["concurrent_100"] = asyncio.run(
+                case_checks(world, pki.ca_cert, token, node.pid, concurrent=100))
         results["audit"] = asyncio.run(audit_throughput())
     finally:
         for proc in procs:
@@ -258,6 +391,7 @@ def write_report(r: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stamp}.json").write_text(json.dumps(r, indent=2) + "\n")
     a, g, e, h, p = r["added_latency"], r["grpc_node_cache_hit"], r["grpc_echo"], r["http_node_cache_hit"], r["http_plain"]
+    c10, c = r["case_check"]["concurrent_10"], r["case_check"]["concurrent_100"]
     lines = [
         f"# Benchmark {r['date'][:19]}Z — {r['machine']['cpus']} CPUs, Python {r['machine']['python']}", "",
         "| measure | node | baseline | ratio / delta | target |", "|---|---|---|---|---|",
@@ -272,7 +406,14 @@ def write_report(r: dict) -> None:
         f"+{a['added_p50_ms']:.2f} | <= +0.5 |",
         f"| added latency, cache miss, p99 ms | {a['node_p99_ms']:.2f} | direct {a['direct_p99_ms']:.2f} | "
         f"+{a['added_p99_ms']:.2f} | <= +1.0 |",
-        f"| durable audit, SQLite records/s | {r['audit']['sqlite_records_per_s']:.0f} | | | >= 5000 |",
+        (f"| CheckCase p50 / p99 ms, {c['concurrent']} concurrent cases, every department {c['department_delay_ms']} ms | "
+         f"{c['p50_ms']:.1f} / {c['p99_ms']:.1f} | slowest {c['department_delay_ms']} | +{c['p99_over_slowest_ms']:.1f} at p99 "
+         "| <= +10 |"),
+        (f"| CheckCase p50 / p99 ms, {c10['concurrent']} concurrent cases | {c10['p50_ms']:.1f} / {c10['p99_ms']:.1f} | "
+         f"slowest {c10['department_delay_ms']} | +{c10['p99_over_slowest_ms']:.1f} at p99 | |"),
+        f"| CheckCase node CPU per case, ms | {c['node_cpu_ms_per_case']:.2f} | | {c['cases_per_s']:.0f} cases/s at 100 | |",
+        f"| durable audit (group commit), SQLite records/s | {r['audit']['sqlite']['records_per_s']:.0f} | | | >= 5000 |",
+        f"| durable audit (group commit), PostgreSQL records/s | {r['audit']['postgres']['records_per_s']:.0f} | | | >= 5000 |",
     ]
     (out / f"{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
