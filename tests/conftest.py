@@ -18,6 +18,7 @@ from querynode.config import DepartmentSettings, Settings
 from querynode.domain.model import Department
 from querynode.node import Node
 from querynode.security.accounts import AccountStore, accounts_path
+from querynode.security.field_crypto import cipher_for
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
 
@@ -95,7 +96,8 @@ async def start_node(settings: Settings) -> tuple[RunningNode, callable]:
     server, port = await start_grpc_server(node.hub, "127.0.0.1", 0, anonymous_caller="test-registry",
                                            cases=node.cases, audit_watch=node.audit_watch)
     runner = web.AppRunner(create_app(node.hub, anonymous_caller="test-registry", cases=node.cases,
-                                        accounts=AccountStore(accounts_path(settings.data_dir))), access_log=None)
+                                        accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings))),
+                            access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     http_port = runner.addresses[0][1]

@@ -2,24 +2,60 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import secrets
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import aiosqlite
+import pyotp
 import pytest
 
 from querynode.security.accounts import (
-    AccountError, AccountPolicy, AccountStore, LoginRefused, PasswordRejected, Role, UserExists, accounts_path,
-    totp_code, totp_step,
+    AccountError,
+    AccountPolicy,
+    AccountStore,
+    LoginRefused,
+    PasswordRejected,
+    Role,
+    UserExists,
+    _matching_step,
+    accounts_path,
 )
+from querynode.security.field_crypto import FieldCipher
 
 GOOD = "Window-Clerk-2026"
+KEY_1, KEY_2 = os.urandom(32), os.urandom(32)
+
+
+def cipher(*key_ids: str) -> FieldCipher:
+    """A field cipher over the named test keys ("k1", "k2"); the last is current."""
+    keys = {"k1": KEY_1, "k2": KEY_2}
+    ids = key_ids or ("k1",)
+    return FieldCipher({k: keys[k] for k in ids}, ids[-1])
+
+
+def raw_files(path) -> bytes:
+    """Every byte SQLite keeps for the account file: the database, its WAL and shared memory."""
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+@contextlib.asynccontextmanager
+async def opened(path, field_cipher: FieldCipher):
+    s = AccountStore(path, field_cipher)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 @pytest.fixture
 async def store(tmp_path):
-    s = AccountStore(accounts_path(tmp_path))
+    s = AccountStore(accounts_path(tmp_path), cipher())
     await s.open()
     yield s
     await s.close()
@@ -86,7 +122,7 @@ async def test_lockout_after_five_failures(store):
 
 
 async def test_lock_expires(tmp_path):
-    s = AccountStore(accounts_path(tmp_path), AccountPolicy(lockout=timedelta(seconds=0.5)))
+    s = AccountStore(accounts_path(tmp_path), cipher(), AccountPolicy(lockout=timedelta(seconds=0.5)))
     await s.open()
     try:
         await s.add_user("clerk01", GOOD, Role.CLERK)
@@ -113,10 +149,17 @@ async def test_unknown_user_and_disabled_user_are_refused(store):
         await store.authenticate("clerk01", GOOD)
 
 
-def test_totp_matches_rfc6238_vector():
+def test_totp_accepts_one_step_of_drift_and_names_the_step():
     secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # ASCII "12345678901234567890"
-    assert totp_code(secret, 59 // 30) == "287082"  # RFC 6238 appendix B, T=59, last 6 digits
-    assert totp_code(secret, 1111111109 // 30) == "081804"
+    assert _matching_step(secret, "287082", 59) == 1  # RFC 6238 appendix B, T=59, last 6 digits
+    assert _matching_step(secret, "081804", 1111111109) == 1111111109 // 30
+    at = 1_800_000_015.0
+    totp = pyotp.TOTP(secret)
+    step = int(at // 30)
+    for offset, expected in ((-30, step - 1), (0, step), (30, step + 1), (-60, None), (60, None)):
+        assert _matching_step(secret, totp.at(at + offset), at) == expected, offset
+    for junk in ("", "12345", "abcdef", "１" * 6, "9" * 5000):
+        assert _matching_step(secret, junk, at) is None
 
 
 async def test_administrator_needs_totp_and_a_code_is_good_once(store):
@@ -124,10 +167,75 @@ async def test_administrator_needs_totp_and_a_code_is_good_once(store):
     assert secret
     with pytest.raises(LoginRefused):
         await store.authenticate("admin01", GOOD)
-    code = totp_code(secret, totp_step())
+    code = pyotp.TOTP(secret).now()
     assert (await store.authenticate("admin01", GOOD, code)).role is Role.ADMINISTRATOR
     with pytest.raises(LoginRefused):
         await store.authenticate("admin01", GOOD, code)  # replayed
+
+
+async def test_a_code_of_an_earlier_step_is_refused_after_a_later_one(store):
+    secret = await store.add_user("clerk01", GOOD, Role.CLERK, totp=True)
+    totp, now = pyotp.TOTP(secret), time.time()
+    assert (await store.authenticate("clerk01", GOOD, totp.at(now + 30))).username == "clerk01"  # clock ahead
+    with pytest.raises(LoginRefused):
+        await store.authenticate("clerk01", GOOD, totp.at(now))  # in the window, but older than the one used
+
+
+async def test_totp_secret_is_sealed_at_rest(store):
+    secret = await store.add_user("admin01", GOOD, Role.ADMINISTRATOR)
+    async with store.db.execute("SELECT totp_secret FROM users") as cur:
+        (stored,) = await cur.fetchone()
+    assert isinstance(stored, bytes) and FieldCipher.key_id_of(stored) == "k1"
+    assert secret.encode() not in raw_files(store.path)
+    assert (await store.authenticate("admin01", GOOD, pyotp.TOTP(secret).now())).username == "admin01"
+
+
+async def test_sealed_secret_is_bound_to_its_user_and_key(tmp_path):
+    path = accounts_path(tmp_path)
+    async with opened(path, cipher()) as s:
+        secret = await s.add_user("admin01", GOOD, Role.ADMINISTRATOR)
+        await s.add_user("admin02", GOOD, Role.ADMINISTRATOR)
+        # admin02's row gets admin01's sealed secret: it does not open there.
+        await s.db.execute("UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE username = 'admin01')"
+                           " WHERE username = 'admin02'")
+        await s.db.commit()
+        with pytest.raises(LoginRefused):
+            await s.authenticate("admin02", GOOD, pyotp.TOTP(secret).now())
+    async with opened(path, FieldCipher({"k1": os.urandom(32)}, "k1")) as other:  # same key id, another key
+        with pytest.raises(LoginRefused):
+            await other.authenticate("admin01", GOOD, pyotp.TOTP(secret).now())
+
+
+async def test_plain_secret_of_an_old_file_is_sealed_on_open(tmp_path):
+    path = accounts_path(tmp_path)
+    async with opened(path, cipher()) as s:
+        await s.add_user("admin01", GOOD, Role.CLERK)
+    plain = pyotp.random_base32()
+    async with aiosqlite.connect(path) as db:  # as an older querynode stored it
+        await db.execute("UPDATE users SET totp_secret = ?", (plain,))
+        await db.commit()
+    assert plain.encode() in raw_files(path)
+    async with opened(path, cipher()) as s:
+        assert plain.encode() not in raw_files(path)
+        async with s.db.execute("SELECT totp_secret FROM users") as cur:
+            (stored,) = await cur.fetchone()
+        assert isinstance(stored, bytes)
+        with pytest.raises(LoginRefused):
+            await s.authenticate("admin01", GOOD)  # the code is still required
+        assert (await s.authenticate("admin01", GOOD, pyotp.TOTP(plain).now())).username == "admin01"
+
+
+async def test_secret_under_an_older_field_key_is_sealed_again_under_the_current_one(tmp_path):
+    path = accounts_path(tmp_path)
+    async with opened(path, cipher("k1")) as s:
+        secret = await s.add_user("admin01", GOOD, Role.ADMINISTRATOR)
+    for ring in (("k1", "k2"), ("k2",)):  # rotate to k2, then drop k1
+        async with opened(path, cipher(*ring)) as s:
+            async with s.db.execute("SELECT totp_secret FROM users") as cur:
+                (stored,) = await cur.fetchone()
+            assert FieldCipher.key_id_of(stored) == "k2"
+    async with opened(path, cipher("k2")) as s:
+        assert (await s.authenticate("admin01", GOOD, pyotp.TOTP(secret).now())).username == "admin01"
 
 
 async def test_expired_password_marks_the_session(store):
@@ -160,11 +268,11 @@ async def test_session_id_is_not_stored(store):
 
 
 def test_cli_users_add_list_disable(tmp_path):
-    env = {"QUERYNODE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": secrets.token_hex(32), "PATH": "/usr/bin:/bin"}
 
     def run(*args, stdin=""):
-        return subprocess.run([sys.executable, "-m", "querynode", "users", *args], input=stdin, text=True,
-                              capture_output=True, env=env, timeout=60)
+        return subprocess.run([sys.executable, "-m", "querynode", "users", *args], check=False, input=stdin,
+                              text=True, capture_output=True, env=env, timeout=60)
 
     added = run("add", "clerk01", "--password-stdin", stdin=GOOD + "\n")
     assert added.returncode == 0 and "created clerk01" in added.stdout
@@ -172,8 +280,14 @@ def test_cli_users_add_list_disable(tmp_path):
     assert weak.returncode != 0 and "12" in weak.stderr
     admin = run("add", "admin01", "--role", "administrator", "--password-stdin", stdin=GOOD + "\n")
     assert "TOTP secret" in admin.stdout and "otpauth://totp/" in admin.stdout
+    secret = admin.stdout.split("TOTP secret (shown once; add it to an authenticator app): ")[1].split()[0]
+    assert f"secret={secret}" in admin.stdout and secret.encode() not in raw_files(accounts_path(tmp_path))
     assert run("passwd", "clerk01", "--password-stdin", stdin=GOOD + "\n").returncode != 0  # history
     assert run("disable", "clerk01").returncode == 0
     listing = run("list").stdout
     assert "clerk01" in listing and "disabled" in listing and "admin01" in listing and "clerk02" not in listing
     assert GOOD not in added.stdout + listing
+    no_key = subprocess.run([sys.executable, "-m", "querynode", "users", "list"], check=False, text=True,
+                            capture_output=True, env={"QUERYNODE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                            timeout=60)
+    assert no_key.returncode != 0 and "node key" in no_key.stderr and "Traceback" not in no_key.stderr

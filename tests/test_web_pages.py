@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
+import pyotp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from querynode.domain.model import Department
-from querynode.security.accounts import AccountStore, Role, accounts_path, totp_code, totp_step
+from querynode.security.accounts import AccountStore, Role, accounts_path
+from querynode.security.field_crypto import cipher_for
 
 PASSWORD = "Window-Clerk-2026"
 # README screenshots are refreshed only on request (QUERYNODE_SCREENSHOTS=docs/screenshots make test),
@@ -39,7 +41,7 @@ class Site:
 async def site(identity_mock, node_for) -> Site:
     running = await node_for({Department.IDENTITY: identity_mock.url})
     path = accounts_path(running.node.settings.data_dir)
-    store = AccountStore(path)
+    store = AccountStore(path, cipher_for(running.node.settings))
     await store.open()
     await store.add_user("clerk01", PASSWORD, Role.CLERK)
     await store.add_user("clerk02", PASSWORD, Role.CLERK)
@@ -279,13 +281,13 @@ async def test_status_page_draws_the_departments(page, site, samples):
 
 
 async def test_administrator_needs_a_one_time_code(page, site):
-    store = AccountStore(site.accounts)
+    store = AccountStore(site.accounts, cipher_for(site.node.settings))
     await store.open()
     secret = await store.add_user("admin01", PASSWORD, Role.ADMINISTRATOR)
     await store.close()
     await login(page, site, "admin01")
     assert "动态口令" in await page.inner_text("#login-message")
-    await login(page, site, "admin01", totp=totp_code(secret, totp_step()))
+    await login(page, site, "admin01", totp=pyotp.TOTP(secret).now())
     assert page.url.endswith("/status")
     assert (await page.goto(site.url + "/lookup")).status == 403
 

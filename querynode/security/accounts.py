@@ -3,7 +3,9 @@
 Users live in one SQLite file under the data dir: argon2id hashes (computed in an executor,
 never on the event loop), the last five hashes for the history rule, the time of the last
 password change (expiry after 90 days forces a change), failure counts and lock-out, an
-optional TOTP secret (required for administrators). Web sessions are server side in the same
+optional TOTP secret (required for administrators), sealed with the node's field cipher and
+bound to its user name (plain secrets of an older file are sealed when the store opens; ones
+under an older field key are sealed again under the current one). Web sessions are server side in the same
 file: the browser holds only a random id, the store holds its SHA-256, the CSRF token and the
 time of the last request (idle logout).
 
@@ -12,12 +14,10 @@ There are no default accounts: `querynode users add` creates them.
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import hashlib
-import hmac
+import logging
 import secrets
-import struct
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,10 +25,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiosqlite
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from querynode.security.field_crypto import FieldCipher, FieldCryptoError
+
 ACCOUNTS_FILE = "accounts.sqlite"
+log = logging.getLogger("querynode.accounts")
 
 
 def accounts_path(data_dir: Path) -> Path:
@@ -118,39 +122,27 @@ def valid_username(username: str) -> bool:
     return 1 <= len(username) <= 64 and all(c.isascii() and (c.isalnum() or c in "._-") for c in username)
 
 
-# ------------------------------------------------------------------ TOTP (RFC 6238)
+# ------------------------------------------------------------------ TOTP (RFC 6238, pyotp)
 
-TOTP_STEP_SECONDS = 30
-TOTP_DIGITS = 6
+TOTP_ISSUER = "querynode"
 
 
 def new_totp_secret() -> str:
-    return base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
+    return pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
 
 
-def totp_code(secret: str, step: int) -> str:
-    """HOTP (RFC 4226) over the time step: HMAC-SHA1, dynamic truncation, 6 digits."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
-    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
-    return str(value % 10**TOTP_DIGITS).zfill(TOTP_DIGITS)
+def totp_uri(secret: str, username: str) -> str:
+    """The otpauth:// URI an authenticator app reads (6 digits, 30 s, SHA-1)."""
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
 
 
-def totp_step(at: float | None = None) -> int:
-    return int((time.time() if at is None else at) // TOTP_STEP_SECONDS)
-
-
-def totp_uri(secret: str, username: str, issuer: str = "querynode") -> str:
-    return f"otpauth://totp/{issuer}:{username}?secret={secret}&issuer={issuer}&digits={TOTP_DIGITS}&period={TOTP_STEP_SECONDS}"
-
-
-def _matching_step(secret: str, code: str, now_step: int) -> int | None:
-    """The step (now, one before or after: clock drift) whose code equals `code`."""
-    for step in (now_step, now_step - 1, now_step + 1):
-        if hmac.compare_digest(totp_code(secret, step), code):
-            return step
-    return None
+def _matching_step(secret: str, code: str, at: float) -> int | None:
+    """The time step (the current one, one before or one after: clock drift) whose code is
+    `code`, or None. The caller refuses a step not later than the last one used."""
+    try:
+        return pyotp.TOTP(secret).verify_and_get_timecode(code, for_time=at, valid_window=1)
+    except pyotp.OTPVerificationError:
+        return None
 
 
 # ------------------------------------------------------------------ the store
@@ -164,7 +156,7 @@ CREATE TABLE IF NOT EXISTS users (
     disabled INTEGER NOT NULL DEFAULT 0,
     failed_logins INTEGER NOT NULL DEFAULT 0,
     locked_until TEXT,
-    totp_secret TEXT,
+    totp_secret BLOB,  -- sealed (field_crypto envelope, associated data = _totp_aad(username))
     totp_last_step INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
@@ -192,9 +184,17 @@ def _session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def _totp_aad(username: str) -> bytes:
+    """Binds a sealed TOTP secret to its account: copied to another row, it does not open."""
+    return b"querynode totp secret\0" + username.encode()
+
+
 class AccountStore:
-    def __init__(self, path: Path | str, policy: AccountPolicy = AccountPolicy()) -> None:
+    """The account file; `cipher` is the node's field cipher (`field_crypto.cipher_for(settings)`)."""
+
+    def __init__(self, path: Path | str, cipher: FieldCipher, policy: AccountPolicy = AccountPolicy()) -> None:
         self.path = Path(path)
+        self.cipher = cipher
         self.policy = policy
         self._hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
         self._db: aiosqlite.Connection | None = None
@@ -206,6 +206,42 @@ class AccountStore:
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
         await self._db.commit()
         self.path.chmod(0o600)
+        await self._seal_totp_secrets()
+
+    async def _seal_totp_secrets(self) -> None:
+        """Seal plain TOTP secrets (files from before sealing) and re-seal those under an older
+        field key, so that key can leave the ring. A secret under a key no longer in the ring
+        stays as it is (that user cannot log in until given a new secret)."""
+        async with self.db.execute("SELECT username, totp_secret FROM users WHERE totp_secret IS NOT NULL") as cur:
+            rows = await cur.fetchall()
+        changed = 0
+        for username, stored in rows:
+            if isinstance(stored, str):
+                secret = stored
+            elif FieldCipher.key_id_of(stored) != self.cipher.current:
+                try:
+                    secret = self._open_totp(username, stored)
+                except FieldCryptoError as exc:
+                    log.error("TOTP secret cannot be opened; give the user a new one",
+                              extra={"error": type(exc).__name__})
+                    continue
+            else:
+                continue
+            await self.db.execute("UPDATE users SET totp_secret = ? WHERE username = ?",
+                                  (self._seal_totp(username, secret), username))
+            changed += 1
+        if changed:
+            await self.db.commit()
+            # SQLite keeps deleted text in free pages and in the WAL until they are reused:
+            # rewrite the file so no plain secret stays on disk.
+            for statement in ("PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+                await self.db.execute_fetchall(statement)
+
+    def _seal_totp(self, username: str, secret: str) -> bytes:
+        return self.cipher.seal(secret.encode("ascii"), aad=_totp_aad(username))
+
+    def _open_totp(self, username: str, sealed: bytes) -> str:
+        return self.cipher.open(sealed, aad=_totp_aad(username)).decode("ascii")
 
     async def close(self) -> None:
         if self._db is not None:
@@ -245,7 +281,8 @@ class AccountStore:
         now = _now().isoformat()
         await self.db.execute(
             "INSERT INTO users (username, role, password_hash, password_changed_at, totp_secret, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (username, role.value, password_hash, now, secret, now))
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (username, role.value, password_hash, now, secret and self._seal_totp(username, secret), now))
         await self.db.execute("INSERT INTO password_history VALUES (?, ?, ?)", (username, password_hash, now))
         await self.db.commit()
         return secret
@@ -313,7 +350,12 @@ class AccountStore:
         ok = await self._verify(row["password_hash"], password)
         step = None
         if ok and row["totp_secret"]:
-            step = _matching_step(row["totp_secret"], totp.strip(), totp_step())
+            try:
+                secret = self._open_totp(username, row["totp_secret"])
+            except FieldCryptoError as exc:
+                log.error("TOTP secret cannot be opened; give the user a new one", extra={"error": type(exc).__name__})
+                raise refused from None
+            step = _matching_step(secret, totp.strip(), time.time())
             ok = step is not None and step > row["totp_last_step"]  # a code is good once
         if not ok:
             failures = row["failed_logins"] + 1
