@@ -33,7 +33,7 @@ async def test_case_page_shows_the_record_masked_and_prints_it(page, site, sampl
     assert "不动产登记精准查询核验记录" in printed and "核验通过" in printed
     assert a["name"] not in printed and a["id_number"] not in printed
     records = await site.node.audit_store.records(case_number="2026-110105-000777")
-    assert {r.operation for r in records} == {"VerifyIdentity", "CheckCase"}
+    assert {r.operation for r in records} == {"VerifyIdentity", "CheckCase", "GetCaseResult"}  # printing is a read
     assert all(r.operator_id == "clerk01" and r.caller == "web-clerk" for r in records)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import json
 import logging
 import time
@@ -36,7 +37,7 @@ from querynode.domain.case import (
 from querynode.domain.codec import to_data
 from querynode.security.masking import mask_id_number, mask_name
 from querynode.security.record_store import RecordStore
-from querynode.security.records import RecordSigner
+from querynode.security.records import RecordSigner, SealedRecord
 
 log = logging.getLogger("querynode.casecheck")
 MAX_PARTIES = 20
@@ -47,6 +48,21 @@ _FIELD_IN_CASE = {
     CheckKind.LICENSE: {"institution_name": "organization_name",
                         "license_code|institution_name": "license_code|organization_name"},
 }
+
+
+class Readers(enum.Enum):
+    """Who may read a stored case result: the caller system that ran the case (gRPC, JSON
+    API), that caller's same operator (a clerk's own cases), or anyone (an auditor)."""
+    CALLER = "caller"
+    OPERATOR = "operator"
+    ANYONE = "anyone"
+
+    def allow(self, case: dict, ctx: m.RequestContext) -> bool:
+        if self is Readers.ANYONE:
+            return True
+        if case.get("caller") != ctx.caller:
+            return False
+        return self is Readers.CALLER or case.get("operator_id") == ctx.operator_id
 
 
 def _invalid(field: str, description: str) -> e.InvalidArgument:
@@ -264,12 +280,41 @@ class CaseChecker:
         task.add_done_callback(lambda t: t.cancelled() or t.exception() and log.error(
             "pending case completion failed", extra={"error": type(t.exception()).__name__}))
 
-    async def result(self, handle: str) -> CaseResult:
+    # ------------------------------------------------------------------ reading results
+
+    async def result(self, ctx: m.RequestContext, handle: str) -> CaseResult:
+        """The latest record under a handle (GetCaseResult), for the caller system that ran the
+        case only: anyone else gets NotFound, as for a handle that does not exist."""
+        ctx = validate_context(ctx)
         row = await self.store.latest_for_handle(handle) if handle and len(handle) <= 64 else None
-        if row is None:
-            raise e.NotFound("no case result for this handle")
-        record_id, body, digest, signature, _ = row
-        return CaseResult(json.loads(body), body, digest, signature)
+        body = row[1] if row else None
+        record = await self._release(ctx, body, Readers.CALLER, "no case result for this handle")
+        _, body, digest, signature, _ = row
+        return CaseResult(record, body, digest, signature)
+
+    async def sealed_record(self, ctx: m.RequestContext, record_id: str,
+                            readers: Readers = Readers.CALLER) -> SealedRecord:
+        """One record as filed, for `readers` only (else NotFound, as for an unknown id)."""
+        row = await self.store.by_id(record_id) if len(record_id) == 32 else None
+        await self._release(ctx, row[0] if row else None, readers, "no verification record with this id")
+        return SealedRecord(*row)
+
+    async def _release(self, ctx: m.RequestContext, body: bytes | None, readers: Readers, missing: str) -> dict:
+        """Audit the read (operation GetCaseResult, department case) and return the record, or
+        audit the refusal and raise NotFound. The record's own (signed) case says who ran it;
+        a released read is audited under the record's case number."""
+        started = time.perf_counter()
+        record = json.loads(body) if body is not None else None
+        allowed = record is not None and readers.allow(record["case"], ctx)
+        if allowed:
+            ctx = dataclasses.replace(ctx, case_number=record["case"]["case_number"])
+        await self.hub.audit.record(
+            audit_id=uuid.uuid4().hex, ctx=ctx, operation="GetCaseResult", department="case", subject_index="",
+            outcome=record["status"] if allowed else e.NotFound.reason,
+            latency_ms=(time.perf_counter() - started) * 1000)
+        if not allowed:
+            raise e.NotFound(missing)
+        return record
 
     async def close(self) -> None:
         for task in list(self._background):

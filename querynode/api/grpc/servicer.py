@@ -20,7 +20,12 @@ from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import request_id_for
 from querynode.observability.health import AuditWatch
-from querynode.security.authentication import UNAUTHENTICATED_CALLER, Authenticator, audit_refusal, is_loopback
+from querynode.security.authentication import (
+    UNAUTHENTICATED_CALLER,
+    Authenticator,
+    audit_refusal,
+    is_loopback,
+)
 from querynode.security.masking import present
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
@@ -120,8 +125,8 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
 
     async def GetCaseResult(self, request, context):
         try:
-            self._context(request, context)
-            return convert.case_response(await self._cases().result(request.handle))
+            # Only the caller system that ran the case gets it (else NOT_FOUND); audited either way.
+            return convert.case_response(await self._cases().result(self._context(request, context), request.handle))
         except Exception as exc:  # noqa: BLE001
             await self._audit_if_unauthenticated(exc, "GetCaseResult", request)
             status = self._status_of(exc, "GetCaseResult")
@@ -153,8 +158,11 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
 async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str,
                             cases: CaseChecker | None = None,
                             audit_watch: AuditWatch | None = None, authenticator: Authenticator | None = None,
-                            credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.aio.Server, int]:
+                            credentials: grpc.ServerCredentials | None = None,
+                            reuse_port: bool = False) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server; returns it and the bound port (port 0 picks a free one).
+    `reuse_port` lets worker processes share the port (SO_REUSEPORT); without it a port
+    another server holds is an error, not a silent share.
 
     With `credentials` (TLS or mutual TLS) the authenticator names the caller. Without them
     the port is plain text and must be on a loopback host (tests, the embedded demo); calls
@@ -163,7 +171,8 @@ async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller:
     if credentials is None and not is_loopback(host):
         raise ValueError(f"plain-text gRPC is only served on a loopback host, not {host}; configure TLS")
     server = grpc.aio.server(interceptors=[ObservingInterceptor()],
-                             options=[("grpc.max_receive_message_length", 1024 * 1024)])
+                             options=[("grpc.max_receive_message_length", 1024 * 1024),
+                                      ("grpc.so_reuseport", 1 if reuse_port else 0)])
     querynode_pb2_grpc.add_QueryNodeServicer_to_server(
         QueryNodeServicer(hub, cases=cases, anonymous_caller=anonymous_caller,
                           caller_of=authenticator.grpc_caller if authenticator else None), server)

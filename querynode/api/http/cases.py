@@ -9,8 +9,9 @@ from aiohttp import web
 from querynode.api.http import json_api
 from querynode.core.casecheck import CaseChecker
 from querynode.domain import errors as e
+from querynode.domain import model as m
 from querynode.domain.case import CaseParty, CaseRequest
-from querynode.security.records import SealedRecord
+from querynode.observability.calls import request_id_for
 
 CASES_KEY = web.AppKey("cases", CaseChecker)
 _PARTY_FIELDS = {f.name for f in dataclasses.fields(CaseParty)}
@@ -47,33 +48,34 @@ def _answer(result) -> web.Response:
 
 
 async def check_case(request: web.Request) -> web.Response:
+    await json_api.authenticate(request, "CheckCase", "case")
     body = await json_api.read_json(request)
     ctx = json_api.request_context(body, request)
     return _answer(await request.app[CASES_KEY].check(ctx, _case_request(body)))
 
 
 async def case_result(request: web.Request) -> web.Response:
+    """GetCaseResult: only the caller system that ran the case gets it (else 404); audited."""
+    await json_api.authenticate(request, "GetCaseResult", "case")
     body = await json_api.read_json(request)
-    json_api.request_context(body, request)
+    ctx = json_api.request_context(body, request)
     handle = body.pop("handle", "")
     if not isinstance(handle, str) or not handle:
-        raise e.InvalidArgument([e.FieldViolation("handle", "is required")])
-    return _answer(await request.app[CASES_KEY].result(handle))
-
-
-async def _sealed(request: web.Request) -> SealedRecord:
-    record_id = request.match_info["record_id"]
-    row = await request.app[CASES_KEY].store.by_id(record_id) if len(record_id) == 32 else None
-    if row is None:
-        raise e.NotFound("no verification record with this id")
-    return SealedRecord(*row)
+        raise e.InvalidArgument([e.FieldViolation("handle", "is required (a string)")])
+    if body:
+        raise e.InvalidArgument([e.FieldViolation(next(iter(body)), "is not a known field")])
+    return _answer(await request.app[CASES_KEY].result(ctx, handle))
 
 
 async def record_file(request: web.Request) -> web.Response:
-    """The record as the window saves it: record, digest, signature, key id."""
-    sealed = await _sealed(request)
+    """The record as the window saves it (record, digest, signature, key id), for the caller
+    system that ran the case only (else 404); audited as GetCaseResult."""
+    caller = await json_api.authenticate(request, "GetCaseResult", "case")
+    ctx = m.RequestContext(case_number="", operator_id="", purpose="", caller=caller, request_id=request_id_for(""))
+    record_id = request.match_info["record_id"]
+    sealed = await request.app[CASES_KEY].sealed_record(ctx, record_id)
     return web.Response(body=sealed.to_file(), content_type="application/json", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="record-{request.match_info["record_id"]}.json"'})
+                        headers={"Content-Disposition": f'attachment; filename="record-{record_id}.json"'})
 
 
 def add_routes(app: web.Application, cases: CaseChecker) -> None:

@@ -13,9 +13,13 @@ from querynode.core.operations import OPERATIONS
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.codec import to_data
-from querynode.security.authentication import UNAUTHENTICATED_CALLER, Authenticator, audit_refusal
-from querynode.security.masking import present
 from querynode.observability.calls import request_id_for
+from querynode.security.authentication import (
+    UNAUTHENTICATED_CALLER,
+    Authenticator,
+    audit_refusal,
+)
+from querynode.security.masking import present
 
 HUB_KEY = web.AppKey("hub", Hub)
 CALLER_KEY = web.AppKey("anonymous_caller", str)
@@ -112,18 +116,17 @@ def _caller(request: web.Request) -> str:
     return authenticator.http_caller(request.headers)
 
 
-async def authenticate(request: web.Request, query_type: type) -> None:
+async def authenticate(request: web.Request, operation: str, department: str) -> str:
     """Name the caller before anything else; a refusal is audited (caller unknown)."""
-    if request.get(CALLER):
-        return
-    try:
-        request[CALLER] = _caller(request)
-    except e.Unauthenticated as exc:
-        op = OPERATIONS[query_type]
-        ctx = m.RequestContext(case_number="", operator_id="", purpose="", caller=UNAUTHENTICATED_CALLER,
-                               request_id=request_id_for(""))
-        await audit_refusal(request.app[HUB_KEY].audit, ctx, op.name, op.department.value, exc)
-        raise
+    if not request.get(CALLER):
+        try:
+            request[CALLER] = _caller(request)
+        except e.Unauthenticated as exc:
+            ctx = m.RequestContext(case_number="", operator_id="", purpose="", caller=UNAUTHENTICATED_CALLER,
+                                   request_id=request_id_for(""))
+            await audit_refusal(request.app[HUB_KEY].audit, ctx, operation, department, exc)
+            raise
+    return request[CALLER]
 
 
 def _query(query_type: type, body: dict) -> Any:
@@ -146,7 +149,7 @@ def _query(query_type: type, body: dict) -> Any:
 
 def _handler(route: Route):
     async def handle(request: web.Request) -> web.Response:
-        await authenticate(request, route.query_type)
+        await authenticate(request, route.operation, OPERATIONS[route.query_type].department.value)
         body = await read_json(request)
         ctx = request_context(body, request)
         query = _query(route.query_type, body)

@@ -11,6 +11,7 @@ from querynode.api.http.pages.keys import FORM
 from querynode.api.http.pages.render import render, render_error
 from querynode.api.http.pages.session import current, page
 from querynode.api.http.pages.views import WEB_CALLER
+from querynode.core.casecheck import Readers
 from querynode.core.hub import new_request_id
 from querynode.domain import errors as e
 from querynode.domain import model as m
@@ -103,14 +104,18 @@ async def case_stream(request: web.Request) -> web.StreamResponse:
 
 @page(Role.CLERK, Role.AUDITOR)
 async def record_print(request: web.Request) -> web.Response:
-    """Printable A4 verification record (Chinese, masked) to attach to the case file."""
-    record_id = request.match_info["record_id"]
-    row = await request.app[CASES_KEY].store.by_id(record_id) if len(record_id) == 32 else None
-    if row is None:
+    """Printable A4 verification record (Chinese, masked) to attach to the case file: a clerk's
+    own cases only, any case for an auditor; every read is audited (GetCaseResult)."""
+    session = current(request)
+    ctx = m.RequestContext(case_number="", operator_id=session.username, purpose="", caller=WEB_CALLER,
+                           request_id=new_request_id())
+    readers = Readers.ANYONE if session.role is Role.AUDITOR else Readers.OPERATOR
+    try:
+        sealed = await request.app[CASES_KEY].sealed_record(ctx, request.match_info["record_id"], readers)
+    except e.NotFound:
         return render_error(404, "没有这条核验记录。")
-    body, digest, signature, key_id = row
-    return render(None, "record_print.html", record=json.loads(body), digest=digest, signature=signature,
-                  key_id=key_id)
+    return render(None, "record_print.html", record=json.loads(sealed.body), digest=sealed.digest,
+                  signature=sealed.signature, key_id=sealed.key_id)
 
 
 def add_case_pages(app: web.Application) -> None:
