@@ -30,6 +30,8 @@ def _case_request(body: dict) -> CaseRequest:
                 raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].{name}", "is not a known field")])
             if not isinstance(value, str):
                 raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].{name}", "must be a string")])
+        if "role" not in party:
+            raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].role", "is required")])
         parsed.append(CaseParty(**party))
     fields = {}
     for name in ("registration_type", "judgment_case_number", "place_name"):
