@@ -189,41 +189,97 @@ def record_verify(args: argparse.Namespace) -> None:
 
 
 async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
-    from querynode.security.audit_store import store_for
+    from querynode.security.audit_store import ExportInvalid, store_for, verify_export
     from querynode.security.blind_index import BlindIndex, identifier_digest
 
     store = store_for(settings)
     await store.open()
     try:
+        if args.audit_command == "verify" and args.export:
+            try:
+                print(verify_export(Path(args.export), await store.anchors()))
+                return 0
+            except ExportInvalid as exc:
+                print(f"FAILED: {exc}")
+                return 1
         if args.audit_command == "verify":
             count, head = await store.head()
             broken = await store.verify_chain()
             if broken is not None:
-                print(f"FAILED: the chain breaks at record seq {broken} "
-                      f"(changed, inserted, or the one after a deleted record); {count} records")
+                print(f"FAILED: the chain breaks at record seq {broken} (changed, inserted, the one after a "
+                      f"deleted record, or a purged range whose anchor does not link); {count} records")
                 return 1
-            print(f"OK: {count} records, chain intact; head hash {head} (keep it elsewhere to detect a cut tail)")
+            anchor = await store.latest_anchor()
+            since = f" from the anchor of the purge through seq {anchor.through_seq}" if anchor else ""
+            print(f"OK: {count} records, chain intact{since}; head hash {head} (keep it elsewhere to detect a cut tail)")
             return 0
+        if args.audit_command == "purge":
+            return await _audit_purge(store, settings, args)
         subject = None
         if args.id_number:
             index = BlindIndex(settings.read_node_key(), settings.security.blind_index)
             subject = identifier_digest(index, args.id_number)
-        records = await store.records(case_number=args.case_number, subject=subject, limit=args.limit)
+        records = await store.records(case_number=args.case_number, subject=subject, flagged=args.flagged,
+                                      limit=args.limit)
         for r in records:
             print(f"{r.at}  {r.audit_id}  {r.caller:<16} {r.operator_id:<12} {r.case_number:<20} "
-                  f"{r.operation:<22} {r.department:<18} {r.outcome:<18} {r.latency_ms:.1f} ms")
+                  f"{r.operation:<22} {r.department:<18} {r.outcome:<18} {r.latency_ms:.1f} ms  {r.flags}".rstrip())
         print(f"{len(records)} record(s)")
         return 0
     finally:
         await store.close()
 
 
+async def _audit_purge(store, settings: Settings, args: argparse.Namespace) -> int:
+    """Export the records older than the cutoff, print the file and its SHA-256, then delete them."""
+    from querynode.security.audit_store import PurgeRefused
+
+    export_dir = Path(args.export_dir) if args.export_dir else settings.audit.export_dir or settings.data_dir / "audit-exports"
+    try:
+        anchor = await store.purge(args.cutoff, export_dir)
+    except PurgeRefused as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    if anchor is None:
+        print(f"nothing to purge: no record before {args.cutoff.isoformat()}")
+        return 0
+    print(f"exported {anchor.records} records (seq {anchor.from_seq}-{anchor.through_seq}) to "
+          f"{export_dir / anchor.export_file}")
+    print(f"sha256 {anchor.export_sha256}  {anchor.export_file}")
+    print(f"purged {anchor.records} records; the chain goes on from anchor hash {anchor.last_hash}")
+    return 0
+
+
+def _purge_cutoff(settings: Settings, before: str | None):
+    """The purge cutoff: `--before` (an ISO date or time; UTC when it names no zone), never
+    later than now less audit.retention_days, which is the default."""
+    from datetime import UTC, datetime, timedelta
+
+    latest = datetime.now(UTC) - timedelta(days=settings.audit.retention_days)
+    if before is None:
+        return latest
+    try:
+        cutoff = datetime.fromisoformat(before)
+    except ValueError:
+        raise SystemExit(f"audit purge: --before {before!r} is not an ISO date such as 2026-01-31") from None
+    cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    if cutoff > latest:
+        raise SystemExit(f"audit purge: --before {before} is within audit.retention_days "
+                         f"({settings.audit.retention_days} days): those records must be kept")
+    return cutoff
+
+
 def audit(args: argparse.Namespace) -> None:
-    """`querynode audit verify` checks the hash chain; `audit search` finds records by case
-    number or (through the blind index) by ID number, which is never stored in clear."""
-    if args.audit_command == "search" and not (args.case_number or args.id_number):
-        raise SystemExit("audit search needs --case-number or --id-number")
-    raise SystemExit(asyncio.run(_audit_command(load_settings(args.config), args)))
+    """`querynode audit verify` checks the hash chain (or, with --export, an exported file);
+    `audit search` finds records by case number, by ID number (through the blind index: it is
+    never stored in clear) or flagged by abuse detection; `audit purge` exports, then deletes,
+    records older than the retention period."""
+    if args.audit_command == "search" and not (args.case_number or args.id_number or args.flagged):
+        raise SystemExit("audit search needs --case-number, --id-number or --flagged")
+    settings = load_settings(args.config)
+    if args.audit_command == "purge":
+        args.cutoff = _purge_cutoff(settings, args.before)
+    raise SystemExit(asyncio.run(_audit_command(settings, args)))
 
 
 def token(args: argparse.Namespace) -> None:
@@ -322,8 +378,15 @@ def main(argv: list[str] | None = None) -> None:
     p_audit_search = p_audit.add_parser("search", help="records of a case, or about an ID number (blind index)")
     p_audit_search.add_argument("--case-number")
     p_audit_search.add_argument("--id-number")
+    p_audit_search.add_argument("--flagged", action="store_true", help="only records flagged by abuse detection")
     p_audit_search.add_argument("--limit", type=int, default=1000)
-    for p in (p_audit_verify, p_audit_search):
+    p_audit_verify.add_argument("--export", metavar="FILE", help="check an exported file against its anchor instead")
+    p_audit_purge = p_audit.add_parser(
+        "purge", help="export records older than audit.retention_days (JSON Lines, SHA-256 printed), then delete them")
+    p_audit_purge.add_argument("--export-dir", help="folder for the export (default: audit.export_dir)")
+    p_audit_purge.add_argument("--before", help="ISO date or time (UTC unless it names a zone); "
+                                                "no later than now less audit.retention_days (the default)")
+    for p in (p_audit_verify, p_audit_search, p_audit_purge):
         p.add_argument("--config", help="YAML settings file (else QUERYNODE_CONFIG and environment)")
         p.set_defaults(func=audit)
     p_token = sub.add_parser("token", help="caller tokens").add_subparsers(dest="token_command", required=True)

@@ -119,6 +119,10 @@ class AuditSettings(BaseModel):
     sqlite_path: Path | None = None  # default: <data_dir>/audit.sqlite
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
     postgres_table: str = "querynode_audit"
+    # `querynode audit purge` exports, then deletes, records older than this (Cybersecurity Law
+    # art. 21: at least six months, so no less than 180 days).
+    retention_days: int = Field(default=180, ge=180)
+    export_dir: Path | None = None  # default: <data_dir>/audit-exports
 
 
 class CallerSettings(BaseModel):
