@@ -125,6 +125,18 @@ class AuditSettings(BaseModel):
     export_dir: Path | None = None  # default: <data_dir>/audit-exports
 
 
+class AbuseSettings(BaseModel):
+    """Flag operators who look up many persons outside their cases (querynode/security/abuse.py)."""
+
+    enabled: bool = True
+    window_minutes: float = Field(default=60, gt=0)
+    # Persons looked up under over-full case numbers, within the window, from which on the
+    # operator's person lookups are flagged.
+    distinct_subjects: int = Field(default=30, ge=1)
+    # A case number under which more distinct persons were looked up is not a real case.
+    subjects_per_case: int = Field(default=8, ge=1)
+
+
 class CallerSettings(BaseModel):
     """What one caller system may do (see querynode/security/authorization.py)."""
 
@@ -171,6 +183,7 @@ class Settings(BaseSettings):
     departments: dict[Department, DepartmentSettings] = Field(default_factory=default_departments)
     cache: CacheSettings = CacheSettings()
     audit: AuditSettings = AuditSettings()
+    abuse: AbuseSettings = AbuseSettings()
     security: SecuritySettings = SecuritySettings()
     retry: RetrySettings = RetrySettings()
     # Node key for blind indexes (hex, >= 32 hex chars) or a file holding it; the demo creates one.

@@ -23,6 +23,7 @@ from querynode.core.retry import RetryBudget, RetryPolicy
 from querynode.domain.model import Department
 from querynode.observability.health import AuditWatch
 from querynode.security.audit_store import PostgresAuditStore, SqliteAuditStore, store_for
+from querynode.security.abuse import AbuseDetector
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex
 from querynode.security.field_crypto import cipher_for
@@ -105,6 +106,7 @@ class Node:
                               settings.retry.max_backoff_seconds),
             guards={dept: _guards(dept, settings) for dept in connectors},
             default_deadline_seconds=settings.default_deadline_seconds,
+            abuse=AbuseDetector.from_settings(settings.abuse, index),
         )
         record_store = RecordStore(settings.audit_path())
         await record_store.open()

@@ -29,13 +29,13 @@ class AuditTrail:
 
     async def record(
         self, *, audit_id: str, ctx: RequestContext, operation: str, department: str,
-        subject_index: str, outcome: str, latency_ms: float,
+        subject_index: str, outcome: str, latency_ms: float, flags: str = "",
     ) -> None:
         record = AuditRecord(
             audit_id=audit_id, at=datetime.now(UTC).isoformat(), request_id=ctx.request_id,
             caller=ctx.caller, operator_id=ctx.operator_id, case_number=ctx.case_number,
             purpose=ctx.purpose, operation=operation, department=department,
-            subject_index=subject_index, outcome=outcome, latency_ms=round(latency_ms, 3),
+            subject_index=subject_index, outcome=outcome, latency_ms=round(latency_ms, 3), flags=flags,
         )
         started = time.perf_counter()
         try:

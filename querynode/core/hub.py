@@ -30,6 +30,7 @@ from querynode.domain.errors import QueryError
 from querynode.domain.model import Answer, Department, JudgmentResult, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
+from querynode.security.abuse import AbuseDetector
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex, subject_index
 
@@ -66,6 +67,7 @@ class Hub:
         self, *, connectors: Mapping[Department, Connector], audit: AuditTrail, cache: ResultCache,
         authorizer: Authorizer, index: BlindIndex, retry: RetryPolicy = RetryPolicy(),
         guards: Mapping[Department, Guards] | None = None, default_deadline_seconds: float = 5.0,
+        abuse: AbuseDetector | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.guards = {dept: (guards or {}).get(dept) or Guards.default(dept.value) for dept in self.connectors}
@@ -76,6 +78,7 @@ class Hub:
         self.retry = retry
         self.default_deadline_seconds = default_deadline_seconds
         self.single_flight = SingleFlight()
+        self.abuse = abuse  # flags (does not refuse) operators browsing persons outside their cases
 
     async def execute(self, ctx: RequestContext, query: Any) -> Answer:
         """Answer one lookup. Raises QueryError subclasses for refused calls; a department
@@ -85,19 +88,20 @@ class Hub:
         op = operation_for(query)
         audit_id = uuid.uuid4().hex
         deadline = _upstream_deadline(loop.time(), ctx.deadline, self.default_deadline_seconds)
-        subject = ""
+        subject = flags = ""
         audit_ctx = replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
         try:
             ctx = audit_ctx = validate_context(ctx)
             query, warnings = validate_query(query)
             subject = subject_index(self.index, op.name, query)
             self.authorizer.check(ctx, op.name, op.department.value)
+            flags = self.abuse.observe(ctx, query) if self.abuse else ""
             fetched = await self._fetch(op, ctx, query, deadline)
             outcome = _outcome(fetched)
         except QueryError as exc:
-            await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started)
+            await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started, flags)
             raise
-        await self._audit(audit_id, ctx, op, subject, outcome, started)
+        await self._audit(audit_id, ctx, op, subject, outcome, started, flags)
         provenance = Provenance(
             department=op.department, source_time=fetched.source_time, audit_id=audit_id,
             request_id=ctx.request_id, from_cache=fetched.from_cache,
@@ -107,11 +111,12 @@ class Hub:
         return Answer(result=fetched.result, provenance=provenance, warnings=tuple(warnings))
 
     async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: str,
-                     outcome: str, started: float) -> None:
+                     outcome: str, started: float, flags: str = "") -> None:
         try:
             await self.audit.record(
                 audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department.value,
                 subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
+                flags=flags,
             )
         except QueryError as exc:
             outcome = exc.reason

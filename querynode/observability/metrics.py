@@ -75,6 +75,9 @@ AUDIT_WRITE_FAILURES = Counter("querynode_audit_write_failures_total",
                                "Audit records that could not be written (the call was refused).")
 AUDIT_STORE_WRITABLE = Gauge("querynode_audit_store_writable", "1 when the audit store accepts records, else 0.",
                              multiprocess_mode="livemin")
+ABUSE_FLAGS = Counter("querynode_abuse_flags_total",
+                      "Lookups answered but flagged in their audit record by abuse detection, by reason "
+                      "(querynode/security/abuse.py); never by operator.", ["reason"])
 
 # ---------------------------------------------------------------- the node itself
 BUILD_INFO = Gauge("querynode_build_info", "Always 1; labels say which build runs.", ["version", "python_version"],
