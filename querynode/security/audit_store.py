@@ -49,7 +49,7 @@ class AuditRecord:
     flags: str = ""
 
     def canonical(self) -> bytes:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # flat: no deep copy as asdict makes
         if not self.flags:
             del data["flags"]  # records written before the field existed keep their hashes
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
