@@ -238,3 +238,32 @@ async def test_audit_store_down_fails_closed_and_recovers(tmp_path, identity_moc
         assert {r.audit_id for r in records} >= {reply.provenance.audit_id}
     finally:
         await store.close()
+
+
+async def test_a_call_cancelled_by_its_caller_is_still_audited(node_for, fake_upstream, people):
+    """The department was asked; the caller hung up before the answer. The lookup is on record."""
+    from aiohttp import web
+
+    asked = asyncio.Event()
+
+    async def slow(request):
+        asked.set()
+        await asyncio.sleep(3)
+        return web.Response(status=503)
+
+    running = await node_for({Department.IDENTITY: await fake_upstream(slow)})
+    person = people[0]
+    call = running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+        context=ctx(), id_number=person.id_number, name=person.name), timeout=10)
+    await asyncio.wait_for(asked.wait(), 5)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    store = running.node.hub.audit.store
+    for _ in range(50):
+        outcomes = [r.outcome for r in await store.records()]
+        if outcomes:
+            break
+        await asyncio.sleep(0.05)
+    assert outcomes == ["CANCELLED"]
+    assert await store.verify_chain() is None

@@ -8,6 +8,7 @@ Each stage lives in its own module; this file only puts them in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -100,6 +101,12 @@ class Hub:
             outcome = _outcome(fetched)
         except QueryError as exc:
             await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started, flags)
+            raise
+        except asyncio.CancelledError:
+            # The caller went away (or its deadline passed) while a department may already have
+            # been asked: that lookup is on record too, before the cancellation goes on.
+            with contextlib.suppress(QueryError, asyncio.CancelledError):
+                await asyncio.shield(self._audit(audit_id, audit_ctx, op, subject, "CANCELLED", started, flags))
             raise
         await self._audit(audit_id, ctx, op, subject, outcome, started, flags)
         provenance = Provenance(
