@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -15,13 +16,20 @@ from querynode.config import Settings, load_settings
 from querynode.observability.logs import configure as configure_logging
 
 
-async def run_node(settings: Settings, *, ready_message: str = "") -> None:
+async def run_node(settings: Settings, *, ready_message: str = "", worker: bool = False) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: health NOT_SERVING and /readyz 503 for
+    `drain_seconds` while calls are still answered (a second signal ends that early), then
+    stop both servers, giving calls in flight `default_deadline_seconds`. A `worker` of
+    `serve --workers N` shares its ports (SO_REUSEPORT), ignores SIGINT (its parent forwards
+    signals as SIGTERM) and stops when its parent is gone."""
     from querynode.api.grpc.servicer import start_grpc_server
     from querynode.api.http.app import create_app
+    from querynode.api.http.monitoring import AUDIT_WATCH_KEY
     from querynode.node import Node
-    from querynode.observability import metrics
+    from querynode import workers
     from querynode.security.accounts import AccountStore, accounts_path
     from querynode.security.authentication import authenticator_for, server_credentials
+    from querynode.security.field_crypto import cipher_for
     from querynode.api.http import json_api
     from aiohttp import web
 
@@ -31,13 +39,15 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
     node = await Node.start(settings)
     grpc_server, grpc_port = await start_grpc_server(
         node.hub, settings.grpc.host, settings.grpc.port, anonymous_caller=settings.anonymous_caller,
-        cases=node.cases, audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials)
+        cases=node.cases, audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials,
+        reuse_port=worker)
     app = create_app(node.hub, anonymous_caller=settings.anonymous_caller, cases=node.cases,
-                     accounts=AccountStore(accounts_path(settings.data_dir)))
+                     accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings)))
     app[json_api.AUTH_KEY] = authenticator
-    runner = web.AppRunner(app, access_log=None)
+    app[AUDIT_WATCH_KEY] = node.audit_watch
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.default_deadline_seconds)
     await runner.setup()
-    await web.TCPSite(runner, settings.http.host, settings.http.port).start()
+    await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None).start()
     http_port = runner.addresses[0][1]
     print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
     print(f"querynode HTTP  http://{settings.http.host}:{http_port}  "
@@ -51,17 +61,25 @@ async def run_node(settings: Settings, *, ready_message: str = "") -> None:
         print(f"WARNING         plain HTTP to: {', '.join(node.plain_http_departments)} (allow_plain_http)", flush=True)
     if ready_message:
         print(ready_message, flush=True)
-    stop = asyncio.Event()
+    if worker:
+        print(f"{workers.READY_LINE} pid {os.getpid()}", flush=True)
+    stop: asyncio.Queue[int] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    for sig in (signal.SIGTERM,) if worker else (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.put_nowait, sig)
+    orphan_watch = asyncio.create_task(workers.watch_parent(stop)) if worker else None
     try:
-        await stop.wait()
+        await stop.get()
+        logging.getLogger("querynode.serve").info("draining for %.1f s, then stopping", settings.drain_seconds)
+        await node.audit_watch.drain()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.drain_seconds):
+                await stop.get()
     finally:
-        await grpc_server.stop(grace=2)
-        await runner.cleanup()
+        if orphan_watch is not None:
+            orphan_watch.cancel()
+        await asyncio.gather(grpc_server.stop(grace=settings.default_deadline_seconds), runner.cleanup())
         await node.close()
-        metrics.process_exited(os.getpid())
 
 
 def _secret_file(path: Path, nbytes: int = 32) -> Path:
@@ -91,7 +109,7 @@ def demo(args: argparse.Namespace) -> None:
                 dept.secret_file = dept_secret
             dept.url = dept.url.replace("http://", "https://", 1)
             dept.ca_file = dept.ca_file or pki.ca_cert
-        clerk_password = asyncio.run(create_demo_clerk(data_dir))
+        clerk_password = asyncio.run(create_demo_clerk(settings))
         clerk_text = (f"\nclerk pages     /login  user demo-clerk  password {clerk_password}  (shown once)"
                       if clerk_password else "\nclerk pages     /login  user demo-clerk (password shown at its first run)")
         asyncio.run(run_node(settings, ready_message=_samples_text(token) + "\n" + _demo_security_text(pki) + clerk_text))
@@ -170,7 +188,22 @@ def _samples_text(token: str) -> str:
 
 
 def serve(args: argparse.Namespace) -> None:
-    asyncio.run(run_node(load_settings(args.config)))
+    """One node in this process (`--workers 1`), or a parent keeping N worker processes."""
+    from querynode import workers
+
+    settings = load_settings(args.config)
+    if args.worker:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        asyncio.run(run_node(settings, worker=True))
+        return
+    try:
+        if args.workers > 1:
+            raise SystemExit(workers.serve(settings, args.workers, args.config))
+        workers.check_settings(settings, args.workers)
+    except workers.WorkerSettingsError as exc:
+        raise SystemExit(f"querynode serve: {exc}") from None
+    workers.prepare_metrics_dir(1)
+    asyncio.run(run_node(settings))
 
 
 def record_verify(args: argparse.Namespace) -> None:
@@ -300,6 +333,8 @@ def users(args: argparse.Namespace) -> None:
         asyncio.run(_users(args, load_settings(args.config)))
     except AccountError as exc:
         raise SystemExit(exc.message) from None
+    except ValueError as exc:  # no node key or field keys: TOTP secrets are sealed with them
+        raise SystemExit(f"querynode users: {exc}") from None
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -315,8 +350,9 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def _users(args: argparse.Namespace, settings: Settings) -> None:
     from querynode.security.accounts import ROLE_NAMES_ZH, AccountStore, Role, accounts_path, totp_uri
+    from querynode.security.field_crypto import cipher_for
 
-    store = AccountStore(accounts_path(settings.data_dir))
+    store = AccountStore(accounts_path(settings.data_dir), cipher_for(settings))
     await store.open()
     try:
         if args.users_command == "add":
@@ -342,12 +378,13 @@ async def _users(args: argparse.Namespace, settings: Settings) -> None:
         await store.close()
 
 
-async def create_demo_clerk(data_dir: Path) -> str:
+async def create_demo_clerk(settings: Settings) -> str:
     """The demo's clerk `demo-clerk` with a random password, printed once; '' if it exists."""
     from querynode.security.accounts import AccountStore, Role, UserExists, accounts_path
+    from querynode.security.field_crypto import cipher_for
 
     password = "Qn7-" + secrets.token_urlsafe(12)
-    store = AccountStore(accounts_path(data_dir))
+    store = AccountStore(accounts_path(settings.data_dir), cipher_for(settings))
     await store.open()
     try:
         await store.add_user("demo-clerk", password, Role.CLERK)
@@ -364,6 +401,9 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the node with a configuration file and environment")
     p_serve.add_argument("--config", help="YAML settings file (else QUERYNODE_CONFIG)")
+    p_serve.add_argument("--workers", type=int, default=1,
+                         help="node processes sharing the ports (SO_REUSEPORT); more than 1 needs fixed ports")
+    p_serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers N
     p_serve.set_defaults(func=serve)
     p_demo = sub.add_parser("demo", help="run mock departments and the node on embedded defaults")
     p_demo.set_defaults(func=demo)

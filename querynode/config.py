@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".querynode")
     # Budget of a call that arrives without a deadline.
     default_deadline_seconds: float = Field(default=5.0, gt=0)
+    # On SIGTERM: health NOT_SERVING and /readyz 503 for this long while calls are still
+    # answered, then the servers stop, giving calls in flight default_deadline_seconds.
+    drain_seconds: float = Field(default=2.0, ge=0)
     departments: dict[Department, DepartmentSettings] = Field(default_factory=default_departments)
     cache: CacheSettings = CacheSettings()
     audit: AuditSettings = AuditSettings()

@@ -24,6 +24,17 @@ class AuditWatch:
         self.ready: bool | None = None
         self._listeners: list[Callable[[bool], Awaitable[None]]] = []
         self._task: asyncio.Task | None = None
+        self.draining = False
+
+    async def drain(self) -> None:
+        """The node is shutting down: not ready from now on, whatever the store says, so load
+        balancers move away while the calls already sent are still answered."""
+        self.draining = True
+        await self.stop()
+        if self.ready is not False:
+            self.ready = False
+            for listener in self._listeners:
+                await listener(False)
 
     async def check(self) -> bool:
         """Check now; tell the listeners if the answer changed."""

@@ -5,9 +5,12 @@ Names follow the Prometheus conventions: `querynode_` prefix, base units in the 
 (grpc/http), code, department, outcome, result. Never a person, a case number, an
 operator or a caller-chosen string.
 
-With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes), prometheus_client keeps
-values in memory-mapped files in that directory and `exposition()` sums them, so totals
-are right across workers.
+With `PROMETHEUS_MULTIPROC_DIR` set (`querynode serve --workers N` sets it for its workers),
+prometheus_client keeps values in memory-mapped files in that directory and `exposition()`
+sums them, so any worker's /metrics gives the totals of all. Every gauge names how workers
+combine (`multiprocess_mode`: live ones sum, max or min over running workers); the parent
+empties the folder at start and marks an ended worker dead (`querynode/workers.py`), never
+importing this module, whose metrics would otherwise count the parent as a worker.
 """
 from __future__ import annotations
 
@@ -133,8 +136,3 @@ def exposition() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
-
-def process_exited(pid: int) -> None:
-    """Drop a finished worker's live gauges (multiprocess mode only)."""
-    if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)

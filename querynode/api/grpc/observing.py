@@ -77,8 +77,8 @@ async def add_health_and_reflection(server: grpc.aio.Server, watch: AuditWatch |
     """Standard `grpc.health.v1.Health` (overall "" and per service) and reflection.
 
     QueryNode and the overall status follow the audit watch: NOT_SERVING while the audit
-    store is not writable (the node refuses every query then). Without a watch they are
-    SERVING from the start."""
+    store is not writable (the node refuses every query then) and from the moment the node
+    drains on its way down. Without a watch they are SERVING from the start."""
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

@@ -2,6 +2,7 @@
 log line per call, X-Request-Id in and out), `/healthz`, `/readyz` and `/metrics`."""
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -10,6 +11,10 @@ from querynode.api.errors import ERROR_TABLE
 from querynode.api.http import json_api
 from querynode.observability import metrics
 from querynode.observability.calls import accept_request_id, observe_call
+from querynode.observability.health import AuditWatch
+
+# The node's readiness watch; `/readyz` answers 503 once it drains (shutting down).
+AUDIT_WATCH_KEY = web.AppKey("audit_watch", AuditWatch)
 
 # Probes and scrapes are not calls: they would drown the log and the call metrics.
 _UNOBSERVED = ("/healthz", "/readyz", "/metrics", "/static/", "/favicon.ico")
@@ -52,13 +57,16 @@ async def observe_middleware(request: web.Request, handler) -> web.StreamRespons
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Alive: the process answers."""
-    return web.json_response({"status": "alive"})
+    """Alive: the process answers; `pid` tells the workers of `serve --workers N` apart."""
+    return web.json_response({"status": "alive", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
     """Ready: configuration loaded and the audit store writable (the node fails closed
-    without it). Lists each department with its breaker state and transport."""
+    without it), and not draining. Lists each department with its breaker state and transport."""
+    watch = request.app.get(AUDIT_WATCH_KEY)
+    if watch is not None and watch.draining:
+        return web.json_response({"status": "draining", "pid": os.getpid()}, status=503)
     hub = request.app[json_api.HUB_KEY]
     audit_writable = await hub.audit.store.writable()
     metrics.AUDIT_STORE_WRITABLE.set(1 if audit_writable else 0)
