@@ -79,8 +79,14 @@ def profile(pid: int, name: str):
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live children (the workers of `serve --workers N`)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                total += cpu_seconds(int(child))
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -324,6 +330,22 @@ def prepare_stack() -> Stack:
     return Stack(work, secret, secret_file, pki, token, env)
 
 
+def workers_scaling(stack: Stack, path: str, body: bytes) -> dict:
+    """Cache-hit VerifyIdentity through `serve --workers 1` and `--workers 2`, both on the
+    shared Redis cache (what several workers need), one after the other on the same ports."""
+    out = {}
+    for count in (1, 2):
+        node = stack.start_node("--workers", str(count), env={"QUERYNODE_CACHE__BACKEND": "redis"})
+        try:
+            time.sleep(3)  # every worker listening before the load starts
+            out[str(count)] = h2load(NODE_GRPC, path, body, node.pid, stack.auth)
+        finally:
+            node.terminate()
+            node.wait(timeout=30)
+    out["speed_up"] = out["2"]["rps"] / out["1"]["rps"]
+    return out
+
+
 def require_tools(*tools: str) -> None:
     for tool in tools:
         if not shutil.which(tool):
@@ -371,6 +393,10 @@ def main() -> None:
             results["case_check"]["concurrent_100"] = asyncio.run(
                 case_checks(world, pki.ca_cert, token, node.pid, concurrent=100))
         results["audit"] = asyncio.run(audit_throughput())
+        node.terminate()
+        node.wait(timeout=30)
+        procs.remove(node)
+        results["workers"] = workers_scaling(stack, path, body)
     finally:
         for proc in procs:
             proc.terminate()
@@ -392,6 +418,7 @@ def write_report(r: dict) -> None:
     (out / f"{stamp}.json").write_text(json.dumps(r, indent=2) + "\n")
     a, g, e, h, p = r["added_latency"], r["grpc_node_cache_hit"], r["grpc_echo"], r["http_node_cache_hit"], r["http_plain"]
     c10, c = r["case_check"]["concurrent_10"], r["case_check"]["concurrent_100"]
+    w = r["workers"]
     lines = [
         f"# Benchmark {r['date'][:19]}Z — {r['machine']['cpus']} CPUs, Python {r['machine']['python']}", "",
         "| measure | node | baseline | ratio / delta | target |", "|---|---|---|---|---|",
@@ -412,6 +439,8 @@ def write_report(r: dict) -> None:
         (f"| CheckCase p50 / p99 ms, {c10['concurrent']} concurrent cases | {c10['p50_ms']:.1f} / {c10['p99_ms']:.1f} | "
          f"slowest {c10['department_delay_ms']} | +{c10['p99_over_slowest_ms']:.1f} at p99 | |"),
         f"| CheckCase node CPU per case, ms | {c['node_cpu_ms_per_case']:.2f} | | {c['cases_per_s']:.0f} cases/s at 100 | |",
+        (f"| gRPC cache hit, Redis cache, `serve --workers 1` / `--workers 2`, req/s | {w['1']['rps']:.0f} / "
+         f"{w['2']['rps']:.0f} | | {w['speed_up']:.2f}x | |"),
         f"| durable audit (group commit), SQLite records/s | {r['audit']['sqlite']['records_per_s']:.0f} | | | >= 5000 |",
         f"| durable audit (group commit), PostgreSQL records/s | {r['audit']['postgres']['records_per_s']:.0f} | | | >= 5000 |",
     ]
