@@ -25,6 +25,25 @@ from querynode.v1 import querynode_pb2_grpc
 APP_ID = "querynode-test"
 
 
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+async def pg_table():
+    """A fresh audit table name in the real PostgreSQL (no skip: the suite demands the service);
+    the table, its purge anchors and its trigger function are dropped afterwards."""
+    import asyncpg
+
+    table = f"audit_test_{secrets.token_hex(6)}"
+    yield table
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_anchor CASCADE; "
+                           f"DROP FUNCTION IF EXISTS {table}_append_only()")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def world():
     return build_world()

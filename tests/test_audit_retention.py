@@ -27,8 +27,8 @@ from querynode.security.audit_store import (
     SqliteAuditStore,
     chain_hash,
 )
+from tests.conftest import PG_DSN
 
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 OLD, NEW = "2020-01-01", "2020-06-01"  # records before and after the cutoff below
 CUTOFF = "2020-03-01"
 
@@ -334,17 +334,6 @@ def test_flags_are_hashed_only_when_present():
 
 # ------------------------------------------------------------------- PostgreSQL
 
-
-@pytest.fixture
-async def pg_table():
-    table = f"audit_ret_{uuid.uuid4().hex[:12]}"
-    yield table
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_anchor CASCADE; "
-                           f"DROP FUNCTION IF EXISTS {table}_append_only()")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ from querynode.config import AuditSettings
 from querynode.domain.model import Department
 from querynode.security.audit_store import GENESIS, AuditRecord, PostgresAuditStore, SqliteAuditStore
 from querynode.v1 import querynode_pb2 as pb
-from tests.conftest import ctx, make_settings, start_node
+from tests.conftest import PG_DSN, ctx, make_settings, start_node
 
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def record(n: int, case_number: str = "2026-110105-000123") -> AuditRecord:
@@ -119,18 +118,6 @@ async def test_audit_search_by_case_number_and_by_id_number(tmp_path, identity_m
 
 # --------------------------------------------------------------- PostgreSQL
 
-
-@pytest.fixture
-async def pg_table():
-    """A fresh audit table in the real PostgreSQL (no skip: the suite demands the service)."""
-    table = f"audit_test_{uuid.uuid4().hex[:12]}"
-    yield table
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_anchor CASCADE; "
-                           f"DROP FUNCTION IF EXISTS {table}_append_only()")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -9,32 +9,17 @@ import secrets
 import sys
 import uuid
 
-import asyncpg
 import grpc
-import pytest
 import redis.asyncio as redis
 
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
-from tests.conftest import ctx
+from tests.conftest import PG_DSN, ctx
 from tests.test_resilience import matching
-from tests.test_security_audit import PG_DSN
 from tests.test_workers import REDIS_URL, ROOT, node_config, serve
 
 CASE = f"2026-110105-{uuid.uuid4().int % 1_000_000:06d}"
 
-
-@pytest.fixture
-async def audit_table():
-    """A fresh audit table for this run, dropped afterwards."""
-    table = f"two_nodes_{uuid.uuid4().hex[:12]}"
-    yield table
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_anchor CASCADE; "
-                           f"DROP FUNCTION IF EXISTS {table}_append_only()")
-    finally:
-        await conn.close()
 
 
 async def cli(*args: str) -> tuple[int, str]:
@@ -52,14 +37,14 @@ async def lookup(target: str, person: dict) -> pb.VerifyIdentityReply:
 
 
 async def test_two_nodes_share_the_cache_and_one_audit_chain(tmp_path, identity_mock, dept_secret, people,
-                                                              audit_table):
+                                                              pg_table):
     client = redis.from_url(REDIS_URL)
     try:
         assert await client.ping(), "this test needs the real Redis on 127.0.0.1:6379"
     finally:
         await client.aclose()
     node_key = secrets.token_hex(32)  # one deployment: one node key (cache keys and field keys derive from it)
-    audit = {"backend": "postgres", "postgres_dsn": PG_DSN, "postgres_table": audit_table}
+    audit = {"backend": "postgres", "postgres_dsn": PG_DSN, "postgres_table": pg_table}
     configs = [node_config(tmp_path / name, identity_mock.url, dept_secret, node_key=node_key, audit=audit,
                            anonymous_caller=f"registry-{name}")
                for name in ("a", "b")]
