@@ -61,13 +61,13 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
         print(f"WARNING         plain HTTP to: {', '.join(node.plain_http_departments)} (allow_plain_http)", flush=True)
     if ready_message:
         print(ready_message, flush=True)
-    if worker:
-        print(f"{workers.READY_LINE} pid {os.getpid()}", flush=True)
     stop: asyncio.Queue[int] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM,) if worker else (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.put_nowait, sig)
     orphan_watch = asyncio.create_task(workers.watch_parent(stop)) if worker else None
+    if worker:  # only now: the parent may forward a signal as soon as it reads this line
+        print(f"{workers.READY_LINE} pid {os.getpid()}", flush=True)
     try:
         await stop.get()
         logging.getLogger("querynode.serve").info("draining for %.1f s, then stopping", settings.drain_seconds)
