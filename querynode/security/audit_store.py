@@ -327,7 +327,6 @@ class SqliteAuditStore(_ChainStore):
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._last_hash = GENESIS
         self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
@@ -346,7 +345,6 @@ class SqliteAuditStore(_ChainStore):
             except sqlite3.OperationalError as exc:  # another process migrated it first
                 if "duplicate column" not in str(exc):
                     raise
-        self._last_hash = (await self.head())[1]
 
     async def close(self) -> None:
         if self._writer is not None:
