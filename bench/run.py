@@ -180,7 +180,7 @@ async def added_latency(person: dict, secret: str, ca_file: Path, token: str, ca
 async def audit_throughput(records: int = 5000, concurrency: int = 256) -> dict:
     """Durable audit appends (committed, and on SQLite fsynced, before each returns) from many
     concurrent calls, on SQLite and on the local PostgreSQL (a throw-away table)."""
-    from querynode.security.audit_store import AuditRecord, PostgresAuditStore, SqliteAuditStore
+    from querynode.security.audit_store import AuditRecord, ChainKey, PostgresAuditStore, SqliteAuditStore
 
     async def drive(store) -> dict:
         await store.open()
@@ -202,11 +202,12 @@ async def audit_throughput(records: int = 5000, concurrency: int = 256) -> dict:
         finally:
             await store.close()
 
+    key = ChainKey(secrets.token_bytes(32))  # the keyed chain MAC is part of what is measured
     with tempfile.TemporaryDirectory() as tmp:
-        sqlite = await drive(SqliteAuditStore(Path(tmp, "audit.sqlite")))
+        sqlite = await drive(SqliteAuditStore(Path(tmp, "audit.sqlite"), key))
     table = f"bench_audit_{secrets.token_hex(4)}"
     try:
-        postgres = await drive(PostgresAuditStore(POSTGRES_DSN, table))
+        postgres = await drive(PostgresAuditStore(POSTGRES_DSN, table, key=key))
     finally:
         await _drop_table(table)
     return {"sqlite": sqlite, "postgres": postgres}

@@ -222,29 +222,44 @@ def record_verify(args: argparse.Namespace) -> None:
 
 
 async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
-    from querynode.security.audit_store import ExportInvalid, store_for, verify_export
+    from querynode.security.audit_store import ExportInvalid, WitnessInvalid, store_for, verify_export
     from querynode.security.blind_index import BlindIndex, identifier_digest
 
-    store = store_for(settings)
+    store = store_for(settings, purge=args.audit_command == "purge", checkpoints=False)
     await store.open()
     try:
         if args.audit_command == "verify" and args.export:
             try:
-                print(verify_export(Path(args.export), await store.anchors()))
+                print(verify_export(Path(args.export), await store.anchors(), store.key))
                 return 0
             except ExportInvalid as exc:
                 print(f"FAILED: {exc}")
                 return 1
-        if args.audit_command == "verify":
-            count, head = await store.head()
-            broken = await store.verify_chain()
-            if broken is not None:
-                print(f"FAILED: the chain breaks at record seq {broken} (changed, inserted, the one after a "
-                      f"deleted record, or a purged range whose anchor does not link); {count} records")
+        if args.audit_command in ("verify", "checkpoint"):
+            try:
+                verdict = await store.verify()
+            except WitnessInvalid as exc:
+                print(f"FAILED: {exc}")
+                return 1
+            if not verdict.ok:
+                print(f"FAILED: {verdict.problem}; {verdict.records} records hold before it")
+                return 1
+            if args.audit_command == "checkpoint":
+                checkpoint = await store.checkpoint(force=True)
+                print(f"checkpoint written to {store.witness.path}: seq {checkpoint.seq}, head {checkpoint.head}")
+                return 0
+            cp = verdict.checkpoint
+            if cp is None and verdict.head_seq > 0:
+                print(f"FAILED: no checkpoint in the witness {store.witness.path}: a cut tail or a replaced store "
+                      "cannot be ruled out (the node writes one when it starts; or run `querynode audit checkpoint`)")
                 return 1
             anchor = await store.latest_anchor()
             since = f" from the anchor of the purge through seq {anchor.through_seq}" if anchor else ""
-            print(f"OK: {count} records, chain intact{since}; head hash {head} (keep it elsewhere to detect a cut tail)")
+            legacy = (f"; {verdict.legacy_records} records from before keyed chains (plain SHA-256) sealed by "
+                      "the records after them" if verdict.legacy_records else "")
+            witnessed = f"; witness checkpoint of {cp.at} at seq {cp.seq} holds" if cp else ""
+            print(f"OK: {verdict.records} records, chain intact{since}{witnessed}{legacy}; "
+                  f"head seq {verdict.head_seq} {verdict.head}")
             return 0
         if args.audit_command == "purge":
             return await _audit_purge(store, settings, args)
@@ -414,7 +429,10 @@ def main(argv: list[str] | None = None) -> None:
     p_verify.add_argument("--config", help="YAML settings file (for the node key)")
     p_verify.set_defaults(func=record_verify)
     p_audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
-    p_audit_verify = p_audit.add_parser("verify", help="check the hash chain; names the first bad record")
+    p_audit_verify = p_audit.add_parser(
+        "verify", help="check the keyed chain, its anchors and the witness checkpoints; names the first bad record")
+    p_audit_checkpoint = p_audit.add_parser(
+        "checkpoint", help="verify, then write a checkpoint of the head to the witness (the node writes them itself)")
     p_audit_search = p_audit.add_parser("search", help="records of a case, or about an ID number (blind index)")
     p_audit_search.add_argument("--case-number")
     p_audit_search.add_argument("--id-number")
@@ -426,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     p_audit_purge.add_argument("--export-dir", help="folder for the export (default: audit.export_dir)")
     p_audit_purge.add_argument("--before", help="ISO date or time (UTC unless it names a zone); "
                                                 "no later than now less audit.retention_days (the default)")
-    for p in (p_audit_verify, p_audit_search, p_audit_purge):
+    for p in (p_audit_verify, p_audit_checkpoint, p_audit_search, p_audit_purge):
         p.add_argument("--config", help="YAML settings file (else QUERYNODE_CONFIG and environment)")
         p.set_defaults(func=audit)
     p_token = sub.add_parser("token", help="caller tokens").add_subparsers(dest="token_command", required=True)

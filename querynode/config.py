@@ -123,6 +123,13 @@ class AuditSettings(BaseModel):
     # art. 21: at least six months, so no less than 180 days).
     retention_days: int = Field(default=180, ge=180)
     export_dir: Path | None = None  # default: <data_dir>/audit-exports
+    # Checkpoints of the chain head (MAC'd with the node's audit key), appended every
+    # checkpoint_seconds and at close: put it on another volume than the audit database.
+    witness_file: Path | None = None  # default: <data_dir>/audit-witness.jsonl
+    checkpoint_seconds: float = Field(default=60, gt=0)
+    # `querynode audit purge` connects with this (the purge role: SELECT, DELETE on the table,
+    # INSERT on the anchors); the node's own role needs only INSERT and SELECT. Empty: postgres_dsn.
+    purge_dsn: str = ""
 
 
 class AbuseSettings(BaseModel):
@@ -227,6 +234,9 @@ class Settings(BaseSettings):
 
     def audit_path(self) -> Path:
         return self.audit.sqlite_path or self.data_dir / "audit.sqlite"
+
+    def witness_path(self) -> Path:
+        return self.audit.witness_file or self.data_dir / "audit-witness.jsonl"
 
     def read_node_key(self) -> bytes:
         if self.node_key is not None:
