@@ -256,6 +256,48 @@ class _ChainStore:
     _checkpointed: tuple | None = None
     _checkpoint_task: asyncio.Task | None = None
 
+    async def _write_batch(self, batch: list[tuple[AuditRecord, asyncio.Future]]) -> None:
+        """Commit a group of records in one transaction, each waiter told when its record is
+        durable. A record that cannot be stored (text that cannot be encoded, say) fails its
+        own waiter only: it is refused before the transaction, and if the transaction still
+        fails, each record is retried alone; when the store itself is down (the first
+        `_GIVE_UP` retries fail, none succeeds), the rest fail with it."""
+        storable = []
+        for record, waiter in batch:
+            if (problem := unstorable(record)) is not None:
+                _settle(waiter, problem)
+            else:
+                storable.append((record, waiter))
+        if not storable:
+            return
+        try:
+            await self._commit([record for record, _ in storable])
+        except Exception as exc:  # noqa: BLE001 - retried alone below, or every waiter learns it
+            if len(storable) == 1:
+                _settle(storable[0][1], exc)
+                return
+            log.warning("audit group commit failed; writing its records one by one",
+                        extra={"error": type(exc).__name__})
+            await self._write_one_by_one(storable, exc)
+            return
+        for _, waiter in storable:
+            _settle(waiter)
+
+    async def _write_one_by_one(self, batch: list[tuple[AuditRecord, asyncio.Future]], exc: Exception) -> None:
+        failures = successes = 0
+        for record, waiter in batch:
+            if failures >= _GIVE_UP and not successes:
+                _settle(waiter, exc)
+                continue
+            try:
+                await self._commit([record])
+            except Exception as one:  # noqa: BLE001 - this record's waiter learns it
+                failures, exc = failures + 1, one
+                _settle(waiter, one)
+            else:
+                successes += 1
+                _settle(waiter)
+
     async def verify_chain(self) -> int | None:
         """The seq of the first record that does not hold, or None when the chain holds."""
         verdict = await self.verify()
@@ -373,6 +415,36 @@ class _ChainStore:
     async def latest_anchor(self) -> Anchor | None:
         anchors = await self.anchors()
         return anchors[-1] if anchors else None
+
+
+_GIVE_UP = 3  # records retried alone that fail, with none succeeding, before the store counts as down
+
+
+class Unstorable(ValueError):
+    """An audit record whose text cannot be stored (no personal data in the message)."""
+
+
+def unstorable(record: AuditRecord) -> Unstorable | None:
+    """Why a record cannot be stored, or None: its text must encode as UTF-8 (no lone
+    surrogates) and hold no NUL (PostgreSQL text cannot)."""
+    for name in _FIELDS:
+        value = getattr(record, name)
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return Unstorable(f"audit field {name} is not valid Unicode text")
+            if "\0" in value:
+                return Unstorable(f"audit field {name} holds a NUL character")
+    return None
+
+
+def _settle(waiter: asyncio.Future, exc: BaseException | None = None) -> None:
+    if not waiter.done():
+        if exc is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(exc)
 
 
 def broken_anchor(anchors: Sequence[Anchor], key: ChainKey, pinned: int = 0) -> int | None:
@@ -662,32 +734,31 @@ class SqliteAuditStore(_ChainStore):
         async with self._lock:
             while self._pending and self._db is not None:
                 batch, self._pending = self._pending, []
-                try:
-                    # Other processes (workers, nodes) may append to the same file: take the write
-                    # lock first, then read the chain head, so no two appends link to one head.
-                    await self._db.execute("BEGIN IMMEDIATE")
-                    async with self._db.execute(
-                            "SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
-                            "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))") as cur:
-                        last = (await cur.fetchone())[0] or GENESIS
-                    rows = []
-                    for record, _ in batch:
-                        digest = self.key.link(last, record)
-                        rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
-                        last = digest
-                    await self._db.executemany(
-                        f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
-                        f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))})", rows)
-                    await self._db.commit()
-                except Exception as exc:  # noqa: BLE001 - every waiter of this batch learns it failed
-                    await _rollback_quietly(self._db)
-                    for _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    continue
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_result(None)
+                await self._write_batch(batch)
+
+    async def _commit(self, records: list[AuditRecord]) -> None:
+        """One write transaction: read the chain head, append the records linked to it, commit."""
+        assert self._db is not None
+        try:
+            # Other processes (workers, nodes) may append to the same file: take the write
+            # lock first, then read the chain head, so no two appends link to one head.
+            await self._db.execute("BEGIN IMMEDIATE")
+            async with self._db.execute(
+                    "SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
+                    "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))") as cur:
+                last = (await cur.fetchone())[0] or GENESIS
+            rows = []
+            for record in records:
+                digest = self.key.link(last, record)
+                rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
+                last = digest
+            await self._db.executemany(
+                f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
+                f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))})", rows)
+            await self._db.commit()
+        except BaseException:
+            await _rollback_quietly(self._db)
+            raise
 
     async def writable(self) -> bool:
         if self._db is None:
@@ -959,16 +1030,7 @@ class PostgresAuditStore(_ChainStore):
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                try:
-                    await self._commit([record for record, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - every waiter learns the failure
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                else:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
+                await self._write_batch(batch)
         finally:
             self._flushing = False
 
