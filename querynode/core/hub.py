@@ -136,7 +136,7 @@ class Hub:
         if not self.cache.enabled(op):
             return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None)
         key = self.cache.key(op, query)
-        hit = await self.cache.get(op, key)
+        hit = await self.cache.get(op, key, deadline)
         if hit is not None and hit.fresh and not ctx.fresh:
             metrics.CACHE_HITS.labels(op.department.value).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
@@ -145,7 +145,7 @@ class Hub:
         async def fill() -> Fetched:
             fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit)
             if fetched.result is not None and not fetched.from_cache and not _still_pending(fetched.result):
-                await self.cache.put(op, key, fetched.result, fetched.source_time)
+                await self.cache.put(op, key, fetched.result, fetched.source_time, deadline)
             return fetched
 
         flight_key = key + (":fresh" if ctx.fresh else "")
