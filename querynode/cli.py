@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from querynode.config import Settings, load_settings
@@ -144,7 +145,8 @@ def _demo_security(data_dir: Path):
             fh.write(token + "\n")
     security = SecuritySettings(
         grpc_auth="mtls", http_auth="token", tls_cert_file=pki.server_cert, tls_key_file=pki.server_key,
-        client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys)
+        client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys,
+        certificate_callers=[DEMO_GRPC_CALLER])
     return security, pki, token_file.read_text().strip()
 
 
@@ -331,13 +333,35 @@ def audit(args: argparse.Namespace) -> None:
 
 
 def token(args: argparse.Namespace) -> None:
-    """Issue a bearer token for a caller system; only its hash is stored."""
-    from querynode.security.authentication import issue_token, tokens_path
+    """Bearer tokens of caller systems (only their hashes are stored; a running node re-reads
+    the file when it changes): issue, list, revoke, rotate."""
+    from querynode.security import authentication as auth
 
-    path = tokens_path(load_settings(args.config))
-    print(issue_token(path, args.caller))
-    print(f"stored the SHA-256 hash in {path}; the token above is shown once. Restart the node to load it.",
-          file=sys.stderr)
+    path = auth.tokens_path(load_settings(args.config))
+    try:
+        if args.token_command == "list":
+            rows = auth.list_tokens(path)
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            for token_id, caller, issued, expires in rows:
+                state = "expired" if expires <= now else "valid"
+                print(f"{token_id}  {caller:<24} issued {issued}  expires {expires}  {state}")
+            print(f"{len(rows)} token(s) in {path}")
+        elif args.token_command == "revoke":
+            if not (args.id or args.caller):
+                raise SystemExit("token revoke needs --id ID (from token list) or --caller NAME")
+            removed = auth.revoke_tokens(path, token=args.id, caller=args.caller)
+            print(f"revoked {removed} token(s); a running node refuses them from its next call")
+            raise SystemExit(0 if removed else 1)
+        elif args.token_command == "rotate":
+            print(auth.rotate_token(path, args.caller, days=args.days, grace_hours=args.grace_hours))
+            print(f"stored the SHA-256 hash in {path}; the token above is shown once. The caller's older tokens "
+                  f"expire in {args.grace_hours:g} hours.", file=sys.stderr)
+        else:
+            print(auth.issue_token(path, args.caller, args.days))
+            print(f"stored the SHA-256 hash in {path}; the token above is shown once, valid {args.days:g} days. "
+                  "A running node loads it at its next call.", file=sys.stderr)
+    except ValueError as exc:
+        raise SystemExit(f"querynode token: {exc}") from None
 
 
 def users(args: argparse.Namespace) -> None:
@@ -450,8 +474,18 @@ def main(argv: list[str] | None = None) -> None:
     p_token = sub.add_parser("token", help="caller tokens").add_subparsers(dest="token_command", required=True)
     p_issue = p_token.add_parser("issue", help="issue a bearer token for a caller system (printed once)")
     p_issue.add_argument("--caller", required=True)
-    p_issue.add_argument("--config", help="YAML settings file (for the tokens file)")
-    p_issue.set_defaults(func=token)
+    p_token_list = p_token.add_parser("list", help="tokens: id, caller, issued, expires (never the token)")
+    p_revoke = p_token.add_parser("revoke", help="remove a token (--id from token list) or all of a caller's")
+    p_revoke.add_argument("--id", help="the token id (at least 8 hex digits) that token list shows")
+    p_revoke.add_argument("--caller")
+    p_rotate = p_token.add_parser("rotate", help="a new token for a caller; its older tokens expire after a grace")
+    p_rotate.add_argument("--caller", required=True)
+    p_rotate.add_argument("--grace-hours", type=float, default=24, help="older tokens stay valid this long (24)")
+    for p in (p_issue, p_rotate):
+        p.add_argument("--days", type=float, default=90, help="how long the new token is valid (90)")
+    for p in (p_issue, p_token_list, p_revoke, p_rotate):
+        p.add_argument("--config", help="YAML settings file (for the tokens file)")
+        p.set_defaults(func=token)
     p_users = sub.add_parser("users", help="clerk accounts for the web pages").add_subparsers(
         dest="users_command", required=True)
     p_add = p_users.add_parser("add", help="create an account (password asked twice, or --password-stdin)")

@@ -165,6 +165,9 @@ class SecuritySettings(BaseModel):
     tls_key_file: Path | None = None
     client_ca_file: Path | None = None
     tokens_file: Path | None = None  # default: <data_dir>/secrets/tokens.json (hashes only)
+    # Subject CNs accepted from client certificates (grpc_auth: mtls); empty: the names in
+    # `callers`; both empty: no certificate is accepted (deny by default).
+    certificate_callers: list[str] = Field(default_factory=list)
     field_cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
     # Field keys by key id (hex), or a file of "key_id hexkey" lines; none: derived from the node key.
     field_keys: dict[str, SecretStr] = Field(default_factory=dict)
