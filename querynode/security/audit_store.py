@@ -43,6 +43,8 @@ import aiosqlite
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from querynode.security.files import create_private
+
 GENESIS = "0" * 64
 log = logging.getLogger("querynode.audit")
 
@@ -692,9 +694,7 @@ class SqliteAuditStore(_ChainStore):
         self._writer: asyncio.Task | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        create_private(self.path)
         self._db = await aiosqlite.connect(self.path)
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         # One write transaction: a file from before anchors and flags is migrated in place.

@@ -90,6 +90,13 @@ class Authorizer:
             self._count(ctx.caller, ctx.operator_id, policy.operator_limit_per_minute)
         return policy
 
+    def check_operation(self, ctx: RequestContext, operation: str) -> None:
+        """Raise PermissionDenied unless the caller may use `operation` (e.g. CheckCase, whose
+        lookups are each checked on their own as well); counts against no limit."""
+        policy = self.policy_for(ctx.caller)
+        if not _allows(policy.operations, operation):
+            raise PermissionDenied(f"caller {ctx.caller!r} may not use {operation}")
+
     def view_for(self, caller: str) -> View:
         try:
             return self.policy_for(caller).view

@@ -74,7 +74,11 @@ def _masked(result):
     if isinstance(result, m.OrganizationResult):
         return replace(result, organizations=tuple(
             replace(o, legal_representative=mask_name(o.legal_representative)) for o in result.organizations))
-    return result  # identity (a verdict), death record (no name), licences and places (public)
+    if isinstance(result, m.DeathResult) and result.record is not None:
+        # From 2026-07-01 the certificate number is the deceased's ID number: masked like one.
+        return replace(result, record=replace(
+            result.record, certificate_number=mask_id_number(result.record.certificate_number)))
+    return result  # identity (a verdict), licences and places (public)
 
 
 def _verdict_only(result):
