@@ -43,7 +43,8 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
         cases=node.cases, audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials,
         reuse_port=worker)
     app = create_app(node.hub, anonymous_caller=settings.anonymous_caller, cases=node.cases,
-                     accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings)))
+                     accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings)),
+                     trusted_proxies=sec.trusted_proxies)
     app[json_api.AUTH_KEY] = authenticator
     app[AUDIT_WATCH_KEY] = node.audit_watch
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.default_deadline_seconds)
@@ -260,7 +261,8 @@ async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
             legacy = (f"; {verdict.legacy_records} records from before keyed chains (plain SHA-256) sealed by "
                       "the records after them" if verdict.legacy_records else "")
             witnessed = f"; witness checkpoint of {cp.at} at seq {cp.seq} holds" if cp else ""
-            print(f"OK: {verdict.records} records, chain intact{since}{witnessed}{legacy}; "
+            intents = f"; {verdict.intents} intent records" if verdict.intents else ""
+            print(f"OK: {verdict.records} records, chain intact{since}{witnessed}{legacy}{intents}; "
                   f"head seq {verdict.head_seq} {verdict.head}")
             return 0
         if args.audit_command == "purge":

@@ -168,6 +168,9 @@ class SecuritySettings(BaseModel):
     # Subject CNs accepted from client certificates (grpc_auth: mtls); empty: the names in
     # `callers`; both empty: no certificate is accepted (deny by default).
     certificate_callers: list[str] = Field(default_factory=list)
+    # Addresses or networks of the reverse proxies (the edge nginx) whose X-Forwarded-For and
+    # X-Forwarded-Proto the HTTP door believes; from anyone else those headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
     field_cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
     # Field keys by key id (hex), or a file of "key_id hexkey" lines; none: derived from the node key.
     field_keys: dict[str, SecretStr] = Field(default_factory=dict)

@@ -65,11 +65,13 @@ class AuditRecord:
     latency_ms: float
     # Space-separated marks such as "abuse:subjects_outside_cases" (querynode/security/abuse.py).
     flags: str = ""
+    source: str = ""  # the caller's network address (IP), as the door saw it
 
     def canonical(self) -> bytes:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # flat: no deep copy as asdict makes
-        if not self.flags:
-            del data["flags"]  # records written before the field existed keep their hashes
+        for name in ("flags", "source"):
+            if not data[name]:
+                del data[name]  # records written before the field existed keep their hashes
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -225,6 +227,7 @@ class Verdict:
     head: str
     checkpoint: Checkpoint | None
     legacy_records: int  # plain SHA-256 records from before keyed chains
+    intents: int = 0  # intent records (written before a department was asked), not in `records`
 
     @property
     def ok(self) -> bool:
@@ -242,6 +245,7 @@ class ExportInvalid(Exception):
 _FIELDS = [f for f in AuditRecord.__dataclass_fields__]
 _ANCHOR_FIELDS = [f for f in Anchor.__dataclass_fields__]
 _EXPORT_KEYS = {"seq", *_FIELDS, "prev_hash", "hash"}
+_OLDER_EXPORT_KEYS = _EXPORT_KEYS - {"source"}  # exports from before records carried the source
 
 
 class _ChainStore:
@@ -257,6 +261,14 @@ class _ChainStore:
     checkpoint_seconds: float
     _checkpointed: tuple | None = None
     _checkpoint_task: asyncio.Task | None = None
+
+    async def _run_on_close(self) -> None:
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - closing goes on
+                log.error("audit close hook failed", extra={"error": type(exc).__name__})
 
     async def _write_batch(self, batch: list[tuple[AuditRecord, asyncio.Future]]) -> None:
         """Commit a group of records in one transaction, each waiter told when its record is
@@ -352,7 +364,7 @@ class _ChainStore:
                 what = "is missing (cut off)" if cp.seq not in seen else "differs"
                 return failed(f"record seq {cp.seq} {what}: the witness checkpoint of {cp.at} recorded it "
                               f"as the head", cp.seq, walk.count, walk.legacy)
-        return Verdict("", None, walk.count, head_seq, head, latest, walk.legacy)
+        return Verdict("", None, walk.count, head_seq, head, latest, walk.legacy, walk.intents)
 
     async def checkpoint(self, *, force: bool = False) -> Checkpoint | None:
         """Write the head (seq, MAC) and the anchors to the witness, unless nothing changed
@@ -478,7 +490,7 @@ class _Walk:
         self.key, self.prev, self.after = key, start, after
         self.keyed = is_keyed(start)
         self.wanted, self.seen = wanted or {}, seen if seen is not None else {}
-        self.count = self.legacy = self.head_seq = 0
+        self.count = self.legacy = self.intents = self.head_seq = 0
 
     def step(self, row: tuple) -> int | None:
         seq, values, prev_hash, digest = row[0], row[1:-2], row[-2], row[-1]
@@ -495,7 +507,11 @@ class _Walk:
             return seq
         if seq in self.wanted:
             self.seen[seq] = digest
-        self.prev, self.head_seq, self.count = digest, seq, self.count + 1
+        self.prev, self.head_seq = digest, seq
+        if record.outcome == INTENT:
+            self.intents += 1
+        else:
+            self.count += 1
         return None
 
 
@@ -625,8 +641,9 @@ def _export_record(line: bytes, number: int) -> dict:
         item = json.loads(line)
     except ValueError:
         item = None
-    if not isinstance(item, dict) or set(item) != _EXPORT_KEYS:
+    if not isinstance(item, dict) or set(item) not in (_EXPORT_KEYS, _OLDER_EXPORT_KEYS):
         raise ExportInvalid(f"line {number} is not an exported audit record")
+    item.setdefault("source", "")
     return item
 
 
@@ -649,7 +666,8 @@ CREATE TABLE IF NOT EXISTS audit (
     latency_ms REAL NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
-    flags TEXT NOT NULL DEFAULT ''
+    flags TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_case ON audit(case_number);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject_index);
@@ -688,6 +706,7 @@ class SqliteAuditStore(_ChainStore):
         self.key = key
         self.witness = witness
         self.checkpoint_seconds = checkpoint_seconds
+        self.on_close: list = []  # coroutine functions awaited first when the store closes
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
@@ -699,7 +718,7 @@ class SqliteAuditStore(_ChainStore):
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         # One write transaction: a file from before anchors and flags is migrated in place.
         await self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        for table, column in (("audit", "flags"), ("audit_anchor", "mac")):
+        for table, column in (("audit", "flags"), ("audit", "source"), ("audit_anchor", "mac")):
             async with self._db.execute(f"PRAGMA table_info({table})") as cur:
                 columns = {row[1] async for row in cur}
             if column not in columns:
@@ -712,6 +731,7 @@ class SqliteAuditStore(_ChainStore):
         self._start_checkpoints()
 
     async def close(self) -> None:
+        await self._run_on_close()
         if self._writer is not None:
             await self._writer  # what was accepted is written before the file closes
         if self._db is not None:
@@ -770,10 +790,12 @@ class SqliteAuditStore(_ChainStore):
             return False
 
     async def records(self, *, case_number: str | None = None, subject: str | None = None,
-                      flagged: bool = False, limit: int | None = None) -> list[AuditRecord]:
-        """Records in chain order, optionally those of one case, naming one subject digest, or flagged."""
+                      flagged: bool = False, limit: int | None = None, intents: bool = False) -> list[AuditRecord]:
+        """Records of calls in chain order, optionally those of one case, naming one subject
+        digest, or flagged; with `intents`, the intent records written before departments were
+        asked too (their audit id is the call's + "-intent")."""
         assert self._db is not None
-        where, params = _filters(case_number, subject, flagged, "?")
+        where, params = _filters(case_number, subject, flagged, "?", intents)
         query = f"SELECT {', '.join(_FIELDS)} FROM audit{where} ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
@@ -875,8 +897,14 @@ async def _rollback_quietly(db: aiosqlite.Connection) -> None:
         pass
 
 
-def _filters(case_number: str | None, subject: str | None, flagged: bool, placeholder: str) -> tuple[str, tuple]:
+INTENT = "INTENT"  # the outcome of a record written before a department is asked (core/hub.py)
+
+
+def _filters(case_number: str | None, subject: str | None, flagged: bool, placeholder: str,
+             intents: bool = False) -> tuple[str, tuple]:
     clauses, params = [], []
+    if not intents:
+        clauses.append(f"outcome <> '{INTENT}'")
 
     def mark() -> str:
         return placeholder if placeholder == "?" else f"${len(params)}"
@@ -912,9 +940,11 @@ CREATE TABLE IF NOT EXISTS {t} (
     latency_ms DOUBLE PRECISION NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
-    flags TEXT NOT NULL DEFAULT ''
+    flags TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT ''
 );
 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS flags TEXT NOT NULL DEFAULT '';
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS source TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS {t}_case ON {t}(case_number);
 CREATE TABLE IF NOT EXISTS {t}_anchor (
     id BIGSERIAL PRIMARY KEY,
@@ -974,6 +1004,7 @@ class PostgresAuditStore(_ChainStore):
         self.key = key
         self.witness = witness
         self.checkpoint_seconds = checkpoint_seconds
+        self.on_close: list = []  # coroutine functions awaited first when the store closes
         self.command_timeout = command_timeout
         self._pool = None
         self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
@@ -1001,14 +1032,15 @@ class PostgresAuditStore(_ChainStore):
     async def _schema_current(self, conn) -> bool:
         """The tables, their newest columns and the guard triggers exist (nothing to create)."""
         return await conn.fetchval(
-            "SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND ((table_name = $1 AND column_name = 'flags') OR (table_name = $2 AND column_name = 'mac'))",
+            "SELECT count(*) = 3 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND ((table_name = $1 AND column_name IN ('flags', 'source')) OR (table_name = $2 AND column_name = 'mac'))",
             self.table, f"{self.table}_anchor") and await conn.fetchval(
             "SELECT count(*) = 4 FROM pg_trigger WHERE tgname = ANY($1::text[])",
             [f"{self.table}_no_change", f"{self.table}_no_truncate",
              f"{self.table}_anchor_no_change", f"{self.table}_anchor_no_truncate"])
 
     async def close(self) -> None:
+        await self._run_on_close()
         if self._pool is not None:
             while self._flushing:  # what was accepted is written before the pool closes
                 await asyncio.sleep(0.01)
@@ -1055,8 +1087,8 @@ class PostgresAuditStore(_ChainStore):
             return False
 
     async def records(self, *, case_number: str | None = None, subject: str | None = None,
-                      flagged: bool = False, limit: int | None = None) -> list[AuditRecord]:
-        where, params = _filters(case_number, subject, flagged, "$")
+                      flagged: bool = False, limit: int | None = None, intents: bool = False) -> list[AuditRecord]:
+        where, params = _filters(case_number, subject, flagged, "$", intents)
         query = f"SELECT {', '.join(_FIELDS)} FROM {self.table}{where} ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
