@@ -47,7 +47,7 @@ async def test_unauthenticated_flood_is_rate_limited_and_summarised(secure_node,
     assert {(r.caller, r.outcome, r.source) for r in one_by_one} == {(UNAUTHENTICATED_CALLER, "UNAUTHENTICATED",
                                                                        "127.0.0.1")}
     await sn.node.hub.audit.write_summaries(everything=True)
-    summaries = [r for r in await store.records() if r.operation == REFUSED_CALLS]
+    summaries = [r for r in await store.records(all_kinds=True) if r.operation == REFUSED_CALLS]
     counted = sum(int(r.purpose.split()[0]) for r in summaries)
     assert len(one_by_one) + counted == FLOOD  # every refusal is on record, one way or the other
     assert {r.source for r in summaries} == {"127.0.0.1"} and len(summaries) <= 2
@@ -121,7 +121,7 @@ async def test_logins_are_audited_and_throttled_per_address(node):
         statuses = [await login("Wrong-Password-1") for _ in range(12)]
         assert await login("Window-Clerk-2026") == 429  # the address is throttled, whatever the password
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
-    records = [r for r in await node.node.audit_store.records() if r.operation == "Login"]
+    records = [r for r in await node.node.audit_store.records(all_kinds=True) if r.operation == "Login"]
     outcomes = [r.outcome for r in records]
     assert outcomes[:11] == ["LOGIN_OK"] + ["LOGIN_REFUSED"] * 10
     assert {r.operator_id for r in records} == {"clerk01"} and {r.source for r in records} == {"127.0.0.1"}
@@ -172,7 +172,7 @@ async def test_intent_record_exists_before_the_department_is_asked(node_for, fak
     running = None
 
     async def department(request):
-        records = await running.node.audit_store.records(intents=True)
+        records = await running.node.audit_store.records(all_kinds=True)
         seen.append([(r.audit_id, r.outcome) for r in records])
         return web.Response(status=503)
 
@@ -182,7 +182,7 @@ async def test_intent_record_exists_before_the_department_is_asked(node_for, fak
         context=ctx(), id_number=person["id_number"], name=person["name"]), timeout=10)
     audit_id = reply.provenance.audit_id
     assert seen and all((f"{audit_id}-intent", "INTENT") in snapshot for snapshot in seen)
-    records = await running.node.audit_store.records(intents=True)
+    records = await running.node.audit_store.records(all_kinds=True)
     assert [(r.audit_id, r.outcome) for r in records] == [(f"{audit_id}-intent", "INTENT"),
                                                           (audit_id, "SOURCE_UNAVAILABLE")]
     assert await running.node.audit_store.verify_chain() is None

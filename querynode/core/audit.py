@@ -17,7 +17,7 @@ from typing import Protocol
 from querynode.domain.errors import AuditUnavailable, QueryError
 from querynode.domain.model import RequestContext
 from querynode.observability import metrics
-from querynode.security.audit_store import AuditRecord
+from querynode.security.audit_store import DOOR_OPERATIONS, AuditRecord
 from querynode.security.door import RefusalGate
 
 log = logging.getLogger("querynode.audit")
@@ -27,7 +27,7 @@ log = logging.getLogger("querynode.audit")
 _SOURCE: ContextVar[str] = ContextVar("querynode_call_source", default="")
 _AUDITED: ContextVar[list | None] = ContextVar("querynode_call_audited", default=None)
 UNAUTHENTICATED_CALLER = "(unauthenticated)"
-REFUSED_CALLS = "(refused calls)"  # the operation of a per-source, per-minute summary record
+REFUSED_CALLS = DOOR_OPERATIONS[1]  # the operation of a per-source, per-minute summary record
 
 
 @contextlib.contextmanager

@@ -790,12 +790,12 @@ class SqliteAuditStore(_ChainStore):
             return False
 
     async def records(self, *, case_number: str | None = None, subject: str | None = None,
-                      flagged: bool = False, limit: int | None = None, intents: bool = False) -> list[AuditRecord]:
-        """Records of calls in chain order, optionally those of one case, naming one subject
-        digest, or flagged; with `intents`, the intent records written before departments were
-        asked too (their audit id is the call's + "-intent")."""
+                      flagged: bool = False, limit: int | None = None, all_kinds: bool = False) -> list[AuditRecord]:
+        """Records of lookups in chain order, optionally those of one case, naming one subject
+        digest, or flagged; with `all_kinds`, the intent records written before departments were
+        asked (their audit id is the lookup's + "-intent"), logins and refusal summaries too."""
         assert self._db is not None
-        where, params = _filters(case_number, subject, flagged, "?", intents)
+        where, params = _filters(case_number, subject, flagged, "?", all_kinds)
         query = f"SELECT {', '.join(_FIELDS)} FROM audit{where} ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
@@ -898,13 +898,17 @@ async def _rollback_quietly(db: aiosqlite.Connection) -> None:
 
 
 INTENT = "INTENT"  # the outcome of a record written before a department is asked (core/hub.py)
+# Operations of records the doors write about no lookup: login attempts, and the per-source,
+# per-minute summaries of refused unauthenticated calls (core/audit.py).
+DOOR_OPERATIONS = ("Login", "(refused calls)")
 
 
 def _filters(case_number: str | None, subject: str | None, flagged: bool, placeholder: str,
-             intents: bool = False) -> tuple[str, tuple]:
+             all_kinds: bool = False) -> tuple[str, tuple]:
     clauses, params = [], []
-    if not intents:
-        clauses.append(f"outcome <> '{INTENT}'")
+    if not all_kinds:
+        doors = ", ".join(f"'{op}'" for op in DOOR_OPERATIONS)
+        clauses.append(f"outcome <> '{INTENT}' AND operation NOT IN ({doors})")
 
     def mark() -> str:
         return placeholder if placeholder == "?" else f"${len(params)}"
@@ -1087,8 +1091,8 @@ class PostgresAuditStore(_ChainStore):
             return False
 
     async def records(self, *, case_number: str | None = None, subject: str | None = None,
-                      flagged: bool = False, limit: int | None = None, intents: bool = False) -> list[AuditRecord]:
-        where, params = _filters(case_number, subject, flagged, "$", intents)
+                      flagged: bool = False, limit: int | None = None, all_kinds: bool = False) -> list[AuditRecord]:
+        where, params = _filters(case_number, subject, flagged, "$", all_kinds)
         query = f"SELECT {', '.join(_FIELDS)} FROM {self.table}{where} ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
