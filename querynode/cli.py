@@ -49,10 +49,11 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
     app[AUDIT_WATCH_KEY] = node.audit_watch
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.default_deadline_seconds)
     await runner.setup()
-    await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None).start()
+    await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None,
+                      ssl_context=http_ssl_context(settings)).start()
     http_port = runner.addresses[0][1]
     print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
-    print(f"querynode HTTP  http://{settings.http.host}:{http_port}  "
+    print(f"querynode HTTP  {'https' if sec.http_tls else 'http'}://{settings.http.host}:{http_port}  "
           f"(POST /api/v1/identity/verify, GET /healthz /readyz /metrics, GET /api/v1/openapi.json)", flush=True)
     print(f"audit trail     {settings.audit.backend}: "
           f"{settings.audit_path() if settings.audit.backend == 'sqlite' else settings.audit.postgres_table}", flush=True)
@@ -82,6 +83,18 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
             orphan_watch.cancel()
         await asyncio.gather(grpc_server.stop(grace=settings.default_deadline_seconds), runner.cleanup())
         await node.close()
+
+
+def http_ssl_context(settings: Settings):
+    """The HTTP door's TLS context (security.http_tls), or None for plain HTTP."""
+    from querynode.security.tls import server_ssl_context
+
+    sec = settings.security
+    if not sec.http_tls:
+        return None
+    if sec.tls_cert_file is None or sec.tls_key_file is None:
+        raise SystemExit("security.http_tls needs security.tls_cert_file and security.tls_key_file")
+    return server_ssl_context(sec.tls_cert_file, sec.tls_key_file)
 
 
 def _secret_file(path: Path, nbytes: int = 32) -> Path:
@@ -147,7 +160,7 @@ def _demo_security(data_dir: Path):
     security = SecuritySettings(
         grpc_auth="mtls", http_auth="token", tls_cert_file=pki.server_cert, tls_key_file=pki.server_key,
         client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys,
-        certificate_callers=[DEMO_GRPC_CALLER])
+        certificate_callers=[DEMO_GRPC_CALLER], http_tls=True)
     return security, pki, token_file.read_text().strip()
 
 
@@ -183,7 +196,7 @@ def _samples_text(token: str) -> str:
     for verdict, people in data.items():
         for p in people:
             lines.append(f"  {verdict:<14} {p['name']:<10} {p['id_number']}   ({p['label']})")
-    lines.append(f'try: curl -s localhost:8080/api/v1/identity/verify -H "Authorization: Bearer {token}" '
+    lines.append(f'try: curl -s --cacert .querynode/pki/ca.pem https://localhost:8080/api/v1/identity/verify -H "Authorization: Bearer {token}" '
                  '-H "Content-Type: application/json" -d '
                  "'{\"context\":{\"case_number\":\"2026-0001\",\"operator_id\":\"clerk01\",\"purpose\":\"转移登记\"},"
                  f"\"id_number\":\"{data['match'][0]['id_number']}\",\"name\":\"{data['match'][0]['name']}\"}}'")

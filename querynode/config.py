@@ -163,6 +163,9 @@ class SecuritySettings(BaseModel):
     http_auth: Literal["token", "none"] = "token"
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Serve the HTTP door (JSON API, clerk pages) over TLS with tls_cert_file/tls_key_file:
+    # tokens, passwords and ID numbers then never cross a hop in clear, the edge's included.
+    http_tls: bool = False
     client_ca_file: Path | None = None
     tokens_file: Path | None = None  # default: <data_dir>/secrets/tokens.json (hashes only)
     # Subject CNs accepted from client certificates (grpc_auth: mtls); empty: the names in

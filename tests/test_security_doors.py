@@ -186,3 +186,36 @@ async def test_intent_record_exists_before_the_department_is_asked(node_for, fak
     assert [(r.audit_id, r.outcome) for r in records] == [(f"{audit_id}-intent", "INTENT"),
                                                           (audit_id, "SOURCE_UNAVAILABLE")]
     assert await running.node.audit_store.verify_chain() is None
+
+
+async def test_http_door_serves_tls_with_hsts(node, samples, tmp_path):
+    """M1: tokens, passwords and ID numbers crossed the hop to :8080 in clear."""
+    import ssl
+
+    from querynode.cli import http_ssl_context
+    from querynode.config import SecuritySettings, Settings
+    from querynode.security.tls import ensure_demo_pki
+
+    pki = ensure_demo_pki(tmp_path / "pki")
+    settings = Settings(data_dir=tmp_path, security=SecuritySettings(
+        http_tls=True, tls_cert_file=pki.server_cert, tls_key_file=pki.server_key))
+    runner = web.AppRunner(create_app(node.node.hub, anonymous_caller="test-registry"), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=http_ssl_context(settings)).start()
+    port = runner.addresses[0][1]
+    person = samples["identity"]["match"][0]
+    body = {"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]}
+    try:
+        client_tls = ssl.create_default_context(cafile=pki.ca_cert)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"https://127.0.0.1:{port}/api/v1/identity/verify", json=body,
+                                    ssl=client_tls) as resp:
+                assert resp.status == 200
+                assert "max-age=" in resp.headers["Strict-Transport-Security"]
+            with pytest.raises(aiohttp.ClientError):
+                async with session.post(f"http://127.0.0.1:{port}/api/v1/identity/verify", json=body) as resp:
+                    await resp.read()
+    finally:
+        await runner.cleanup()
+    with pytest.raises(SystemExit, match="tls_cert_file"):
+        http_ssl_context(Settings(data_dir=tmp_path, security=SecuritySettings(http_tls=True)))
