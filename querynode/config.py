@@ -142,6 +142,11 @@ class AbuseSettings(BaseModel):
     distinct_subjects: int = Field(default=30, ge=1)
     # A case number under which more distinct persons were looked up is not a real case.
     subjects_per_case: int = Field(default=8, ge=1)
+    # Invented ids, within the window: more distinct operator ids of one caller system, case
+    # numbers of one operator, or case numbers one person was looked up under, are flagged.
+    operators_per_caller: int = Field(default=20, ge=1)
+    cases_per_operator: int = Field(default=60, ge=1)
+    cases_per_subject: int = Field(default=3, ge=1)
 
 
 class CallerSettings(BaseModel):
@@ -151,6 +156,12 @@ class CallerSettings(BaseModel):
     departments: list[str] = Field(default_factory=lambda: ["*"])
     view: Literal["verdict", "masked", "full"] = "masked"
     operator_limit_per_minute: int = Field(default=0, ge=0)  # 0: no limit
+    # All lookups of this caller system per minute, whatever operator ids it sends; 0: no limit.
+    caller_limit_per_minute: int = Field(default=0, ge=0)
+    # The caller's operator roster and its case-number pattern (a regular expression the whole
+    # number must match); calls outside them are refused. Empty: not checked.
+    operators: list[str] = Field(default_factory=list)
+    case_number_pattern: str = ""
 
 
 class SecuritySettings(BaseModel):

@@ -264,3 +264,43 @@ async def test_view_levels_mask_personal_data_before_it_leaves(secure_node, star
 async def test_plain_text_grpc_only_on_loopback(node):
     with pytest.raises(ValueError, match="loopback"):
         await start_grpc_server(node.node.hub, "0.0.0.0", 0, anonymous_caller="x")
+
+
+async def test_caller_limit_counts_every_operator_id(secure_node, identity_mock, pki, samples):
+    """Issue 18 M2: rotating operator ids defeated the per-operator limit (40 of 40 answered)."""
+    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls",
+                           callers={"registry-a": CallerSettings(operator_limit_per_minute=5,
+                                                                 caller_limit_per_minute=10)})
+    person = samples["identity"]["match"][0]
+    codes = []
+    async with channel(sn.grpc_target, pki, "registry-a") as ch:
+        stub = querynode_pb2_grpc.QueryNodeStub(ch)
+        for n in range(40):
+            try:
+                await stub.VerifyIdentity(pb.VerifyIdentityRequest(
+                    context=ctx(operator_id=f"op-{n}"), id_number=person["id_number"], name=person["name"]))
+                codes.append("OK")
+            except grpc.aio.AioRpcError as err:
+                codes.append(err.code().name)
+    assert codes == ["OK"] * 10 + ["RESOURCE_EXHAUSTED"] * 30
+    assert identity_mock.stats["requests"] <= 10
+
+
+async def test_operator_roster_and_case_number_pattern_are_enforced(secure_node, identity_mock, pki, samples):
+    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls",
+                           callers={"registry-a": CallerSettings(operators=["clerk-007"],
+                                                                 case_number_pattern=r"2026-\d{6}-\d{6}")})
+    person = samples["identity"]["match"][0]
+    async with channel(sn.grpc_target, pki, "registry-a") as ch:
+        stub = querynode_pb2_grpc.QueryNodeStub(ch)
+        ok = await stub.VerifyIdentity(pb.VerifyIdentityRequest(context=ctx(), id_number=person["id_number"],
+                                                                name=person["name"]))
+        assert ok.verdict == pb.IDENTITY_VERDICT_MATCH
+        for context, words in ((ctx(operator_id="clerk-999"), "roster"), (ctx(case_number="INVENTED-1"), "pattern")):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.VerifyIdentity(pb.VerifyIdentityRequest(context=context, id_number=person["id_number"],
+                                                                   name=person["name"]))
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and words in err.value.details()
+    assert identity_mock.stats["requests"] == 1
+    outcomes = [r.outcome for r in await sn.node.audit_store.records()]
+    assert outcomes == ["ANSWERED", "PERMISSION_DENIED", "PERMISSION_DENIED"]
