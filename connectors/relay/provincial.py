@@ -186,4 +186,6 @@ class ProvincialRelay(Relay):
                 raise BadUpstream(f"{NAME}: reply has no {key}")
         if isinstance(payload, str):
             payload = unescape_text(NAME, payload)
+        elif not isinstance(payload, dict | list):
+            raise BadUpstream(f"{NAME}: reply payload is neither an object, an array nor text")
         return RelayReply(payload, number)
