@@ -33,7 +33,7 @@ def _mac(key: str, text: str) -> str:
     return base64.b64encode(hmac.new(key.encode(), text.encode(), hashlib.sha256).digest()).decode()
 
 
-def _seal(appkey: str, secret: str) -> str:
+def seal_secret(appkey: str, secret: str) -> str:
     key = hashlib.sha1(hashlib.sha1(appkey.encode()).digest()).digest()[:16]
     padder = block_padding.PKCS7(128).padder()
     encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
@@ -78,7 +78,7 @@ class MockNational(MockRelay):
         self.live_secrets[sid] = secret
         ends = int(time.time() * 1000) + self.secret_lifetime_ms
         return web.json_response({"code": "0", "msg": "成功",
-                                  "data": {"secret": _seal(known["appkey"], secret), "secretEndTime": ends}})
+                                  "data": {"secret": seal_secret(known["appkey"], secret), "secretEndTime": ends}})
 
     async def business(self, request: web.Request) -> web.Response:
         rid, sid, rtime, sign = self.auth(request.headers)
