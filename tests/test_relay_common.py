@@ -110,6 +110,7 @@ def test_envelope_fields_match_in_any_case():
     ('"<?xml version=\\"1.0\\"?>\\n<a>x<\\/a>"', '<?xml version="1.0"?>\n<a>x</a>'),
     ('<?xml version=\\"1.0\\"?><a>x<\\/a>', '<?xml version="1.0"?><a>x</a>'),
     ("", ""),
+    ("<a>C:\\new\\data</a>", "<a>C:\\new\\data</a>"),  # backslashes that are not escapes stay
 ])
 def test_escaped_text_is_unescaped(wire, text):
     assert unescape_text("relay", wire) == text

@@ -202,14 +202,13 @@ def unescape_text(relay: str, text: str) -> str:
     """Undo the JSON escaping a text payload picks up on its way (INTERFACES.md §8.2): an outer pair of
     quotes with `\\"`, `\\n`, `\\/` inside, or the escapes alone."""
     stripped = text.strip()
-    if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':
-        candidate = stripped
-    elif any(escape in stripped for escape in ('\\"', "\\/", "\\n")):
-        candidate = f'"{stripped}"'
-    else:
+    quoted = len(stripped) >= 2 and stripped[0] == stripped[-1] == '"'
+    if not quoted and not any(escape in stripped for escape in ('\\"', "\\/", "\\n")):
         return text
     try:
-        value = json.loads(candidate)
+        value = json.loads(stripped if quoted else f'"{stripped}"')
     except ValueError:
-        raise BadUpstream(f"{relay}: text payload has broken escapes") from None
+        if quoted:
+            raise BadUpstream(f"{relay}: text payload has broken escapes") from None
+        return text  # a backslash that was never an escape (C:\\new\\data): keep the text as sent
     return value if isinstance(value, str) else text
