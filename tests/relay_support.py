@@ -83,7 +83,8 @@ async def national(relay_keys) -> AsyncIterator[Callable]:
     async def start(sign_variant: str = "hmac", mock_variant: str | None = None, prefix: str = "gjgxjhpt",
                     **mock_options) -> tuple[MockNational, NationalRelay]:
         credentials = national_credentials(relay_keys)
-        mock = MockNational({c.sid: {"rid": c.rid, "appkey": c.appkey} for c in credentials.values()},
+        mock = MockNational({c.sid: {"rid": c.rid, "appkey": c.appkey, "username": c.username, "password": c.password}
+                             for c in credentials.values()},
                             sign_variant=mock_variant or sign_variant, prefix=prefix, **mock_options)
         await mock.start()
         relay = NationalRelay(NationalConfig(base_url=mock.url, credentials=credentials,

@@ -9,10 +9,10 @@ import json
 import pytest
 from aiohttp import web
 
-from connectors.base.errors import BadUpstream, PermissionDenied, Rejected, UpstreamError
+from connectors.base.errors import BadUpstream, PermissionDenied, Rejected, Unavailable, UpstreamError
 from connectors.relay import NationalConfig, NationalRelay, Service, ServiceCredential
 from connectors.relay.national import hmac_sign, java_aes_key, open_secret
-from mocks.relays.national import seal_secret
+from mocks.relays.national import SOAP, seal_secret
 from tests.relay_support import call, national, relay_keys  # noqa: F401
 
 # Made-up values. The HMAC was computed with `openssl dgst -sha256 -hmac`; the AES key and secret with
@@ -75,8 +75,46 @@ async def test_cremation_sends_plain_form_fields_and_repeats_the_auth_fields(nat
     assert reply.payload["rows"][0]["DEATH_TIME"] == "2023-03-01"
 
 
-async def test_secret_is_cached_until_its_end_time(national):
+MDEML_REQUEST = ('<MDEML templateVersion="1.0"><requestinfo><requestDate>2024-01-05 10:30:15</requestDate>'
+                 '<requestOrgCode>000000000</requestOrgCode><requestOrgName>某不动产登记中心</requestOrgName>'
+                 '</requestinfo><body><data><GMSFZH>110101195001011234</GMSFZH><XM>王五</XM></data></body></MDEML>')
+MDEML_REPLY = ('<?xml version="1.0" encoding="UTF-8"?>\n<MDEML templateVersion="1.0"><resultinfo >'
+               '<success>0</success><message>成功</message></resultinfo ><body>'
+               '<data><GMSFHM>110101195001011234</GMSFHM><XM>王五</XM><SWRQ>2023-03-01</SWRQ></data>'
+               '<data><GMSFHM>110101195001011234</GMSFHM><XM>王五</XM><SWRQ>2023-03-01</SWRQ></data></body></MDEML>')
+
+
+async def test_death_certificate_is_a_soap_call_carrying_mdeml(national):
+    mock, relay = await national(prefix="gjzwfwpt")
+    credential = relay.config.credentials[Service.DEATH_CERTIFICATE]
+    mock.handlers[credential.sid] = lambda xml: MDEML_REPLY
+    reply = await relay.send(Service.DEATH_CERTIFICATE, MDEML_REQUEST, call())
+    assert reply.payload == MDEML_REPLY  # escaped inside the SOAP reply, verbatim out: `resultinfo ` and all
+
+    (seen,) = mock.seen
+    assert seen["operation"] == "getSwyxzmInfo" and seen["payload"] == MDEML_REQUEST
+    assert (seen["arguments"]["username"], seen["arguments"]["password"]) == (credential.username, credential.password)
+    header = seen["soap_header"]
+    assert (header["gjzwfwpt_sid"], header["gjzwfwpt_rid"]) == (credential.sid, credential.rid)
+    assert header["gjzwfwpt_sign"] == hmac_sign(mock.live_secrets[credential.sid], credential.sid, credential.rid,
+                                                header["gjzwfwpt_rtime"])
+    assert seen["headers"]["Content-Type"].startswith("text/xml")
+
+
+async def test_a_soap_fault_is_a_typed_error(national):
+    """SOAP 1.1 sends faults with HTTP 500: Unavailable, like any 5xx (a fault with 200 is BadUpstream, below)."""
     mock, relay = await national()
+    credential = relay.config.credentials[Service.DEATH_CERTIFICATE]
+    mock.handlers[credential.sid] = lambda xml: MDEML_REPLY
+    mock.credentials[credential.sid]["password"] = "changed"  # the login no longer matches: SOAP fault
+    with pytest.raises(Unavailable):
+        await relay.send(Service.DEATH_CERTIFICATE, MDEML_REQUEST, call())
+
+
+@pytest.mark.parametrize("mixed_case", [False, True])  # Code, BIZ_DATA
+async def test_secret_is_cached_until_its_end_time(national, mixed_case):
+    mock, relay = await national()
+    mock.mixed_case = mixed_case
     sid = relay.config.credentials[Service.MARRIAGE_QUERY].sid
     mock.handlers[sid] = lambda payload: {"result": [], "code": "0", "status": "success"}
     for _ in range(3):
@@ -159,6 +197,17 @@ MALFORMED_BUSINESS = {
     "biz_data broken json text": json.dumps({"code": "1", "biz_data": "{rows"}),
     "biz_data a number": json.dumps({"code": "1", "biz_data": 3}),
 }
+MALFORMED_SOAP = {
+    "html with 200": "<html><body>维护中</body></html>",
+    "not xml": "{}",
+    "entity bomb": '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>',
+    "empty body": f'<e:Envelope xmlns:e="{SOAP}"><e:Body/></e:Envelope>',
+    "no return value": f'<e:Envelope xmlns:e="{SOAP}"><e:Body><r:getSwyxzmInfoResponse xmlns:r="x"/></e:Body></e:Envelope>',
+    "fault with 200": f'<e:Envelope xmlns:e="{SOAP}"><e:Body><e:Fault><faultstring>x</faultstring></e:Fault>'
+                      f'</e:Body></e:Envelope>',
+    "empty return": f'<e:Envelope xmlns:e="{SOAP}"><e:Body><getSwyxzmInfoResponse><r/></getSwyxzmInfoResponse>'
+                    f'</e:Body></e:Envelope>',
+}
 MALFORMED_SECRET = {
     "html with 200": "<html>维护中</html>",
     "no data": json.dumps({"code": "0"}),
@@ -178,18 +227,20 @@ async def platform(fake_upstream, secret_reply: str | None, business_reply: str)
 
 
 @pytest.mark.parametrize("case", [("secret", name) for name in MALFORMED_SECRET]
-                         + [("business", name) for name in MALFORMED_BUSINESS])
+                         + [("business", name) for name in MALFORMED_BUSINESS]
+                         + [("soap", name) for name in MALFORMED_SOAP])
 async def test_malformed_replies_are_typed_errors(fake_upstream, case):
     where, name = case
+    service = Service.DEATH_CERTIFICATE if where == "soap" else Service.MARRIAGE_QUERY
     credential = ServiceCredential(rid=RID, sid=SID, appkey=APPKEY)
     good_secret = json.dumps({"code": "0", "data": {"secret": seal_secret(APPKEY, "s3cret"),
                                                     "secretEndTime": 99999999999999}})
-    url = await platform(fake_upstream, MALFORMED_SECRET[name] if where == "secret" else good_secret,
-                         MALFORMED_BUSINESS.get(name, "{}") if where == "business" else "{}")
-    relay = NationalRelay(NationalConfig(base_url=url, credentials={Service.MARRIAGE_QUERY: credential}))
+    business = {"business": MALFORMED_BUSINESS, "soap": MALFORMED_SOAP}.get(where, {}).get(name, "{}")
+    url = await platform(fake_upstream, MALFORMED_SECRET[name] if where == "secret" else good_secret, business)
+    relay = NationalRelay(NationalConfig(base_url=url, credentials={service: credential}))
     try:
         with pytest.raises(BadUpstream):
-            await relay.send(Service.MARRIAGE_QUERY, {}, call())
+            await relay.send(service, MDEML_REQUEST if where == "soap" else {}, call())
     finally:
         await relay.close()
 

@@ -81,12 +81,18 @@ class RelayConfig:
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One HTTP POST a relay sends: a JSON body or form fields."""
+    """One HTTP POST a relay sends: a JSON body, form fields, or text (SOAP)."""
 
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
     form: dict[str, str] | None = None
+    text: str | None = None
+
+    def body(self) -> Any:
+        if self.form is not None:
+            return self.form
+        return self.text if self.text is not None else json.dumps(self.json, ensure_ascii=False)
 
 
 class Relay(abc.ABC):
@@ -143,8 +149,7 @@ class Relay(abc.ABC):
     async def post(self, request: HttpRequest, call: CallInfo) -> bytes:
         """POST and return the reply body (bounded); HTTP-level failures raise here."""
         async with self.session.post(
-            request.path, headers=request.headers, timeout=client_timeout(call),
-            data=request.form if request.form is not None else json.dumps(request.json, ensure_ascii=False),
+            request.path, headers=request.headers, timeout=client_timeout(call), data=request.body()
         ) as response:
             self.check_http(response)
             return await read_body(self.name, response, self.config.max_reply_bytes)

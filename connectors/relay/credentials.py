@@ -8,7 +8,8 @@ sides. Every file is created with mode 0600 in a 0700 folder and never overwritt
 * `bjjk.json` — what the gateway operator hands a centre: `user_id` (head.id) and `public_key`
   (URL-safe Base64 X.509 DER, also head.token). Keys match `GatewayConfig` fields.
 * `sjpt.json` — the provincial platform login: `username`, `password` (`ProvincialConfig` fields).
-* `gjpt.json` — per service `{rid, sid, appkey}` for the national platform (`ServiceCredential`).
+* `gjpt.json` — per service `{rid, sid, appkey}` for the national platform, plus `username`/`password`
+  for the 卫健委 SOAP service (`ServiceCredential` fields).
 """
 from __future__ import annotations
 
@@ -58,9 +59,12 @@ def ensure_relay_credentials(folder: str | os.PathLike, org_code: str = "1234000
     if not paths["sjpt.json"].exists():
         _write_new(paths["sjpt.json"], _json({"username": "querynode", "password": secrets.token_hex(16)}))
     if not paths["gjpt.json"].exists():
-        _write_new(paths["gjpt.json"], _json({
+        credentials = {
             service.value: {"rid": f"{org_code}@{secrets.token_hex(16)}", "sid": f"s_{org_code}_{number:04d}",
                             "appkey": secrets.token_hex(16)}
             for number, service in enumerate(NATIONAL_SERVICES, start=1)
-        }))
+        }
+        # the 卫健委 SOAP services also want a business login
+        credentials[Service.DEATH_CERTIFICATE.value] |= {"username": "querynode", "password": secrets.token_hex(16)}
+        _write_new(paths["gjpt.json"], _json(credentials))
     return paths

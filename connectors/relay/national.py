@@ -9,8 +9,10 @@ headers; which sign the platform wants differs between deployments, so configura
 * `hmac` (documented variant): Base64(HMAC-SHA256(key = secret, sid+rid+rtime));
 * `secret`: the decrypted secret itself, as gtmap sends it.
 
-A business call the platform refuses with HTTP 401/403 (signature or secret no longer valid)
-renews the secret once and resends once.
+Business calls are a REST form to `/httpproxy` (民政 and most services), or, for the 卫健委 certificates,
+a SOAP call to `/wsproxy` whose `xmlInput` is Base64 of the MDEML request and whose return value is the
+MDEML reply as text (§4.3). A business call the platform refuses with HTTP 401/403 (signature or
+secret no longer valid) renews the secret once and resends once.
 """
 from __future__ import annotations
 
@@ -22,10 +24,13 @@ import hmac
 import json
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 from cryptography.hazmat.primitives import padding as symmetric_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -40,6 +45,9 @@ CALL_OK = "1"
 NOT_AUTHORISED = frozenset({"-1", "E-106"})  # requester not in the authorisation list
 DEFAULT_SECRET_LIFETIME_MS = 30 * 60 * 1000  # when the platform gives no secretEndTime
 RENEW_MARGIN_MS = 60 * 1000
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_OPERATIONS = {Service.DEATH_CERTIFICATE: "getSwyxzmInfo"}  # service -> operation on /wsproxy
+ET.register_namespace("soapenv", SOAP_ENV)
 
 
 class SignatureRefused(Rejected):
@@ -51,6 +59,8 @@ class ServiceCredential:
     rid: str  # 请求者身份标识
     sid: str  # 服务编码
     appkey: str  # 服务授权码
+    username: str = ""  # business login of the SOAP (卫健委) services
+    password: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class NationalConfig(RelayConfig):
     prefix: str = "gjgxjhpt"  # header names: gjgxjhpt_* (or gjzwfwpt_* on the 政务服务 platform)
     secret_path: str = "/sysapi/auth/refreshappsecret"
     business_path: str = "/httpproxy"
+    soap_path: str = "/wsproxy"
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,8 @@ class NationalRelay(Relay):
         rtime = str(now_ms())
         sign = hmac_sign(secret, credential.sid, credential.rid, rtime) if self.config.sign_variant == "hmac" else secret
         auth = self.auth_fields(credential, sign, rtime)
+        if service in SOAP_OPERATIONS:
+            return self.soap_request(SOAP_OPERATIONS[service], credential, auth, payload)
         form = {"access_key": credential.appkey, "format": "json", "request_id": uuid.uuid4().hex,
                 "sign": sign, "timestamp": "", "version": "1.0"}
         if service is Service.CREMATION_QUERY and isinstance(payload, dict):
@@ -168,12 +181,31 @@ class NationalRelay(Relay):
             form["biz_content"] = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         return HttpRequest(self.config.business_path, auth, form=form)
 
+    def soap_request(self, operation: str, credential: ServiceCredential, auth: dict[str, str], xml: Any) -> HttpRequest:
+        """The SOAP call: auth fields as header elements (and HTTP headers), MDEML as Base64 `xmlInput`."""
+        if not isinstance(xml, str):
+            raise ValueError(f"{NAME}: a SOAP service carries its request as XML text")
+        envelope = ET.Element(f"{{{SOAP_ENV}}}Envelope")
+        header = ET.SubElement(envelope, f"{{{SOAP_ENV}}}Header")
+        for name, value in auth.items():
+            ET.SubElement(header, name).text = value
+        call = ET.SubElement(ET.SubElement(envelope, f"{{{SOAP_ENV}}}Body"), operation)
+        arguments = {"username": credential.username, "password": credential.password,
+                     "xmlInput": base64.b64encode(xml.encode("utf-8")).decode("ascii")}
+        for name, value in arguments.items():
+            ET.SubElement(call, name).text = value
+        body = ET.tostring(envelope, encoding="unicode")
+        headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""', **auth}
+        return HttpRequest(self.config.soap_path, headers, text=body)
+
     def check_http(self, response: aiohttp.ClientResponse) -> None:
         if response.status in (401, 403):
             raise SignatureRefused(f"{NAME}: signature refused (HTTP {response.status})")
         super().check_http(response)
 
     def ingress(self, service: Service, body: bytes) -> RelayReply:
+        if service in SOAP_OPERATIONS:
+            return RelayReply(soap_return(body))
         reply = json_object(NAME, body)
         code = str(field_of(reply, "code")).strip()
         if code in NOT_AUTHORISED:
@@ -189,3 +221,18 @@ class NationalRelay(Relay):
         if not isinstance(payload, dict | list):
             raise BadUpstream(f"{NAME}: reply has no biz_data")
         return RelayReply(payload)
+
+
+def soap_return(body: bytes) -> str:
+    """The text of the SOAP reply's return value (the MDEML reply XML); a fault or anything else is BadUpstream."""
+    try:
+        envelope = SafeET.fromstring(body)
+    except (ET.ParseError, DefusedXmlException, ValueError):
+        raise BadUpstream(f"{NAME}: SOAP reply is not XML") from None
+    reply = envelope.find(f"{{{SOAP_ENV}}}Body/*")
+    if reply is None or reply.tag == f"{{{SOAP_ENV}}}Fault":
+        raise BadUpstream(f"{NAME}: SOAP reply is a fault or empty")
+    value = next(iter(reply), None)
+    if value is None or not (value.text or "").strip():
+        raise BadUpstream(f"{NAME}: SOAP reply has no return value")
+    return value.text

@@ -20,7 +20,8 @@ from mocks.server import MockDepartment
 Handler = Callable[[Any], Any]
 
 MIXED_CASE = {"status": "Status", "code": "Code", "msg": "MSG", "cxqqdh": "CXQQDH",
-              "requestType": "RequestType", "data": "Data", "head": "Head", "cxjg": "CXJG"}
+              "requestType": "RequestType", "data": "Data", "head": "Head", "cxjg": "CXJG",
+              "biz_data": "BIZ_DATA"}
 
 
 class MockRelay(MockDepartment):

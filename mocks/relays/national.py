@@ -17,6 +17,7 @@ import hmac
 import json
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,8 @@ from mocks.relays.common import Handler, MockRelay
 
 SECRET_PATH = "/sysapi/auth/refreshappsecret"
 BUSINESS_PATH = "/httpproxy"
+SOAP_PATH = "/wsproxy"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 def _mac(key: str, text: str) -> str:
@@ -58,6 +61,7 @@ class MockNational(MockRelay):
     def routes(self, app: web.Application) -> None:
         app.router.add_post(SECRET_PATH, self.refresh)
         app.router.add_post(BUSINESS_PATH, self.business)
+        app.router.add_post(SOAP_PATH, self.soap)
 
     def expire_secrets(self) -> None:
         self.live_secrets.clear()
@@ -80,18 +84,48 @@ class MockNational(MockRelay):
         return web.json_response({"code": "0", "msg": "成功",
                                   "data": {"secret": seal_secret(known["appkey"], secret), "secretEndTime": ends}})
 
+    def signed(self, rid: str, sid: str, rtime: str, sign: str) -> bool:
+        secret = self.live_secrets.get(sid)
+        wanted = _mac(secret, sid + rid + rtime) if self.sign_variant == "hmac" and secret else secret
+        return secret is not None and hmac.compare_digest(sign, wanted or "")
+
     async def business(self, request: web.Request) -> web.Response:
         rid, sid, rtime, sign = self.auth(request.headers)
         form = dict(await request.post())
         payload = json.loads(form["biz_content"]) if "biz_content" in form else form
         self.seen.append({"headers": dict(request.headers), "form": form, "payload": payload})
-        secret = self.live_secrets.get(sid)
-        wanted = _mac(secret, sid + rid + rtime) if self.sign_variant == "hmac" and secret else secret
-        if secret is None or not hmac.compare_digest(sign, wanted or ""):
+        if not self.signed(rid, sid, rtime, sign):
             return web.json_response({"code": "401", "msg": "签名无效"}, status=401)
         if self.next_statuses:
             return web.json_response({"code": self.next_statuses.popleft(), "msg": "接口调用失败"})
         if sid not in self.handlers:
             return web.json_response({"code": "E-106", "msg": "请求不存在于数据库授权列表中"})
-        return web.json_response({"msg": "成功", "code": "1", "sign": secrets.token_hex(8),
-                                  "biz_data": self.handlers[sid](payload)})
+        return web.json_response({self.key("msg"): "成功", self.key("code"): "1", "sign": secrets.token_hex(8),
+                                  self.key("biz_data"): self.handlers[sid](payload)})
+
+    async def soap(self, request: web.Request) -> web.Response:
+        """SOAP: auth fields as header elements, `username`/`password`/`xmlInput` (Base64 MDEML) as
+        arguments; the MDEML reply goes back as the escaped text of `<operation>Return`."""
+        envelope = ET.fromstring(await request.read())
+        header = {child.tag: child.text or "" for child in envelope.find(f"{{{SOAP}}}Header")}
+        operation = envelope.find(f"{{{SOAP}}}Body")[0]
+        arguments = {child.tag: child.text or "" for child in operation}
+        rid, sid, rtime, sign = self.auth(header)
+        xml_input = base64.b64decode(arguments["xmlInput"]).decode()
+        self.seen.append({"headers": dict(request.headers), "soap_header": header, "operation": operation.tag,
+                          "arguments": arguments, "payload": xml_input})
+        if not self.signed(rid, sid, rtime, sign):
+            return web.Response(status=401, text="签名无效")
+        known = self.credentials.get(sid, {})
+        if sid not in self.handlers or (arguments.get("username"), arguments.get("password")) != (
+                known.get("username"), known.get("password")):
+            fault = ('<soapenv:Fault><faultcode>soapenv:Server</faultcode><faultstring>用户名或密码错误</faultstring></soapenv:Fault>')
+            return web.Response(status=500, content_type="text/xml", text=self._soap(fault))
+        reply = ET.Element(f"ns1:{operation.tag}Response", {"xmlns:ns1": "http://service.wjw"})
+        ET.SubElement(reply, f"{operation.tag}Return").text = self.handlers[sid](xml_input)
+        return web.Response(content_type="text/xml", text=self._soap(ET.tostring(reply, encoding="unicode")))
+
+    @staticmethod
+    def _soap(body: str) -> str:
+        return (f'<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope xmlns:soapenv="{SOAP}">'
+                f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>")
