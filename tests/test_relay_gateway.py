@@ -2,6 +2,7 @@
 the request it sends, the replies it reads, and every broken reply as a typed error."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -86,6 +87,16 @@ async def test_four_persons_go_in_one_request(gateway):
     assert mock.stats["requests"] == 1
     assert [r["CheckSourceInfos"]["xm"] for r in reply.payload["ResourceInfos"][0]["ReturnInfos"]] == [
         "王五", "赵六", "钱七", "孙八"]
+
+
+async def test_concurrent_calls_never_share_a_request_number(gateway):
+    mock, make = gateway
+    mock.handlers["MZ03"] = lambda payload: {"count": 0, "rows": []}
+    first, second = make(), make()  # two relays on one serial file, as two workers of one node
+    await asyncio.gather(*(relay.send(Service.PLACE_NAME_QUERY, {"place_code": REGION}, call())
+                           for relay in [first, second] * 20))
+    numbers = [seen["head"]["cxqqdh"] for seen in mock.seen]
+    assert len(numbers) == 40 and len(set(numbers)) == 40
 
 
 @pytest.mark.parametrize("service", list(CODES))

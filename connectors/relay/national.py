@@ -158,7 +158,7 @@ class NationalRelay(Relay):
                 raise PermissionDenied(f"{NAME}: requester not authorised for the service (code {code})")
             data = field_of(reply, "data")
             encrypted = field_of(data, "secret") if isinstance(data, dict) and code == SECRET_OK else None
-            if not isinstance(encrypted, str):
+            if not isinstance(encrypted, str) or not encrypted:
                 raise BadUpstream(f"{NAME}: secret refresh failed (code {code[:8]!r})")
             ends = str(field_of(data, "secretEndTime") or "").strip()
             ends_ms = int(ends) if ends.isdigit() else now_ms() + DEFAULT_SECRET_LIFETIME_MS

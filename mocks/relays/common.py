@@ -32,7 +32,8 @@ class MockRelay(MockDepartment):
         self.next_statuses: deque[str] = deque()
         self.mixed_case = False
         self.escape_text = False
-        self.seen: list[dict[str, Any]] = []  # every business request: envelope fields and payload
+        # the latest business requests (envelope fields and payload), for tests to read
+        self.seen: deque[dict[str, Any]] = deque(maxlen=1000)
         super().__init__()
 
     def key(self, name: str) -> str:

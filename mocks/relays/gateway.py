@@ -33,7 +33,6 @@ class MockGateway(MockRelay):
         spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.token = base64.urlsafe_b64encode(spki).decode().rstrip("=")
         self.user_id = user_id
-        self.numbers: list[str] = []  # every cxqqdh received, in order
         super().__init__(handlers)
 
     def routes(self, app: web.Application) -> None:
@@ -60,7 +59,6 @@ class MockGateway(MockRelay):
     async def serve(self, request: web.Request) -> web.Response:
         body = await request.json()
         head, param = body["head"], body["param"]
-        self.numbers.append(head["cxqqdh"])
         code = head["requestType"]
         payload = self.open_param(param)
         self.seen.append({"headers": dict(request.headers), "head": head, "keys": list(body), "param": param,
