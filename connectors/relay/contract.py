@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import aiohttp
-from prometheus_client import Counter
 
 from connectors.base.contract import CallInfo
 from connectors.base.errors import (
@@ -30,13 +29,9 @@ from connectors.base.errors import (
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.base.wire import json_object
 
+# Permission faults are logged here (relay and service only) and counted by the hub as
+# querynode_upstream_calls_total{outcome="permission_denied"}, which alerts.yml alerts on.
 log = logging.getLogger("connectors.relay")
-
-PERMISSION_DENIED = Counter(
-    "querynode_relay_permission_denied_total",
-    "Calls a relay refused for want of permission (03xx, unauthorised credentials); each one needs a person.",
-    ["relay", "service"],
-)
 
 
 class Service(StrEnum):
@@ -119,7 +114,6 @@ class Relay(abc.ABC):
             async with map_errors(self.name):
                 return await self.exchange(service, payload, call)
         except PermissionDenied:
-            PERMISSION_DENIED.labels(self.name, service.value).inc()
             log.warning("relay %s refused %s for want of permission; not retried", self.name, service.value)
             raise
 
