@@ -13,6 +13,7 @@ from aiohttp import web
 
 from connectors.base.errors import BadUpstream, PermissionDenied, RateLimited, Rejected, UpstreamError
 from connectors.relay import ProvincialConfig, ProvincialRelay, Service
+from connectors.relay.provincial import SUCCESS
 from tests.relay_support import CASE_NUMBER, answering, call, provincial, relay_keys  # noqa: F401
 
 CXYWLB = {
@@ -211,3 +212,7 @@ async def test_a_broken_token_reply_is_a_typed_error(fake_upstream, tmp_path, bo
             await relay.send(Service.MARRIAGE_QUERY, {}, call())
     finally:
         await relay.close()
+
+
+def test_every_service_carried_has_a_success_flag():
+    assert set(SUCCESS) == set(ProvincialRelay.codes) == set(CXYWLB)
