@@ -51,6 +51,15 @@ def call_source() -> str:
     return _SOURCE.get()
 
 
+class Refusal(QueryError):
+    """A refusal named by its outcome, for the audit record of a call the hub never saw (a
+    door's 400, an undecodable message, a login)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class AuditStore(Protocol):
     async def append(self, record: AuditRecord) -> None: ...
     async def writable(self) -> bool: ...
@@ -94,6 +103,19 @@ class AuditTrail:
                 if flag is not None:
                     flag[0] = True  # on record in the summary
             await self.write_summaries()
+        except QueryError:
+            pass
+
+    async def record_at_door(self, ctx: RequestContext, operation: str, department: str, outcome: str) -> None:
+        """A call a door answered without the hub (a 400, an undecodable message, a login):
+        on record like any other when its caller is known, else through record_refusal.
+        Best effort: the door's answer stands either way."""
+        if ctx.caller == UNAUTHENTICATED_CALLER:
+            await self.record_refusal(ctx, operation, department, Refusal(outcome))
+            return
+        try:
+            await self.record(audit_id=uuid.uuid4().hex, ctx=ctx, operation=operation, department=department,
+                              subject_index="", outcome=outcome, latency_ms=0.0)
         except QueryError:
             pass
 

@@ -6,9 +6,6 @@ other refusal the hub never saw audited), the standard health service driven by 
 watch, and server reflection."""
 from __future__ import annotations
 
-import logging
-import uuid
-
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -16,7 +13,6 @@ from grpc_reflection.v1alpha import reflection
 
 from querynode.core.audit import UNAUTHENTICATED_CALLER, AuditTrail, call_audited, call_scope
 from querynode.core.operations import OPERATIONS
-from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import accept_request_id, observe_call
 from querynode.observability.health import AuditWatch
@@ -26,7 +22,6 @@ from querynode.v1 import querynode_pb2
 QUERYNODE_SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"].full_name
 _PREFIX = f"/{QUERYNODE_SERVICE}/"
 _DEPARTMENT_OF = {op.name: op.department.value for op in OPERATIONS.values()}
-log = logging.getLogger("querynode.grpc")
 
 
 class _Undecodable:
@@ -69,12 +64,6 @@ class _AuditingContext:
 
     def __getattr__(self, name):
         return getattr(self._context, name)
-
-
-class _Refused(e.QueryError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
@@ -160,19 +149,9 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         """A call that failed without a record (refused before the hub): put it on record."""
         if self.audit is None or call_audited() or code in ("OK", "CANCELLED"):
             return
-        caller = self._caller(context)
-        outcome = "INVALID_ARGUMENT" if code == "INVALID_ARGUMENT" else code
-        ctx = RequestContext(case_number="", operator_id="", purpose="", caller=caller or UNAUTHENTICATED_CALLER,
-                             request_id=request_id)
-        department = _DEPARTMENT_OF.get(operation, "case")
-        if caller:
-            try:
-                await self.audit.record(audit_id=uuid.uuid4().hex, ctx=ctx, operation=operation,
-                                        department=department, subject_index="", outcome=outcome, latency_ms=0.0)
-            except e.QueryError:
-                pass
-        else:
-            await self.audit.record_refusal(ctx, operation, department, _Refused(outcome))
+        ctx = RequestContext(case_number="", operator_id="", purpose="",
+                             caller=self._caller(context) or UNAUTHENTICATED_CALLER, request_id=request_id)
+        await self.audit.record_at_door(ctx, operation, _DEPARTMENT_OF.get(operation, "case"), code)
 
     def _caller(self, context) -> str:
         if self.caller_of is None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 from aiohttp import web
 
@@ -12,7 +11,7 @@ from querynode.api.http import cases as case_routes
 from querynode.api.http import json_api, monitoring
 from querynode.api.http.openapi import document
 from querynode.api.http.pages import add_pages
-from querynode.core.audit import UNAUTHENTICATED_CALLER, call_audited, call_scope
+from querynode.core.audit import UNAUTHENTICATED_CALLER, Refusal, call_audited, call_scope
 from querynode.core.casecheck import CaseChecker
 from querynode.core.hub import Hub
 from querynode.core.operations import OPERATIONS
@@ -75,13 +74,9 @@ async def _api_call(request: web.Request, handler, source: str) -> web.StreamRes
         response = await handler(request)
     if response.status >= 400 and not call_audited():
         outcome = _OUTCOME_OF_STATUS.get(response.status, "INTERNAL" if response.status >= 500 else "REFUSED")
-        caller = request.get(json_api.CALLER, "")
-        ctx = RequestContext(case_number="", operator_id="", purpose="", caller=caller or UNAUTHENTICATED_CALLER,
-                             request_id=request_id_for(""))
-        if caller:
-            await _record_quietly(hub, ctx, operation, department, outcome)
-        else:  # nobody known: rate-limited and summarised like every unauthenticated refusal
-            await hub.audit.record_refusal(ctx, operation, department, _Refused(outcome))
+        ctx = RequestContext(case_number="", operator_id="", purpose="",
+                             caller=request.get(json_api.CALLER) or UNAUTHENTICATED_CALLER, request_id=request_id_for(""))
+        await hub.audit.record_at_door(ctx, operation, department, outcome)
     return response
 
 
@@ -89,12 +84,15 @@ async def _login(request: web.Request, handler, source: str) -> web.StreamRespon
     """Failed logins per address: past LOGIN_FAILURES in the window, 429 without checking the
     password. Every attempt is on record (operator = the user name tried)."""
     hub, throttle = request.app[json_api.HUB_KEY], request.app[LOGIN_THROTTLE_KEY]
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (web.HTTPException, ValueError):  # too large or not a form: the handler refuses it
+        form = {}
     username = str(form.get("username", "")).strip()[:64]
     ctx = RequestContext(case_number="", operator_id=username, purpose="", caller="web-clerk",
                          request_id=request_id_for(""))
-    if throttle.blocked(source):
-        await hub.audit.record_refusal(ctx, "Login", "pages", _Refused("RESOURCE_EXHAUSTED"))
+    if throttle.blocked(source):  # rate-limited and summarised like unauthenticated refusals
+        await hub.audit.record_refusal(ctx, "Login", "pages", Refusal("RESOURCE_EXHAUSTED"))
         return web.Response(status=429, text="登录失败次数过多，请稍后再试。", content_type="text/plain",
                             charset="utf-8")
     response = await handler(request)
@@ -102,26 +100,10 @@ async def _login(request: web.Request, handler, source: str) -> web.StreamRespon
         throttle.failed(source)
     outcome = {303: "LOGIN_OK", 302: "LOGIN_OK", 401: "LOGIN_REFUSED"}.get(response.status)
     if outcome is None:  # the form itself was refused (CSRF): noise, rate-limited and summarised
-        await hub.audit.record_refusal(ctx, "Login", "pages", _Refused("INVALID_ARGUMENT"))
+        await hub.audit.record_refusal(ctx, "Login", "pages", Refusal("INVALID_ARGUMENT"))
     else:
-        await _record_quietly(hub, ctx, "Login", "pages", outcome)
+        await hub.audit.record_at_door(ctx, "Login", "pages", outcome)
     return response
-
-
-async def _record_quietly(hub: Hub, ctx: RequestContext, operation: str, department: str, outcome: str) -> None:
-    try:
-        await hub.audit.record(audit_id=uuid.uuid4().hex, ctx=ctx, operation=operation, department=department,
-                               subject_index="", outcome=outcome, latency_ms=0.0)
-    except e.QueryError:  # the answer already stands; the audit's failure is counted and logged
-        pass
-
-
-class _Refused(e.QueryError):
-    """A refusal named by its outcome, for the audit of a call the hub never saw."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @web.middleware
