@@ -41,7 +41,7 @@ def rich_status(exc: BaseException) -> grpc.Status:
     detail = any_pb2.Any()
     if isinstance(exc, e.InvalidArgument):
         detail.Pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, reason=v.code, description=v.message)
             for v in exc.violations
         ]))
     else:
