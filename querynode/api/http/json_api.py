@@ -78,6 +78,8 @@ async def read_json(request: web.Request) -> dict:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise _violation("body", "is not valid UTF-8 JSON") from None
+    except RecursionError:  # nested deeper than the parser's stack allows: the caller's fault, not a 500
+        raise e.invalid("body", "BODY_TOO_DEEP") from None
     if not isinstance(body, dict):
         raise _violation("body", "must be a JSON object")
     return body

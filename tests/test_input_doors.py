@@ -1,0 +1,164 @@
+"""Bad identifiers and hostile text over both doors (issue 17 deliverable 6, issue 18 H2 and L1):
+a typed 400 / INVALID_ARGUMENT with a machine code and a Chinese text, never a 500, and nothing
+asked upstream; normalised input answers like the plain form and shares its cache entry and
+its blind index (one person, one audit trail)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from querynode.security.blind_index import identifier_digest
+from querynode.v1 import querynode_pb2 as pb
+from tests.conftest import ctx, json_ctx
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+async def post_raw(node, raw: bytes, path: str = "/api/v1/identity/verify"):
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{node.http_url}{path}", data=raw, headers={"Content-Type": "application/json"}) as r:
+            return r.status, r.content_type, await r.json(content_type=None)
+
+
+async def post(node, body: dict, path: str = "/api/v1/identity/verify"):
+    # ensure_ascii keeps lone surrogates as \ud800 escapes, as a hostile client would send them
+    return await post_raw(node, json.dumps(body, ensure_ascii=True).encode(), path)
+
+
+def bad_request(err: grpc.aio.AioRpcError) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    status = rpc_status.from_call(err)
+    out = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            detail.Unpack(br)
+            out += list(br.field_violations)
+    return out
+
+
+BAD_NUMBERS = [
+    ("superscript two", "1329291973120²0724", "ID_NON_ASCII_DIGIT"),
+    ("Arabic-Indic digits", "".join(chr(0x0660 + int(c)) for c in "11010519491231002") + "X", "ID_NON_ASCII_DIGIT"),
+    ("Devanagari digits", "".join(chr(0x0966 + int(c)) for c in "110105194912310021"), "ID_NON_ASCII_DIGIT"),
+    ("region 000000", "000000198001011235", "ID_REGION"),
+    ("region 990000", "990000198001011234", "ID_FOREIGN_CARD"),
+    ("region 900000", "900000198001011238", "ID_FOREIGN_CARD"),
+]
+
+
+@pytest.mark.parametrize("label,number,code", BAD_NUMBERS)
+async def test_bad_numbers_are_a_typed_400_over_json(node, identity_mock, label, number, code):
+    status, ctype, problem = await post(node, {"context": json_ctx(), "id_number": number, "name": "张三"})
+    assert status == 400 and ctype == "application/problem+json", problem
+    [param] = problem["invalid_params"]
+    assert (param["name"], param["code"]) == ("id_number", code)
+    assert param["reason"].startswith("身份证号：") and problem["detail"] == param["reason"]
+    assert number not in json.dumps(problem, ensure_ascii=False)
+    assert identity_mock.stats["requests"] == 0
+
+
+@pytest.mark.parametrize("label,number,code", BAD_NUMBERS)
+async def test_bad_numbers_are_invalid_argument_over_grpc(node, identity_mock, label, number, code):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await node.stub.VerifyIdentity(pb.VerifyIdentityRequest(context=ctx(), id_number=number, name="张三"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [violation] = bad_request(info.value)
+    assert (violation.field, violation.reason) == ("id_number", code)
+    assert violation.description.startswith("身份证号：")
+    assert number not in info.value.details()
+    assert identity_mock.stats["requests"] == 0
+
+
+async def test_wrong_check_character_reads_in_chinese_with_its_code(node, samples):
+    number = samples["identity"]["match"][0]["id_number"]
+    wrong = number[:-1] + ("1" if number[-1] != "1" else "2")
+    status, _, problem = await post(node, {"context": json_ctx(), "id_number": wrong, "name": "张三"})
+    assert status == 400 and problem["title"] == "请求参数无效"
+    assert problem["invalid_params"] == [{"name": "id_number", "code": "ID_CHECK_CHARACTER",
+                                          "reason": "身份证号：校验位不符（GB 11643）"}]
+
+
+@pytest.mark.parametrize("where", ["case_number", "operator_id", "purpose"])
+async def test_lone_surrogate_in_the_context_is_refused_and_harms_no_other_call(node, samples, where):
+    """Issue 18 H2: "case_number": "2026-\\ud800" passed validation and then failed the whole
+    audit batch. It is refused at validation; the calls beside it are answered."""
+    person = samples["identity"]["match"][0]
+    good = {"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]}
+    hostile = {**good, "context": json_ctx(**{where: "2026-\ud800"})}
+    results = await asyncio.gather(post(node, hostile), *[post(node, good) for _ in range(20)])
+    status, ctype, problem = results[0]
+    assert status == 400 and ctype == "application/problem+json"
+    assert [(p["name"], p["code"]) for p in problem["invalid_params"]] == [(f"context.{where}", "INVALID_UNICODE")]
+    assert [r[0] for r in results[1:]] == [200] * 20
+    assert all(r[2]["verdict"] == "MATCH" for r in results[1:])
+
+
+@pytest.mark.parametrize("field,value", [("name", "张\ud800"), ("id_number", "11010519491231002\udfff"),
+                                         ("name", "张\ufffe三")])
+async def test_surrogates_and_noncharacters_in_query_fields_are_400(node, identity_mock, field, value):
+    body = {"context": json_ctx(), "id_number": "11010519491231002X", "name": "张三", field: value}
+    status, _, problem = await post(node, body)
+    assert status == 400 and problem["invalid_params"][0]["code"] == "INVALID_UNICODE"
+    assert identity_mock.stats["requests"] == 0
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 1000 + b"]" * 1000,
+    b'{"a":' * 1000 + b"1" + b"}" * 1000,
+    b'{"context":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"name":' + b'{"x":' * 1000 + b"0" + b"}" * 1000 + b"}",
+])
+@pytest.mark.parametrize("path", ["/api/v1/identity/verify", "/api/v1/cases/check"])
+async def test_json_nested_1000_levels_deep_is_a_400_problem(node, raw, path):
+    status, ctype, problem = await post_raw(node, raw, path)
+    assert status == 400 and ctype == "application/problem+json", problem
+    assert problem["invalid_params"][0]["name"] == "body"
+
+
+async def test_full_width_number_answers_like_the_ascii_one_and_shares_cache_and_audit_trail(node, samples,
+                                                                                         identity_mock):
+    """Issue 18 L1: full-width digits split one person's audit trail across two blind indexes."""
+    person = samples["identity"]["match"][0]
+    ascii_body = {"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]}
+    wide_body = {**ascii_body, "id_number": full_width(person["id_number"])}
+    status, _, first = await post(node, ascii_body)
+    assert status == 200 and first["verdict"] == "MATCH" and not first["provenance"]["from_cache"]
+    status, _, second = await post(node, wide_body)
+    assert status == 200 and second["verdict"] == "MATCH"
+    assert second["provenance"]["from_cache"], "same normalised query, same cache key"
+    assert second["warnings"] == ["身份证号：已将全角字符转换为半角"]
+    reply = await node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+        context=ctx(), id_number=full_width(person["id_number"].lower()), name=person["name"]))
+    assert reply.verdict == pb.IDENTITY_VERDICT_MATCH and reply.provenance.from_cache
+    assert identity_mock.stats["requests"] == 1
+    hub = node.node.hub
+    digest = identifier_digest(hub.index, person["id_number"])
+    trail = await hub.audit.store.records(subject=digest)
+    assert {r.audit_id for r in trail} == {first["provenance"]["audit_id"], second["provenance"]["audit_id"],
+                                           reply.provenance.audit_id}
+
+
+async def test_spaced_and_zero_width_names_are_normalised_not_a_mismatch(node, samples):
+    """Issue 17: "张 三" kept its space and gave a name mismatch; a zero-width space was refused."""
+    person = next(p for p in samples["identity"]["match"] if len(p["name"]) >= 2 and "·" not in p["name"])
+    for typed in (person["name"][0] + " " + person["name"][1:], "\ufeff" + person["name"],
+                  person["name"][0] + "\u200b" + person["name"][1:]):
+        status, _, answer = await post(node, {"context": json_ctx(), "id_number": person["id_number"], "name": typed})
+        assert status == 200 and answer["verdict"] == "MATCH", typed
+        assert len(answer["warnings"]) == 1 and answer["warnings"][0].startswith("姓名：已去除")
+
+
+async def test_dotted_uyghur_name_look_alikes_match(node, samples, people):
+    person = next(p for p in people if "·" in p.name and p.kind == "resident")
+    for dot in (".", "･", "∙", "⋅", "•", "‧", "・"):
+        reply = await node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+            context=ctx(), id_number=person.id_number, name=person.name.replace("·", dot)))
+        assert reply.verdict == pb.IDENTITY_VERDICT_MATCH, dot
