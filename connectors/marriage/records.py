@@ -19,7 +19,6 @@ from querynode.domain.model import (
     MarriageRecord,
     MarriageResult,
 )
-from querynode.domain.names import same_name
 
 DEPT = "marriage"
 CHANGES_STATUS = {MarriageAct.MARRIAGE: MaritalStatus.MARRIED, MarriageAct.DIVORCE: MaritalStatus.DIVORCED,
@@ -125,21 +124,16 @@ def current(acts: list[Act], id_number: str) -> tuple[MaritalStatus, Party | Non
     return status, latest.other(id_number) if status is MaritalStatus.MARRIED else None
 
 
-def _is(party: Party | None, name: str | None, id_number: str | None) -> bool:
-    """Whether a party of the reply is the person with this ID number and name."""
-    return party is not None and party.id_number == id_number and same_name(party.name, name)
-
-
 def result(query: MarriageQuery, acts: list[Act]) -> MarriageResult:
     """Map the acts of a (person or couple) query; acts must concern the persons asked."""
     for act in acts:
         if act.involves(query.id_number):
             party = act.man if act.man.id_number == query.id_number else act.woman
-            if not same_name(party.name, query.name):
+            if party.name != query.name:
                 raise BadUpstream(f"{DEPT}: reply names the person differently from the query")
         elif not (query.spouse_id_number and act.involves(query.spouse_id_number)):
             raise BadUpstream(f"{DEPT}: reply contains an act of a person not asked about")
-        elif not any(_is(p, query.spouse_name, query.spouse_id_number) for p in (act.man, act.woman)):
+        elif Party(query.spouse_name or "", query.spouse_id_number) not in (act.man, act.woman):
             raise BadUpstream(f"{DEPT}: reply names the spouse differently from the query")
     status, spouse = current(acts, query.id_number)
     records = tuple(
@@ -153,11 +147,10 @@ def result(query: MarriageQuery, acts: list[Act]) -> MarriageResult:
     )
     married_to_each_other = False
     if query.spouse_id_number and spouse is not None:
-        married_to_each_other = _is(spouse, query.spouse_name, query.spouse_id_number)
+        married_to_each_other = spouse == Party(query.spouse_name or "", query.spouse_id_number)
         # With the spouse's own acts in the reply, both sides must tell the same story.
-        their_status, their_spouse = current(acts, query.spouse_id_number)
-        if married_to_each_other and not (their_status is MaritalStatus.MARRIED
-                                          and _is(their_spouse, query.name, query.id_number)):
+        if married_to_each_other and current(acts, query.spouse_id_number) != (
+                MaritalStatus.MARRIED, Party(query.name, query.id_number)):
             raise BadUpstream(f"{DEPT}: the couple's registrations contradict each other")
     return MarriageResult(
         status=status, records=records, spouse_name=spouse.name if spouse else "",
