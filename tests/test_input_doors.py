@@ -162,3 +162,42 @@ async def test_dotted_uyghur_name_look_alikes_match(node, samples, people):
         reply = await node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
             context=ctx(), id_number=person.id_number, name=person.name.replace("·", dot)))
         assert reply.verdict == pb.IDENTITY_VERDICT_MATCH, dot
+
+
+@pytest.mark.parametrize("body,expected", [
+    ({"context": json_ctx(), "id_number": "11010519491231002X", "name": "张三", "photo": "x"},
+     ("photo", "UNKNOWN_FIELD", "photo：不是可识别的字段")),
+    ({"context": json_ctx(), "id_number": 110105194912310021, "name": "张三"},
+     ("id_number", "NOT_A_STRING", "身份证号：应为文本")),
+    ({"id_number": "11010519491231002X", "name": "张三"},
+     ("context", "CONTEXT_REQUIRED", "请求上下文：必填（受理编号、操作员、查询事由）")),
+    ({"context": json_ctx(case_number=""), "id_number": "11010519491231002X", "name": "张三"},
+     ("context.case_number", "REQUIRED", "受理编号：必填")),
+])
+async def test_json_door_messages_are_chinese_with_codes(node, body, expected):
+    status, _, problem = await post(node, body)
+    assert status == 400
+    assert [(p["name"], p["code"], p["reason"]) for p in problem["invalid_params"]] == [expected]
+
+
+async def test_case_check_keeps_the_code_and_names_the_party(node, samples):
+    person = samples["identity"]["match"][0]
+    wrong = person["id_number"][:-1] + ("1" if person["id_number"][-1] != "1" else "2")
+    body = {"context": json_ctx(), "registration_type": "transfer", "parties": [
+        {"role": "seller", "name": person["name"], "id_number": person["id_number"]},
+        {"role": "buyer", "name": "张三", "id_number": wrong}]}
+    status, _, problem = await post(node, body, "/api/v1/cases/check")
+    assert status == 400
+    assert problem["invalid_params"] == [{"name": "parties[1].id_number", "code": "ID_CHECK_CHARACTER",
+                                          "reason": "当事人2 身份证号：校验位不符（GB 11643）"}]
+
+
+async def test_case_check_over_grpc_refuses_a_superscript_digit(node, samples):
+    person = samples["identity"]["match"][0]
+    request = pb.CheckCaseRequest(context=ctx(), registration_type="transfer", parties=[
+        pb.CaseParty(role="seller", name=person["name"], id_number=person["id_number"]),
+        pb.CaseParty(role="buyer", name="张三", id_number="1329291973120²0724")])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await node.stub.CheckCase(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.reason) for v in bad_request(info.value)] == [("parties[1].id_number", "ID_NON_ASCII_DIGIT")]
