@@ -201,3 +201,33 @@ async def test_case_check_over_grpc_refuses_a_superscript_digit(node, samples):
         await node.stub.CheckCase(request)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [(v.field, v.reason) for v in bad_request(info.value)] == [("parties[1].id_number", "ID_NON_ASCII_DIGIT")]
+
+
+async def test_audit_search_finds_the_trail_however_the_number_is_typed(tmp_path, identity_mock, dept_secret, people):
+    import os
+    import sys
+
+    from querynode.domain.model import Department
+    from tests.conftest import make_settings, start_node
+
+    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret)
+    running, stop = await start_node(settings)
+    person = next(p for p in people if p.kind == "resident")
+    try:
+        for number in (person.id_number, full_width(person.id_number)):
+            await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+                context=ctx(), id_number=number, name=person.name))
+    finally:
+        await stop()
+    env = {**os.environ, "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": settings.node_key.get_secret_value()}
+    for typed in (person.id_number, full_width(person.id_number.lower())):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "querynode", "audit", "search", "--id-number", typed, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out = (await proc.communicate())[0].decode()
+        assert proc.returncode == 0 and "2 record(s)" in out, out
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "querynode", "audit", "search", "--id-number", "1329291973120²0724", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode != 0 and "身份证号" in out and "Traceback" not in out
