@@ -231,3 +231,21 @@ async def test_audit_search_finds_the_trail_however_the_number_is_typed(tmp_path
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out = (await proc.communicate())[0].decode()
     assert proc.returncode != 0 and "身份证号" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("where", ["registration_type", "role", "name", "id_number", "organization_name",
+                                   "credit_code", "license_code", "judgment_case_number", "place_name", "purpose"])
+async def test_a_lone_surrogate_anywhere_in_a_case_is_a_400(node, samples, where):
+    person = samples["identity"]["match"][0]
+    seller = {"role": "seller", "name": person["name"], "id_number": person["id_number"]}
+    body = {"context": json_ctx(), "registration_type": "transfer", "parties": [seller]}
+    if where in ("registration_type", "judgment_case_number", "place_name"):
+        body[where] = "转移\ud800"
+    elif where == "purpose":
+        body["context"] = json_ctx(purpose="转移\ud800")
+    elif where in ("organization_name", "credit_code", "license_code"):
+        body["parties"] = [seller, {"role": "buyer", where: "华鑫\ud800公司"}]
+    else:
+        seller[where] = seller[where] + "\ud800"
+    status, ctype, problem = await post(node, body, "/api/v1/cases/check")
+    assert status == 400 and ctype == "application/problem+json", problem
