@@ -343,6 +343,7 @@ def test_surrogates_are_refused_in_every_query_field(query):
 IDENTIFIER_FIELDS = {
     "id_number": ids.resident_id, "credit_code": ids.credit_code, "license_code": ids.license_code,
     "case_number": ids.court_case_number, "division_code": ids.division_code, "name": ids.person_name,
+    "institution_name": ids.organization_name, "place_name": ids.place_name,
 }
 DIGITS = st.sampled_from("0123456789Xx０１２３４５６７８９Ｘ²³¹٠١٢٣۴५①𝟎" + "\u200b\ufeff\ud800\ufffe")
 id_like = st.text(DIGITS, min_size=14, max_size=19) | st.text(max_size=40) | st.builds(

@@ -249,3 +249,42 @@ async def test_a_lone_surrogate_anywhere_in_a_case_is_a_400(node, samples, where
         seller[where] = seller[where] + "\ud800"
     status, ctype, problem = await post(node, body, "/api/v1/cases/check")
     assert status == 400 and ctype == "application/problem+json", problem
+
+
+def _credit(first: str, org9: str) -> str:
+    from stdnum.cn import uscc
+    body = first + "1110105" + org9
+    return body + uscc.calc_check_digit(body + "0")
+
+
+# Every validator case of issue 17, through both doors: (JSON path, body, gRPC method, request, refused?).
+ISSUE_17_CASES = [
+    ("credit code starting 0", "/api/v1/organizations/lookup", {"credit_code": _credit("0", "600037341")},
+     "LookupOrganization", lambda b: pb.LookupOrganizationRequest(context=ctx(), credit_code=b["credit_code"]), True),
+    ("bad embedded organisation code", "/api/v1/organizations/lookup", {"credit_code": _credit("9", "600037342")},
+     "LookupOrganization", lambda b: pb.LookupOrganizationRequest(context=ctx(), credit_code=b["credit_code"]), True),
+    ("licence Z9999Z999999999", "/api/v1/licenses/query", {"license_code": "Z9999Z999999999"},
+     "QueryFinancialLicense", lambda b: pb.QueryFinancialLicenseRequest(context=ctx(), license_code=b["license_code"]),
+     True),
+    *[(f"case number {n}", "/api/v1/judgments/query", {"case_number": n}, "QueryJudgments",
+       lambda b: pb.QueryJudgmentsRequest(context=ctx(), case_number=b["case_number"]), False)
+      for n in ["（2023）京0105执1234号之一", "（2023）京0105执协12号", "（2023）京0105执他3号", "（2023）京01民辖4号",
+                "（2023）京0105民撤5号", "（2023）京0105行保6号", "（2023）京0105强清7号", "（2023）京0105民诉前调8号"]],
+    *[(f"person {name} {number}", "/api/v1/identity/verify", {"id_number": number, "name": name}, "VerifyIdentity",
+       lambda b: pb.VerifyIdentityRequest(context=ctx(), id_number=b["id_number"], name=b["name"]), False)
+      for name, number in [("USA SMITH", "USA110085031501"), ("O'BRIEN", "11010519491231002X"),
+                           ("SMITH-JONES", "11010519491231002X"), ("MÜLLER", "11010519491231002X"),
+                           ("艾力.买买提", "11010519491231002X"), ("张 三", "11010519491231002X")]],
+]
+
+
+@pytest.mark.parametrize("label,path,body,method,request_of,refused", ISSUE_17_CASES, ids=[c[0] for c in ISSUE_17_CASES])
+async def test_issue_17_validator_cases_over_both_doors(node, label, path, body, method, request_of, refused):
+    status, ctype, answer = await post(node, {"context": json_ctx(), **body}, path)
+    assert status == (400 if refused else 200), answer
+    try:
+        await getattr(node.stub, method)(request_of(body))
+        code = grpc.StatusCode.OK
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+    assert code == (grpc.StatusCode.INVALID_ARGUMENT if refused else grpc.StatusCode.OK)
