@@ -38,6 +38,7 @@ HMT_ADDRESS_CODES = {"810000": "港澳台居民居住证（香港）", "820000":
 _LICENSE = re.compile(r"^[A-Z]\d{4}[A-Z]\d{9}$", re.ASCII)
 _DIVISION = re.compile(r"^\d{6}(?:\d{6})?$", re.ASCII)
 _OLD_FOREIGN_CARD = re.compile(r"^[A-Z]{3}\d{12}$", re.ASCII)
+_ID_18 = re.compile(r"^\d{17}[\dX]$", re.ASCII)
 
 _PROVINCES = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川贵云藏陕甘青宁新兵"
 # Type codes (类型代字) of 法〔2015〕137号 as amended: jurisdiction, criminal, civil, administrative,
@@ -106,7 +107,7 @@ def resident_id(value: object, field: str = "id_number") -> tuple[str, list[str]
         warnings.append(warning(field, "LEGACY_ID_CONVERTED"))
     if len(number) != 18:
         raise invalid(field, "ID_LENGTH")
-    if not re.fullmatch(r"\d{17}[\dX]", number, re.ASCII):
+    if not _ID_18.match(number):
         raise invalid(field, "ID_CHARACTERS")
     if number[-1] != ric.calc_check_digit(number):
         raise invalid(field, "ID_CHECK_CHARACTER")
