@@ -377,3 +377,11 @@ def test_full_width_form_of_any_valid_number_normalises_to_the_ascii_form(body):
     except InvalidArgument:
         return
     assert ids.resident_id(full_width(number))[0] == expected
+
+
+def test_every_form_of_one_number_is_the_same_person():
+    assert ids.same_resident_id(X_NUMBER, X_NUMBER.lower())
+    assert ids.same_resident_id(X_NUMBER, full_width(X_NUMBER))
+    assert ids.same_resident_id(with_check("11010519491231002"), "110105491231002")
+    assert not ids.same_resident_id(X_NUMBER, NUMBER[:-1] + "0") and not ids.same_resident_id("", "")
+    assert ids.same_person_name("o'brien", "O’BRIEN") and not ids.same_person_name("张三", "李四")

@@ -22,12 +22,14 @@ from stdnum import numdb
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
-from querynode.domain.errors import invalid, warning
+from querynode.domain.errors import InvalidArgument, invalid, warning
 from querynode.domain.names import person_name as _person_name
+from querynode.domain.names import same_name
 from querynode.domain.text import checked_text, context_text, half_width
 
 __all__ = ["CASE_TYPES", "HMT_ADDRESS_CODES", "birth_date", "context_text", "court_case_number", "credit_code",
-           "division_code", "license_code", "organization_name", "person_name", "place_name", "resident_id"]
+           "division_code", "license_code", "organization_name", "person_name", "place_name", "resident_id",
+           "same_person_name", "same_resident_id"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -262,3 +264,21 @@ def division_code(value: object, field: str = "division_code") -> str:
 def place_name(value: object, field: str = "name") -> str:
     """A place name to search: 1-50 characters, no markup or control characters."""
     return checked_text(value, field, max_len=50, invisible="remove", label="地名" if field == "name" else "")[0]
+
+
+def same_resident_id(a: str, b: str) -> bool:
+    """Whether two ID numbers as typed or returned name the same person: each normalised as
+    `resident_id` does (upper-case X, 15 digits to 18, full-width digits to ASCII), so that
+    every form of one number compares equal."""
+    def normal(value: str) -> str:
+        try:
+            return resident_id(value)[0]
+        except InvalidArgument:
+            return half_width(value).strip().upper()
+
+    return bool(a) and bool(b) and normal(a) == normal(b)
+
+
+def same_person_name(a: str, b: str) -> bool:
+    """Whether two names as typed or returned are the same name (querynode/domain/names.py)."""
+    return same_name(a, b)
