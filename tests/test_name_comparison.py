@@ -3,53 +3,32 @@ sets a typed name against a department's: case findings and the connectors' "is 
 the person asked" checks (issue 17: Latin names compared case-sensitively, dot look-alikes)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from querynode.core.findings import cross_findings, local_findings
 from querynode.domain import model as m
-from querynode.domain.case import CaseParty, CaseRequest, CheckKind, CheckResult, CheckStatus, PlannedCheck
+from querynode.v1 import querynode_pb2 as pb
+from tests.test_case_check_departments import alive, check, departments, full_node  # noqa: F401 - fixtures
 
-CODE = "91110000600037341L"
-
-
-def org_answer(name: str, representative: str) -> m.Answer:
-    org = m.Organization(credit_code=CODE, name=name, legal_representative=representative, org_type="有限责任公司",
-                         domicile="北京市", registered_capital="100万元人民币", established_on="2001-01-01",
-                         issuing_office="北京市市场监督管理局", status=m.OrganizationStatus.ACTIVE, status_text="存续")
-    provenance = m.Provenance(department=m.Department.CREDIT_CODE, source_time=datetime.now(UTC), audit_id="a",
-                              request_id="r")
-    return m.Answer(result=m.OrganizationResult(organizations=(org,)), provenance=provenance)
+def han_spaced(name: str) -> str:
+    """The name as a clerk might type it: a space after the first character (张 三)."""
+    return name[0] + " " + name[1:]
 
 
-def codes(typed_org: str, registered_org: str, typed_rep: str, registered_rep: str) -> set[str]:
-    request = CaseRequest(registration_type="mortgage", parties=(
-        CaseParty(role="mortgagee", credit_code=CODE, organization_name=typed_org),
-        CaseParty(role="legal_representative", name=typed_rep, id_number="11010519491231002X"),
-    ))
-    check = PlannedCheck("organization:mortgagee:0", CheckKind.ORGANIZATION, "mortgagee", 0)
-    result = CheckResult(check, CheckStatus.OK, "", org_answer(registered_org, registered_rep))
-    found = cross_findings([result], request, {0: "抵押权人", 1: "法定代表人"})
-    found += local_findings(result, request, "抵押权人")
-    return {f.code for f in found}
-
-
-@pytest.mark.parametrize("typed,registered", [
-    ("艾力.买买提", "艾力·买买提"), ("艾力･买买提", "艾力·买买提"), ("o'brien", "O'BRIEN"), ("Müller", "MÜLLER"),
-    ("张 三", "张三"),
-])
-def test_legal_representative_written_differently_is_the_same_person(typed, registered):
-    assert "LEGAL_REPRESENTATIVE_DIFFERS" not in codes("北京华鑫科技有限公司", "北京华鑫科技有限公司", typed, registered)
-
-
-def test_another_legal_representative_is_still_found():
-    assert "LEGAL_REPRESENTATIVE_DIFFERS" in codes("北京华鑫科技有限公司", "北京华鑫科技有限公司", "张三", "李四")
-
-
-def test_organisation_name_with_half_width_brackets_is_the_registered_name():
-    assert "ORG_NAME_MISMATCH" not in codes("北京华鑫科技(集团)有限公司", "北京华鑫科技（集团）有限公司", "张三", "张三")
-    assert "ORG_NAME_MISMATCH" in codes("北京华鑫科技有限公司", "北京华鑫科技（集团）有限公司", "张三", "张三")
+async def test_legal_representative_and_company_typed_with_spaces_are_who_the_register_names(full_node, world):
+    """Before, the case check set the typed name against the register's as it was: "张 三"
+    gave LEGAL_REPRESENTATIVE_DIFFERS and a spaced company name ORG_NAME_MISMATCH."""
+    active = next(o for o in world.organizations if o.status == "存续" and alive(world, o.legal_representative)
+                  and "·" not in o.legal_representative.name)
+    rep = active.legal_representative
+    reply, codes = await check(full_node, "first", [
+        pb.CaseParty(role="holder", credit_code=active.credit_code, organization_name=han_spaced(active.name)),
+        pb.CaseParty(role="legal_representative", name=han_spaced(rep.name), id_number=rep.id_number)])
+    assert not codes & {"LEGAL_REPRESENTATIVE_DIFFERS", "ORG_NAME_MISMATCH", "NAME_MISMATCH"}, codes
+    other = next(p for p in world.persons if alive(world, p) and p.name != rep.name and "·" not in p.name)
+    reply, codes = await check(full_node, "first", [
+        pb.CaseParty(role="holder", credit_code=active.credit_code, organization_name=active.name + "分公司"),
+        pb.CaseParty(role="legal_representative", name=other.name, id_number=other.id_number)])
+    assert {"LEGAL_REPRESENTATIVE_DIFFERS", "ORG_NAME_MISMATCH"} <= codes
 
 
 @pytest.mark.parametrize("replied,asked", [("SMITH", "Smith"), ("艾力．买买提", "艾力·买买提"), ("o'brien", "O'BRIEN"),
