@@ -9,6 +9,7 @@ from querynode.domain import model as m
 from querynode.v1 import querynode_pb2 as pb
 from tests.test_case_check_departments import alive, check, departments, full_node  # noqa: F401 - fixtures
 
+
 def han_spaced(name: str) -> str:
     """The name as a clerk might type it: a space after the first character (张 三)."""
     return name[0] + " " + name[1:]
