@@ -18,6 +18,7 @@ from typing import Any
 
 from querynode.core import findings as f
 from querynode.core.hub import Hub
+from querynode.core.kinds import KINDS, Kind
 from querynode.core.plans import Plans, TypePlan
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain import errors as e
@@ -27,7 +28,6 @@ from querynode.domain.case import (
     CaseRequest,
     CaseResult,
     CaseStatus,
-    CheckKind,
     CheckResult,
     CheckStatus,
     Finding,
@@ -41,14 +41,6 @@ from querynode.security.records import RecordSigner, SealedRecord
 
 log = logging.getLogger("querynode.casecheck")
 MAX_PARTIES = 20
-
-# How a lookup's field names read in a case request.
-_FIELD_IN_CASE = {
-    CheckKind.ORGANIZATION: {"name": "organization_name", "credit_code|name": "credit_code|organization_name"},
-    CheckKind.LICENSE: {"institution_name": "organization_name",
-                        "license_code|institution_name": "license_code|organization_name"},
-}
-
 
 class Readers(enum.Enum):
     """Who may read a stored case result: the caller system that ran the case (gRPC, JSON
@@ -69,23 +61,15 @@ def _invalid(field: str, description: str) -> e.InvalidArgument:
     return e.InvalidArgument([e.FieldViolation(field, description)])
 
 
-def _party_query(kind: CheckKind, party: CaseParty) -> Any:
-    match kind:
-        case CheckKind.IDENTITY:
-            return m.IdentityQuery(party.id_number, party.name)
-        case CheckKind.DEATH:
-            return m.DeathQuery(party.id_number, party.name)
-        case CheckKind.MARRIAGE:
-            return m.MarriageQuery(party.id_number, party.name)
-        case CheckKind.ORGANIZATION:
-            if party.credit_code:
-                return m.OrganizationQuery(credit_code=party.credit_code)
-            return m.OrganizationQuery(name=party.organization_name or None)
-        case CheckKind.LICENSE:
-            if party.license_code:
-                return m.LicenseQuery(license_code=party.license_code)
-            return m.LicenseQuery(institution_name=party.organization_name or None)
-    raise ValueError(kind)
+def _follow_ups(result: CheckResult) -> list[PlannedCheck]:
+    """Checks an answer calls for (kinds.py: Kind.follow_up), about the same party."""
+    kind, answer = KINDS[result.check.kind], result.answer
+    if kind.follow_up is None or answer is None or answer.result is None or result.status == CheckStatus.PENDING:
+        return []
+    check = result.check
+    return [PlannedCheck(f"{name}:{about}:{check.role}:{check.party_index}", name, check.role, check.party_index,
+                         query, about)
+            for name, about, query in kind.follow_up(answer.result)]
 
 
 class CaseChecker:
@@ -120,30 +104,30 @@ class CaseChecker:
             if not kinds:
                 expected = "an organisation" if party.is_person else "a natural person"
                 raise _invalid(f"parties[{i}]", f"role {party.role} must be {expected}")
-            for kind in kinds:
-                query = self._validated(kind, _party_query(kind, party), f"parties[{i}].")
-                checks.append(PlannedCheck(f"{kind.value}:{party.role}:{i}", kind, party.role, i, query,
-                                           role_plan.rule(kind)))
-        for kind, value, field in ((CheckKind.JUDGMENT, request.judgment_case_number, "judgment_case_number"),
-                                   (CheckKind.PLACE_NAME, request.place_name, "place_name")):
-            need = type_plan.case.get(kind.value)
+            for name in kinds:
+                kind = KINDS[name]
+                query = self._validated(kind, kind.query(party), f"parties[{i}].")
+                checks.append(PlannedCheck(f"{name}:{party.role}:{i}", name, party.role, i, query))
+        for name, kind in KINDS.items():
+            if kind.subject != "case":
+                continue
+            value, need = getattr(request, kind.case_field), type_plan.case.get(name)
             if need == "required" and not value:
-                raise _invalid(field, f"registration type {request.registration_type} requires it")
+                raise _invalid(kind.case_field, f"registration type {request.registration_type} requires it")
             if value and need is None:
-                raise _invalid(field, f"registration type {request.registration_type} does not use it")
+                raise _invalid(kind.case_field, f"registration type {request.registration_type} does not use it")
             if value:
-                query = m.JudgmentQuery(case_number=value) if kind == CheckKind.JUDGMENT else m.PlaceNameQuery(name=value)
-                checks.append(PlannedCheck(f"{kind.value}:case", kind, "", -1, self._validated(kind, query, "", field)))
+                query = self._validated(kind, kind.query(request), "", kind.case_field)
+                checks.append(PlannedCheck(f"{name}:case", name, "", -1, query))
         return type_plan, checks
 
     @staticmethod
-    def _validated(kind: CheckKind, query: Any, prefix: str, case_field: str = "") -> Any:
+    def _validated(kind: Kind, query: Any, prefix: str, case_field: str = "") -> Any:
         try:
             return validate_query(query)[0]
         except e.InvalidArgument as exc:
-            rename = _FIELD_IN_CASE.get(kind, {})
             raise e.InvalidArgument([
-                e.FieldViolation(case_field or prefix + rename.get(v.field, v.field), v.description)
+                e.FieldViolation(case_field or prefix + kind.field_names.get(v.field, v.field), v.description)
                 for v in exc.violations
             ]) from None
 
@@ -164,23 +148,30 @@ class CaseChecker:
             ctx = dataclasses.replace(
                 ctx, deadline=asyncio.get_running_loop().time() + self.hub.default_deadline_seconds)
         type_plan, planned = self.plan(request)
-        labels = {i: f.party_label(request, {k: v.label for k, v in type_plan.roles.items()}, i)
-                  for i in range(len(request.parties))}
-        tasks = [asyncio.ensure_future(self._run(ctx, check)) for check in planned]
-        pairs: list[tuple[CheckResult, list[Finding]]] = []
+        view = self._view(request, type_plan)
+        running = {asyncio.ensure_future(self._run(ctx, check)) for check in planned}
         try:
-            for next_done in asyncio.as_completed(tasks):
-                pair = self._with_local_findings(await next_done, request, labels)
-                pairs.append(pair)
-                yield self._check_entry(pair)
+            while running:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    result = task.result()
+                    view.results.append(result)
+                    running |= {asyncio.ensure_future(self._run(ctx, later)) for later in _follow_ups(result)}
+                    yield self._check_entry(self._assessed(result, view))
         finally:
-            for task in tasks:
+            for task in running:
                 task.cancel()
-        handle = uuid.uuid4().hex if any(r.status == CheckStatus.PENDING for r, _ in pairs) else ""
-        case_result = await self._seal(ctx, request, type_plan, pairs, labels, handle, started)
+        handle = uuid.uuid4().hex if any(r.status == CheckStatus.PENDING for r in view.results) else ""
+        case_result = await self._seal(ctx, view, handle, started)
         if handle:
-            self._continue_pending(ctx, request, type_plan, pairs, labels, handle, started)
+            self._continue_pending(ctx, view, handle, started)
         yield case_result
+
+    def _view(self, request: CaseRequest, type_plan: TypePlan) -> f.CaseView:
+        role_labels = {k: v.label for k, v in type_plan.roles.items()}
+        labels = {i: f.party_label(request, role_labels, i) for i in range(len(request.parties))}
+        case_labels = {name: kind.label for name, kind in KINDS.items() if kind.subject == "case"}
+        return f.CaseView(request, type_plan, labels, [], case_labels)
 
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
         try:
@@ -195,32 +186,35 @@ class CaseChecker:
             status = CheckStatus.OK
         return CheckResult(check, status, "", answer)
 
-    def _with_local_findings(self, result: CheckResult, request: CaseRequest,
-                             labels: dict[int, str]) -> tuple[CheckResult, list[Finding]]:
-        who = labels.get(result.check.party_index, "") or {"judgment": "裁判文书", "place_name": "地名"}[result.check.kind.value]
-        summary = result.summary or f.summary(result, who)
-        found = f.local_findings(result, request, who)
+    @staticmethod
+    def _findings(result: CheckResult, view: f.CaseView) -> list[Finding]:
+        if result.status in (CheckStatus.PENDING, CheckStatus.UNAVAILABLE) or result.answer is None \
+                or result.answer.result is None:
+            return []
+        return KINDS[result.check.kind].findings(result, view)
+
+    def _assessed(self, result: CheckResult, view: f.CaseView) -> CheckResult:
+        """The check with its one-line summary, and ATTENTION when it gives a finding."""
+        summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check))
         status = result.status
-        if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in found):
+        if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in self._findings(result, view)):
             status = CheckStatus.ATTENTION
-        return dataclasses.replace(result, status=status, summary=summary), found
+        return dataclasses.replace(result, status=status, summary=summary)
 
     # ------------------------------------------------------------------ the record
 
     @staticmethod
-    def _check_entry(pair: tuple[CheckResult, list[Finding]]) -> dict:
-        result, _ = pair
+    def _check_entry(result: CheckResult) -> dict:
         check = result.check
         provenance = to_data(result.answer.provenance) if result.answer else None
-        return {"check_id": check.check_id, "kind": check.kind.value, "role": check.role,
+        return {"check_id": check.check_id, "kind": check.kind, "role": check.role,
                 "party_index": check.party_index, "status": result.status.value, "summary": result.summary,
                 "provenance": provenance}
 
-    async def _seal(self, ctx: m.RequestContext, request: CaseRequest, type_plan: TypePlan, pairs: list,
-                    labels: dict[int, str], handle: str, started: float) -> CaseResult:
-        results = [r for r, _ in pairs]
-        found: list[Finding] = [x for _, fs in pairs for x in fs]
-        found += f.cross_findings(results, request, labels)
+    async def _seal(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> CaseResult:
+        request, type_plan = view.request, view.type_plan
+        results = [self._assessed(r, view) for r in view.results]
+        found: list[Finding] = [x for r in view.results for x in self._findings(r, view)]
         by_hand = [r.summary for r in results if r.status in (CheckStatus.UNAVAILABLE, CheckStatus.PENDING)]
         if by_hand:
             status = CaseStatus.INCOMPLETE
@@ -228,7 +222,6 @@ class CaseChecker:
             status = CaseStatus.NEEDS_ATTENTION
         else:
             status = CaseStatus.CLEAR
-        order = {c: i for i, c in enumerate(sorted({r.check.check_id for r in results}))}
         record = {
             "version": 1,
             "record_id": uuid.uuid4().hex,
@@ -243,8 +236,7 @@ class CaseChecker:
                          "name": mask_name(p.name), "id_number": mask_id_number(p.id_number),
                          "credit_code": p.credit_code, "organization_name": p.organization_name,
                          "license_code": p.license_code} for i, p in enumerate(request.parties)],
-            "checks": sorted((self._check_entry(pair) for pair in pairs),
-                             key=lambda c: order[c["check_id"]]),
+            "checks": [self._check_entry(r) for r in sorted(results, key=lambda r: r.check.check_id)],
             "findings": [{"code": x.code, "severity": x.severity.value, "message": x.message,
                           "check_ids": list(x.check_ids)} for x in found],
             "status": status.value,
@@ -260,19 +252,14 @@ class CaseChecker:
             outcome=status.value, latency_ms=(time.perf_counter() - started) * 1000)
         return CaseResult(record, sealed.body, sealed.digest, sealed.signature)
 
-    def _continue_pending(self, ctx, request, type_plan, pairs, labels, handle, started: float) -> None:
+    def _continue_pending(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> None:
         """Keep waiting for pending (court) checks in the background; store the completed
         record under the same handle for GetCaseResult."""
         async def finish() -> None:
             loop = asyncio.get_running_loop()
             later = dataclasses.replace(ctx, deadline=loop.time() + self.pending_budget_seconds)
-            done = []
-            for result, found in pairs:
-                if result.status == CheckStatus.PENDING:
-                    done.append(self._with_local_findings(await self._run(later, result.check), request, labels))
-                else:
-                    done.append((result, found))
-            await self._seal(ctx, request, type_plan, done, labels, handle, started)
+            done = [await self._run(later, r.check) if r.status == CheckStatus.PENDING else r for r in view.results]
+            await self._seal(ctx, dataclasses.replace(view, results=done), handle, started)
 
         task = asyncio.ensure_future(finish())
         self._background.add(task)

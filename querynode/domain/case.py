@@ -33,16 +33,6 @@ class CaseRequest:
     place_name: str = ""
 
 
-class CheckKind(enum.StrEnum):
-    IDENTITY = "identity"
-    DEATH = "death"
-    MARRIAGE = "marriage"
-    ORGANIZATION = "organization"
-    LICENSE = "license"
-    JUDGMENT = "judgment"
-    PLACE_NAME = "place_name"
-
-
 class CheckStatus(enum.StrEnum):
     OK = "OK"
     ATTENTION = "ATTENTION"
@@ -65,11 +55,11 @@ class CaseStatus(enum.StrEnum):
 @dataclass(frozen=True)
 class PlannedCheck:
     check_id: str  # e.g. "identity:seller:0"
-    kind: CheckKind
+    kind: str  # a name registered in querynode.core.kinds
     role: str = ""
     party_index: int = -1  # index into CaseRequest.parties, -1 for case-level checks
     query: Any = None
-    rule: str = ""  # the role's rule for this kind (plans.yaml: deceased / spouse)
+    about: str = ""  # "" for the party itself; "spouse" for a follow-up about the party's spouse
 
 
 @dataclass(frozen=True)
