@@ -363,6 +363,16 @@ def _specials(world: World) -> None:
     world.marriages.append(MarriageAct("IA", date(2008, 5, 20), "110105", "朝阳区民政局婚姻登记处",
                                        "J110105-2008-900001", husband, replace(wife, name="赵秀英")))
     world.marriages.sort(key=lambda a: (a.registered_on, a.certificate_number))
+    # A couple who both died (he in 2019, she in 2023): her estate has no living spouse.
+    late_husband = new_person("钱德明", date(1941, 2, 11), True)
+    late_wife = new_person("周淑兰", date(1944, 8, 3), False)
+    world.persons.extend((late_husband, late_wife))
+    world.marriages.append(MarriageAct("IA", date(1966, 10, 1), "110105", "朝阳区民政局婚姻登记处",
+                                       "J110105-1966-900002", late_husband, late_wife))
+    world.marriages.sort(key=lambda a: (a.registered_on, a.certificate_number))
+    for person, died in ((late_husband, date(2019, 3, 2)), (late_wife, date(2023, 12, 9))):
+        world.deaths[person.id_number] = Death(person, died, f"11{died.year}{rng.randrange(10**6, 10**7):07d}",
+                                               "朝阳区人民医院", "I21.9")
     reps = [p for p in world.persons if p.kind == "resident" and age_on(p, TODAY) >= 40
             and p.id_number not in world.deaths]
     for dept, kind, name, org_type, scope in PUBLIC_BODIES:

@@ -19,6 +19,7 @@ from typing import Any
 from querynode.core import findings as f
 from querynode.core.hub import Hub
 from querynode.core.kinds import KINDS, Kind
+from querynode.core.operations import operation_for
 from querynode.core.plans import Plans, TypePlan
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain import errors as e
@@ -35,6 +36,7 @@ from querynode.domain.case import (
     Severity,
 )
 from querynode.domain.codec import to_data
+from querynode.domain.identifiers import SHANGHAI, context_text
 from querynode.security.masking import mask_id_number, mask_name
 from querynode.security.record_store import RecordStore
 from querynode.security.records import RecordSigner, SealedRecord
@@ -59,6 +61,28 @@ class Readers(enum.Enum):
 
 def _invalid(field: str, description: str) -> e.InvalidArgument:
     return e.InvalidArgument([e.FieldViolation(field, description)])
+
+
+NOT_DONE = (CheckStatus.UNAVAILABLE, CheckStatus.PENDING, CheckStatus.STALE)
+
+
+def _recheck_line(result: CheckResult) -> str:
+    """What the clerk must still do about a check that is not done (its summary says why)."""
+    if result.status == CheckStatus.STALE:
+        return result.summary
+    if result.status == CheckStatus.PENDING:
+        return f"{result.summary}；急需时请人工核验"
+    return f"{result.summary}，请人工核验，或待恢复后重新核验"
+
+
+def _status_text(status: CaseStatus, blocked: bool, open_checks: bool) -> str:
+    if status == CaseStatus.CLEAR:
+        return "所列项目未发现异常（不替代审核）"
+    if blocked:
+        return "存在不能办理的事项（见核验发现）" + ("；另有未完成的核验项，须重新核验" if open_checks else "")
+    if status == CaseStatus.INCOMPLETE:
+        return "核验未完成，须对未完成项人工核验或重新核验"
+    return "存在需关注的事项（见核验发现）"
 
 
 def _follow_ups(result: CheckResult) -> list[PlannedCheck]:
@@ -94,6 +118,9 @@ class CaseChecker:
             raise _invalid("parties", "at least one party is required")
         if len(request.parties) > MAX_PARTIES:
             raise _invalid("parties", f"at most {MAX_PARTIES} parties")
+        for name, limit in (("property_unit", 40), ("property_address", 200)):
+            if getattr(request, name):
+                context_text(getattr(request, name), name, max_len=limit)
         checks: list[PlannedCheck] = []
         for i, party in enumerate(request.parties):
             role_plan = type_plan.roles.get(party.role)
@@ -171,23 +198,29 @@ class CaseChecker:
         role_labels = {k: v.label for k, v in type_plan.roles.items()}
         labels = {i: f.party_label(request, role_labels, i) for i in range(len(request.parties))}
         case_labels = {name: kind.label for name, kind in KINDS.items() if kind.subject == "case"}
-        return f.CaseView(request, type_plan, labels, [], case_labels)
+        return f.CaseView(request, type_plan, labels, [], case_labels, datetime.now(SHANGHAI).date())
 
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
         try:
             answer = await self.hub.execute(ctx, check.query)
-        except (e.PermissionDenied, e.ResourceExhausted) as exc:
-            return CheckResult(check, CheckStatus.UNAVAILABLE, exc.message, None)
+        except e.InvalidArgument:  # a follow-up built from a department's answer that cannot be asked
+            return CheckResult(check, CheckStatus.UNAVAILABLE, "", None)
+        except (e.PermissionDenied, e.ResourceExhausted):
+            return CheckResult(check, CheckStatus.UNAVAILABLE, "", None)
         if answer.result is None:
             status = CheckStatus.UNAVAILABLE
         elif isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
             status = CheckStatus.PENDING
+        elif answer.provenance.stale:
+            status = CheckStatus.STALE
         else:
             status = CheckStatus.OK
         return CheckResult(check, status, "", answer)
 
     @staticmethod
     def _findings(result: CheckResult, view: f.CaseView) -> list[Finding]:
+        """A check's findings; a stale answer gives them too (a death does not undo itself), but
+        its check stays STALE and the case is not complete."""
         if result.status in (CheckStatus.PENDING, CheckStatus.UNAVAILABLE) or result.answer is None \
                 or result.answer.result is None:
             return []
@@ -195,7 +228,8 @@ class CaseChecker:
 
     def _assessed(self, result: CheckResult, view: f.CaseView) -> CheckResult:
         """The check with its one-line summary, and ATTENTION when it gives a finding."""
-        summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check))
+        source = m.DEPARTMENT_NAMES_ZH[operation_for(result.check.query).department]
+        summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check), source)
         status = result.status
         if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in self._findings(result, view)):
             status = CheckStatus.ATTENTION
@@ -214,9 +248,14 @@ class CaseChecker:
     async def _seal(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> CaseResult:
         request, type_plan = view.request, view.type_plan
         results = [self._assessed(r, view) for r in view.results]
-        found: list[Finding] = [x for r in view.results for x in self._findings(r, view)]
-        by_hand = [r.summary for r in results if r.status in (CheckStatus.UNAVAILABLE, CheckStatus.PENDING)]
-        if by_hand:
+        found = f.ordered([x for r in view.results for x in self._findings(r, view)] + f.party_findings(view))
+        recheck = [_recheck_line(r) for r in sorted(results, key=lambda r: r.check.check_id) if r.status in NOT_DONE]
+        blocked = any(x.severity == Severity.BLOCKING for x in found)
+        # A blocker is the headline even when some checks are not done: the case cannot go on
+        # as it stands whatever they say. `complete` and `recheck` tell what is still open.
+        if blocked:
+            status = CaseStatus.NEEDS_ATTENTION
+        elif recheck:
             status = CaseStatus.INCOMPLETE
         elif any(x.severity != Severity.INFO for x in found):
             status = CaseStatus.NEEDS_ATTENTION
@@ -231,7 +270,9 @@ class CaseChecker:
             "case": {"case_number": ctx.case_number, "operator_id": ctx.operator_id, "caller": ctx.caller,
                      "purpose": ctx.purpose, "registration_type": request.registration_type,
                      "registration_label": type_plan.label, "judgment_case_number": request.judgment_case_number,
-                     "place_name": request.place_name},
+                     "place_name": request.place_name, "property_unit": request.property_unit,
+                     "property_address": request.property_address, "fresh": ctx.fresh,
+                     "case_date": view.today.isoformat()},
             "parties": [{"index": i, "role": p.role, "role_label": type_plan.roles[p.role].label,
                          "name": mask_name(p.name), "id_number": mask_id_number(p.id_number),
                          "credit_code": p.credit_code, "organization_name": p.organization_name,
@@ -240,12 +281,14 @@ class CaseChecker:
             "findings": [{"code": x.code, "severity": x.severity.value, "message": x.message,
                           "check_ids": list(x.check_ids)} for x in found],
             "status": status.value,
-            "by_hand": [f"{s}（请人工核验）" for s in by_hand],
+            "status_text": _status_text(status, blocked, bool(recheck)),
+            "complete": not recheck,
+            "by_hand": recheck,
         }
         sealed = self.signer.seal(record)
         await self.store.put(record_id=record["record_id"], handle=handle or record["record_id"],
                              case_number=ctx.case_number, created_at=record["created_at"],
-                             complete=not any(r.status == CheckStatus.PENDING for r in results),
+                             complete=not any(r.status == CheckStatus.PENDING for r in view.results),
                              body=sealed.body, digest=sealed.digest, signature=sealed.signature, key_id=sealed.key_id)
         await self.hub.audit.record(
             audit_id=record["record_id"], ctx=ctx, operation="CheckCase", department="case", subject_index="",

@@ -27,6 +27,12 @@ class RolePlan(BaseModel, extra="forbid"):
     # What a current marriage means: the spouse must consent (seller, mortgagor), the spouse
     # shares the estate (decedent), or it is only reported.
     spouse: Literal["consent", "estate", "info"] = "info"
+    # The registration is made at a court's request: the party signs nothing (查封).
+    court_ordered: bool = False
+    # Where a court document must put this party (transfer by judgment, seizure); empty: anywhere.
+    court_roles: list[str] = Field(default_factory=list)
+    # The party acts for another (代理人): the authority must be checked by hand.
+    agent: bool = False
 
     def model_post_init(self, _context) -> None:
         for subject, kinds in (("person", self.person), ("organization", self.organization)):
@@ -40,6 +46,8 @@ class TypePlan(BaseModel, extra="forbid"):
     label: str
     roles: dict[str, RolePlan]
     case: dict[str, Literal["required", "optional"]] = Field(default_factory=dict)
+    # What the cited court document's operative part must do for this registration.
+    judgment_effect: Literal["transfer", "seizure", ""] = ""
 
     def model_post_init(self, _context) -> None:
         unknown = set(self.case) - _kinds_of("case")
@@ -48,7 +56,14 @@ class TypePlan(BaseModel, extra="forbid"):
 
 
 class Plans(BaseModel, extra="forbid"):
+    # Roles every registration type has (the agent), merged into each type's own roles.
+    every_type: dict[str, RolePlan] = Field(default_factory=dict)
     types: dict[str, TypePlan]
+
+    def model_post_init(self, _context) -> None:
+        for plan in self.types.values():
+            for role, role_plan in self.every_type.items():
+                plan.roles.setdefault(role, role_plan)
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Plans":

@@ -31,6 +31,9 @@ class CaseRequest:
     parties: tuple[CaseParty, ...]
     judgment_case_number: str = ""
     place_name: str = ""
+    # The property the case is about, when given: 不动产单元号 and/or 坐落 (address).
+    property_unit: str = ""
+    property_address: str = ""
 
 
 class CheckStatus(enum.StrEnum):
@@ -38,6 +41,8 @@ class CheckStatus(enum.StrEnum):
     ATTENTION = "ATTENTION"
     UNAVAILABLE = "UNAVAILABLE"
     PENDING = "PENDING"
+    # Answered from the cache while the department failed: the answer may be out of date.
+    STALE = "STALE"
 
 
 class Severity(enum.StrEnum):

@@ -172,3 +172,29 @@ def division_code(value: object, field: str = "division_code") -> str:
 def place_name(value: object, field: str = "name") -> str:
     """A place name to search: 1-50 characters, no markup or control characters."""
     return _text(value, field, max_len=50)
+
+
+def same_resident_id(a: str, b: str) -> bool:
+    """Whether two ID numbers as typed or returned name the same person: each normalised
+    first (upper-case X, 15 digits to 18), so that a lower-case x or an old 15-digit form of
+    the same number compares equal."""
+    def normal(value: str) -> str:
+        try:
+            return resident_id(value)[0]
+        except InvalidArgument:
+            return value.strip().upper()
+
+    return bool(a) and bool(b) and normal(a) == normal(b)
+
+
+def same_person_name(a: str, b: str) -> bool:
+    """Whether two names as typed or returned are the same name: normalised (middle-dot
+    look-alikes, spacing) and compared case-insensitively for Latin letters."""
+    def normal(value: str) -> str:
+        try:
+            value = person_name(value)
+        except InvalidArgument:
+            value = value.strip()
+        return re.sub(rf"(?<=[{_HAN}])\s+(?=[{_HAN}])", "", value).casefold()
+
+    return bool(a) and bool(b) and normal(a) == normal(b)
