@@ -16,7 +16,7 @@ from querynode.api.grpc.servicer import start_grpc_server
 from querynode.api.http import json_api
 from querynode.api.http.app import create_app
 from querynode.domain.case import CaseParty, CaseRequest
-from querynode.domain.model import Department, RequestContext
+from querynode.domain.model import RequestContext
 from querynode.node import Node
 from querynode.security.authentication import Authenticator, TokenStore, issue_token
 from querynode.v1 import querynode_pb2 as pb

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import aiohttp
 import grpc
@@ -915,3 +914,25 @@ async def test_a_deceased_unlicensed_or_mismatched_party_is_never_clear(full_nod
     reply = await full_node.stub.CheckCase(pb.CheckCaseRequest(
         context=ctx(), registration_type=registration_type, parties=parties), timeout=15)
     assert reply.status != pb.CASE_STATUS_CLEAR, (defect, [f.code for f in reply.findings])
+
+
+async def test_reply_for_another_case_number_is_never_taken_for_the_one_asked(
+        world, dept_secret, departments, tmp_path, people):
+    """A court answering a number with another case's documents: the node must not read them
+    as the document cited (the connector used to take whatever came back)."""
+    from mocks.court import CourtDepartment
+
+    court = CourtDepartment(world, {APP_ID: dept_secret}, ready_after=0.05)
+    sale = people.case("sale")
+    asked = "（2025）京0105民初98765号"
+    court.by_number[asked] = sale  # the mock answers the asked number with the sale case
+    await court.start()
+    urls = {d: m.url for d, m in departments.items()} | {Department.COURT: court.url}
+    running, stop = await start_node(make_settings(tmp_path, urls, dept_secret))
+    try:
+        reply = await run(running, _tbj(sale, "原告", "被告", "", [], judgment_case_number=asked))
+    finally:
+        await stop()
+        await court.stop()
+    assert (status_name(reply), [f.code for f in reply.findings]) == (ATTENTION, ["JUDGMENT_CASE_NUMBER_DIFFERS"])
+    assert "人工核对" in reply.findings[0].message

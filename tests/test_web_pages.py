@@ -14,7 +14,6 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from querynode.domain.model import Department
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.field_crypto import cipher_for
 

@@ -25,7 +25,6 @@ from querynode.core.validate import validate_context, validate_query
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.case import (
-    CaseParty,
     CaseRequest,
     CaseResult,
     CaseStatus,
@@ -113,11 +112,11 @@ class CaseChecker:
         not have, or a party whose data the checks cannot use."""
         type_plan = self.plans.types.get(request.registration_type)
         if type_plan is None:
-            raise _invalid("registration_type", "unknown registration type; known: " + ", ".join(self.plans.types))
+            raise _invalid("registration_type", "登记类型未知，可选：" + "、".join(self.plans.types))
         if not request.parties:
-            raise _invalid("parties", "at least one party is required")
+            raise _invalid("parties", "至少需要一名当事人")
         if len(request.parties) > MAX_PARTIES:
-            raise _invalid("parties", f"at most {MAX_PARTIES} parties")
+            raise _invalid("parties", f"当事人不能超过 {MAX_PARTIES} 名")
         for name, limit in (("property_unit", 40), ("property_address", 200)):
             if getattr(request, name):
                 context_text(getattr(request, name), name, max_len=limit)
@@ -125,12 +124,12 @@ class CaseChecker:
         for i, party in enumerate(request.parties):
             role_plan = type_plan.roles.get(party.role)
             if role_plan is None:
-                raise _invalid(f"parties[{i}].role", f"registration type {request.registration_type} has no such role; "
-                                                     f"roles: {', '.join(type_plan.roles)}")
+                raise _invalid(f"parties[{i}].role", f"登记类型 {request.registration_type} 没有该角色，可选："
+                                                     + "、".join(type_plan.roles))
             kinds = role_plan.person if party.is_person else role_plan.organization
             if not kinds:
-                expected = "an organisation" if party.is_person else "a natural person"
-                raise _invalid(f"parties[{i}]", f"role {party.role} must be {expected}")
+                expected = "组织（法人或非法人组织）" if party.is_person else "自然人"
+                raise _invalid(f"parties[{i}]", f"角色 {party.role} 的当事人须为{expected}")
             for name in kinds:
                 kind = KINDS[name]
                 query = self._validated(kind, kind.query(party), f"parties[{i}].")
@@ -140,9 +139,9 @@ class CaseChecker:
                 continue
             value, need = getattr(request, kind.case_field), type_plan.case.get(name)
             if need == "required" and not value:
-                raise _invalid(kind.case_field, f"registration type {request.registration_type} requires it")
+                raise _invalid(kind.case_field, f"登记类型 {request.registration_type} 必须填写")
             if value and need is None:
-                raise _invalid(kind.case_field, f"registration type {request.registration_type} does not use it")
+                raise _invalid(kind.case_field, f"登记类型 {request.registration_type} 不使用此项")
             if value:
                 query = self._validated(kind, kind.query(request), "", kind.case_field)
                 checks.append(PlannedCheck(f"{name}:case", name, "", -1, query))
