@@ -202,13 +202,12 @@ class CaseChecker:
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
         try:
             answer = await self.hub.execute(ctx, check.query)
-        except e.InvalidArgument:  # a follow-up built from a department's answer that cannot be asked
-            return CheckResult(check, CheckStatus.UNAVAILABLE, "", None)
-        except (e.PermissionDenied, e.ResourceExhausted):
+        except (e.InvalidArgument, e.PermissionDenied, e.ResourceExhausted):
+            # (InvalidArgument: a follow-up built from a department's answer that cannot be asked)
             return CheckResult(check, CheckStatus.UNAVAILABLE, "", None)
         if answer.result is None:
             status = CheckStatus.UNAVAILABLE
-        elif isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
+        elif KINDS[check.kind].pending(answer.result):
             status = CheckStatus.PENDING
         elif answer.provenance.stale:
             status = CheckStatus.STALE

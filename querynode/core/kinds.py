@@ -34,6 +34,8 @@ class Kind:
     # Further checks an answer calls for (e.g. the death of the spouse a marriage record
     # names): (kind name, whom it is about, query) triples, run after this check.
     follow_up: Callable[[Any], list[tuple[str, str, Any]]] | None = None
+    # Whether an answer is only "not ready yet" (an asynchronous source): the check is PENDING.
+    pending: Callable[[Any], bool] = lambda result: False
 
 
 KINDS: dict[str, Kind] = {}
@@ -359,7 +361,7 @@ def _same_litigant(party: CaseParty, litigant: m.Party) -> bool:
 register(Kind(
     name="judgment", subject="case", case_field="judgment_case_number", label="裁判文书",
     query=lambda request: m.JudgmentQuery(case_number=request.judgment_case_number),
-    summary=_judgment_summary, findings=_judgment_findings,
+    summary=_judgment_summary, findings=_judgment_findings, pending=lambda r: r.pending,
 ))
 
 
