@@ -10,7 +10,9 @@ import secrets
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from querynode.config import Settings, load_settings
 from querynode.observability.logs import configure as configure_logging
@@ -92,30 +94,81 @@ def _secret_file(path: Path, nbytes: int = 32) -> Path:
     return path
 
 
-def demo(args: argparse.Namespace) -> None:
-    """Mock departments in a child process and the node in this one, on embedded defaults."""
-    data_dir = Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode"))
-    node_key = _secret_file(data_dir / "secrets" / "node.key")
+# What `querynode demo` keeps in its data folder, which the other subcommands then find there.
+DEMO_NODE_KEY = Path("secrets") / "node.key"
+DEMO_FIELD_KEYS = Path("secrets") / "field.keys"
+
+
+@dataclass
+class DemoSetup:
+    settings: Settings
+    pki: Any
+    token: str
+    department_secret: Path
+
+
+def prepare_demo(data_dir: Path) -> DemoSetup:
+    """The demo's data folder, created on first run: node key, department secret, throw-away PKI,
+    field keys, the JSON API token; and the node's settings on it (HTTPS to the mock departments)."""
+    node_key = _secret_file(data_dir / DEMO_NODE_KEY)
     dept_secret = _secret_file(data_dir / "secrets" / "departments.secret")
     security, pki, token = _demo_security(data_dir)
-    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(dept_secret),
-                              "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)],
+    settings = Settings(data_dir=data_dir, node_key_file=node_key, security=security)
+    for dept in settings.departments.values():
+        if dept.secret is None and dept.secret_file is None:
+            dept.secret_file = dept_secret
+        dept.url = dept.url.replace("http://", "https://", 1)
+        dept.ca_file = dept.ca_file or pki.ca_cert
+    return DemoSetup(settings, pki, token, dept_secret)
+
+
+def admin_settings(config_file: str | None) -> Settings:
+    """Settings for the admin subcommands (users, token, audit, record): the configuration as
+    `serve` reads it, and where it names no node key or field keys, those the demo keeps in the
+    data folder, so that after `make run` they work from the same folder with no environment."""
+    settings = load_settings(config_file)
+    node_key, field_keys = settings.data_dir / DEMO_NODE_KEY, settings.data_dir / DEMO_FIELD_KEYS
+    if settings.node_key is None and settings.node_key_file is None and node_key.exists():
+        settings.node_key_file = node_key
+    sec = settings.security
+    if not sec.field_keys and sec.field_keys_file is None and field_keys.exists():
+        sec.field_keys_file = field_keys
+    return settings
+
+
+def demo(args: argparse.Namespace) -> None:
+    """Mock departments in a child process and the node in this one, on embedded defaults."""
+    setup = prepare_demo(Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode")))
+    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(setup.department_secret),
+                              "--tls-cert", str(setup.pki.server_cert), "--tls-key", str(setup.pki.server_key)],
                              stdout=subprocess.PIPE, text=True)
     try:
         _wait_for_mocks(mocks)
-        settings = Settings(data_dir=data_dir, node_key_file=node_key, security=security)
-        for dept in settings.departments.values():
-            if dept.secret is None and dept.secret_file is None:
-                dept.secret_file = dept_secret
-            dept.url = dept.url.replace("http://", "https://", 1)
-            dept.ca_file = dept.ca_file or pki.ca_cert
-        clerk_password = asyncio.run(create_demo_clerk(settings))
-        clerk_text = (f"\nclerk pages     /login  user demo-clerk  password {clerk_password}  (shown once)"
-                      if clerk_password else "\nclerk pages     /login  user demo-clerk (password shown at its first run)")
-        asyncio.run(run_node(settings, ready_message=_samples_text(token) + "\n" + _demo_security_text(pki) + clerk_text))
+        clerk_password = asyncio.run(create_demo_clerk(setup.settings))
+        asyncio.run(run_node(setup.settings, ready_message=_samples_text(setup.token) + "\n"
+                             + _demo_security_text(setup.pki) + "\n" + clerk_text(clerk_password)))
     finally:
         mocks.terminate()
         mocks.wait(timeout=10)
+
+
+def clerk_text(new_password: str) -> str:
+    """The start-up line about the demo clerk: its password on the first run, afterwards the
+    command that sets a new one."""
+    if new_password:
+        return f"clerk pages     /login  user demo-clerk  password {new_password}  (shown once)"
+    return (f"clerk pages     /login  user demo-clerk  (password shown at its first run; "
+            f"set a new one: {_program()} users passwd demo-clerk)")
+
+
+def _program() -> str:
+    """How to run `querynode` again from this folder: the script that started this process when
+    it lies under the current folder (`make run` starts .venv/bin/querynode), else `querynode`."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "querynode" and argv0.is_file():
+        with contextlib.suppress(ValueError):
+            return str(argv0.absolute().relative_to(Path.cwd().absolute()))
+    return "querynode"
 
 
 DEMO_GRPC_CALLER = "demo-registry"
@@ -130,7 +183,7 @@ def _demo_security(data_dir: Path):
     from querynode.security.tls import ensure_demo_pki
 
     pki = ensure_demo_pki(data_dir / "pki", (DEMO_GRPC_CALLER,))
-    field_keys = data_dir / "secrets" / "field.keys"
+    field_keys = data_dir / DEMO_FIELD_KEYS
     if not field_keys.exists():
         fd = os.open(field_keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -215,7 +268,7 @@ def record_verify(args: argparse.Namespace) -> None:
     if args.public_key:
         public_key = load_pem_public_key(Path(args.public_key).read_bytes())
     else:
-        public_key = RecordSigner(load_settings(args.config).read_node_key()).public_key
+        public_key = RecordSigner(admin_settings(args.config).read_node_key()).public_key
     ok, reason = verify_file(Path(args.file).read_bytes(), public_key)
     print(("OK: " if ok else "FAILED: ") + reason)
     raise SystemExit(0 if ok else 1)
@@ -309,7 +362,7 @@ def audit(args: argparse.Namespace) -> None:
     records older than the retention period."""
     if args.audit_command == "search" and not (args.case_number or args.id_number or args.flagged):
         raise SystemExit("audit search needs --case-number, --id-number or --flagged")
-    settings = load_settings(args.config)
+    settings = admin_settings(args.config)
     if args.audit_command == "purge":
         args.cutoff = _purge_cutoff(settings, args.before)
     raise SystemExit(asyncio.run(_audit_command(settings, args)))
@@ -319,7 +372,7 @@ def token(args: argparse.Namespace) -> None:
     """Issue a bearer token for a caller system; only its hash is stored."""
     from querynode.security.authentication import issue_token, tokens_path
 
-    path = tokens_path(load_settings(args.config))
+    path = tokens_path(admin_settings(args.config))
     print(issue_token(path, args.caller))
     print(f"stored the SHA-256 hash in {path}; the token above is shown once. Restart the node to load it.",
           file=sys.stderr)
@@ -330,7 +383,7 @@ def users(args: argparse.Namespace) -> None:
     from querynode.security.accounts import AccountError
 
     try:
-        asyncio.run(_users(args, load_settings(args.config)))
+        asyncio.run(_users(args, admin_settings(args.config)))
     except AccountError as exc:
         raise SystemExit(exc.message) from None
     except ValueError as exc:  # no node key or field keys: TOTP secrets are sealed with them
