@@ -389,6 +389,7 @@ def audit(args: argparse.Namespace) -> None:
 
 def token(args: argparse.Namespace) -> None:
     """Issue a bearer token for a caller system; only its hash is stored."""
+    from querynode.security.authentication import issue_token, tokens_path
 
     path = tokens_path(admin_settings(args.config))
     print(issue_token(path, args.caller))

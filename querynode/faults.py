@@ -76,8 +76,11 @@ class DrillFaults:
             version = (0, 0)
         if version != self._version:
             self._version = version
-            self._switches = (FaultSwitches.model_validate_json(self.path.read_bytes()) if version[0]
-                              else FaultSwitches())
+            try:
+                self._switches = FaultSwitches.model_validate_json(self.path.read_bytes()) if version[0] \
+                    else FaultSwitches()
+            except FileNotFoundError:  # removed since the stat: cleared
+                self._switches = FaultSwitches()
             now = time.monotonic()
             self._fail_left = {d: p.fail_next for d, p in self._switches.departments.items()}
             self._maintenance_until = {d: now + p.maintenance_seconds for d, p in self._switches.departments.items()}
