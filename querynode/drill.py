@@ -361,10 +361,13 @@ class Drill:
         """Run `probe` until every check passes or the budget is spent: (seconds, last checks)."""
         started = time.monotonic()
         while True:
-            checks = await probe()
+            try:
+                checks = await probe()
+            except (aiohttp.ClientError, TimeoutError) as exc:  # a dying worker, a node restarting
+                checks = [Check("节点可连接", False, type(exc).__name__)]
             elapsed = time.monotonic() - started
             if all(c.ok for c in checks):
-                return elapsed, checks
+                return round(elapsed, 3), checks
             if elapsed > budget:
                 return None, checks
             await asyncio.sleep(0.3)
@@ -437,7 +440,7 @@ class Drill:
             return checks + (await self._readiness(True))[:1]
 
         served, result.during = await self._until(self.options.detect_budget, serving)
-        result.detect_seconds = None if served is None else time.monotonic() - started
+        result.detect_seconds = None if served is None else round(time.monotonic() - started, 3)
 
         async def restarted() -> list[Check]:
             pids = {pid for pid in await asyncio.gather(*(c.pid() for _ in range(8))) if pid}
@@ -446,7 +449,7 @@ class Drill:
                     Check("父进程已重启工作进程（出现新进程号）", bool(new), f"新进程: {sorted(new) or '无'}")]
 
         recovered, result.after = await self._until(self.options.recover_budget, restarted)
-        result.recover_seconds = None if recovered is None else time.monotonic() - started
+        result.recover_seconds = None if recovered is None else round(time.monotonic() - started, 3)
         result.status = "通过" if result.detect_seconds is not None and recovered is not None else "未通过"
         return result
 
