@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import secrets
 import sys
@@ -258,3 +259,68 @@ def test_alert_expressions_fire_on_a_failing_department_and_clear_without_traffi
         'querynode_upstream_calls_total{department="identity",outcome="ok"} 12\n'
         'querynode_upstream_calls_total{department="identity",outcome="unavailable"} 5\n', 20.0, instance="n"))
     assert not any(quiet.values())
+
+
+# Counters growing linearly for 30 minutes: there a rate over any window is the slope, so the
+# drill's reading of a range ("between two scrapes") and Prometheus' must give the same values.
+LINEAR_SERIES = {  # series -> growth per minute (counters) or value (gauges, marked "=")
+    'querynode_upstream_calls_total{department="identity",outcome="ok"}': 10,
+    'querynode_upstream_calls_total{department="identity",outcome="unavailable"}': 30,
+    'querynode_upstream_calls_total{department="death",outcome="ok"}': 40,
+    'querynode_breaker_state{department="identity"}': "=2",
+    'querynode_breaker_state{department="death"}': "=0",
+    'querynode_upstream_call_duration_seconds_bucket{department="identity",le="0.5"}': 10,
+    'querynode_upstream_call_duration_seconds_bucket{department="identity",le="5.0"}': 40,
+    'querynode_upstream_call_duration_seconds_bucket{department="identity",le="+Inf"}': 40,
+    'querynode_calls_total{code="OK",door="http",operation="VerifyIdentity"}': 50,
+    'querynode_calls_total{code="UNAVAILABLE",door="http",operation="VerifyIdentity"}': 10,
+    'querynode_call_duration_seconds_bucket{door="http",operation="VerifyIdentity",le="1.0"}': 30,
+    'querynode_call_duration_seconds_count{door="http",operation="VerifyIdentity"}': 60,
+    'querynode_cache_backend_errors_total{operation="get"}': 12,
+    'querynode_audit_store_writable': "=0",
+}
+
+
+def _scrape_text(minute: int) -> str:
+    lines = []
+    for series, growth in LINEAR_SERIES.items():
+        value = float(growth[1:]) if isinstance(growth, str) else growth * minute
+        lines.append(f"{series} {value}")
+    return "\n".join(lines) + "\n"
+
+
+def test_alert_evaluator_gives_the_values_promtool_gives(tmp_path):
+    """Every rule expression without increase() (whose value depends on the window's length),
+    evaluated by the drill on scrapes at 0 and 30 minutes, matches promtool's evaluation of the
+    same expression on the same series at 30 minutes."""
+    import shutil
+    import subprocess
+
+    from querynode.observability.alert_rules import Evaluator
+
+    labels = {"job": "querynode", "instance": "n"}
+    start, now = parse_scrape(_scrape_text(0), 0.0, **labels), parse_scrape(_scrape_text(30), 1800.0, **labels)
+    env = Evaluator(start, now)
+    tests = []
+    for rule in load_rules(drill_module.ALERTS_FILE):
+        vector = env.evaluate(rule.expr)
+        if rule.record:
+            env.recorded[rule.name] = {frozenset(k) - {kv for kv in k if kv[0] == "__name__"}
+                                       | {("__name__", rule.name)}: v for k, v in vector.items()}
+        if "increase(" in rule.expr:
+            continue
+        # Both sides rounded the way PromQL's round(v, 1e-6) does: the last bits of a float differ.
+        samples = [{"labels": "{" + ",".join(f'{k}="{v}"' for k, v in sorted(key) if k != "__name__") + "}",
+                    "value": math.floor(value * 1e6 + 0.5) / 1e6} for key, value in vector.items()]
+        tests.append({"expr": f"round({rule.expr}, 0.000001)", "eval_time": "30m", "exp_samples": samples})
+    assert any(t["exp_samples"] for t in tests) and any(not t["exp_samples"] for t in tests)
+    series = [{"series": s[:-1] + ',job="querynode",instance="n"}' if s.endswith("}")
+               else s + '{job="querynode",instance="n"}',
+               "values": (f"{g[1:]}x30" if isinstance(g, str) else f"0+{g}x30")} for s, g in LINEAR_SERIES.items()]
+    spec = {"rule_files": [str(drill_module.ALERTS_FILE)], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}]}
+    path = tmp_path / "evaluator_test.yml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    done = subprocess.run([shutil.which("promtool") or "promtool", "test", "rules", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
