@@ -223,7 +223,7 @@ async def test_drill_reports_a_node_whose_readiness_does_not_follow_the_audit_st
     try:
         report, md_path, _ = await run_drill(DrillOptions(
             http_url=url, token=token, report_dir=tmp_path / "reports", classes=("audit_unwritable",),
-            detect_budget=4, recover_budget=4))
+            detect_budget=10, recover_budget=4))
     finally:
         await stop()
     assert report["passed"] is False
