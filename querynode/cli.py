@@ -226,7 +226,7 @@ def _demo_security_text(pki) -> str:
         f"-key {pki.client_key(DEMO_GRPC_CALLER)} 127.0.0.1:50051 list",
         "  mock departments serve HTTPS with the demo CA; the node verifies them against it",
         "  more tokens: querynode token issue --caller NAME",
-        f"emergency drill: {_program()} drill --report-dir .querynode/drill-reports   (the demo runs in drill mode)",
+        f"emergency drill: {_program()} drill --report-dir {pki.folder.parent / 'drill-reports'}   (the demo runs in drill mode)",
     ])
 
 
