@@ -489,6 +489,8 @@ def drill(args: argparse.Namespace) -> None:
         report, md_path, json_path = asyncio.run(run_drill(options))
     except DrillRefused as exc:
         raise SystemExit(f"querynode drill: refused by the node: {exc}") from None
+    except (OSError, RuntimeError) as exc:  # aiohttp's connection errors are OSErrors
+        raise SystemExit(f"querynode drill: cannot drill {options.http_url}: {exc}") from None
     for r in report["classes"]:
         print(f"{r['status']:<4} {r['title']:<12} detect {r['detect_seconds'] or 0:6.1f} s  "
               f"recover {r['recover_seconds'] or 0:6.1f} s  {r['note']}".rstrip())
