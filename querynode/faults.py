@@ -1,7 +1,7 @@
 """Drill fault switches, node side: what `querynode drill` turns on in a node started with
 `drill.enabled` (an emergency drill, 应急演练).
 
-They reuse the mock departments' fault vocabulary (`mocks.faults.FaultPlan`: error_rate,
+They reuse the mock departments' fault vocabulary (`querynode/fault_plan.py`, `FaultPlan`: error_rate,
 latency, hang_rate, throttle_rate, malformed_rate, fail_next, maintenance_seconds, ...), but
 apply it inside the node, in front of each connector: while a department has a plan, the
 node answers as if the department misbehaved that way and never sends it the request. Two
@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import BadUpstream, CallInfo, Connector, RateLimited, Timeout, Unavailable
-from mocks.faults import FaultPlan
+from querynode.fault_plan import FaultPlan
 from querynode.domain.model import Department
 
 
