@@ -217,7 +217,7 @@ def _demo_security(data_dir: Path):
     security = SecuritySettings(
         grpc_auth="mtls", http_auth="token", tls_cert_file=pki.server_cert, tls_key_file=pki.server_key,
         client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys,
-        certificate_callers=[DEMO_GRPC_CALLER], http_tls=True)
+        certificate_callers=[DEMO_GRPC_CALLER])
     return security, pki, token_file.read_text().strip()
 
 
@@ -266,7 +266,7 @@ def _samples_text(token: str) -> str:
     for verdict, people in data.items():
         for p in people:
             lines.append(f"  {verdict:<14} {p['name']:<10} {p['id_number']}   ({p['label']})")
-    lines.append(f'try: curl -s --cacert .querynode/pki/ca.pem https://localhost:8080/api/v1/identity/verify -H "Authorization: Bearer {token}" '
+    lines.append(f'try: curl -s localhost:8080/api/v1/identity/verify -H "Authorization: Bearer {token}" '
                  '-H "Content-Type: application/json" -d '
                  "'{\"context\":{\"case_number\":\"2026-0001\",\"operator_id\":\"clerk01\",\"purpose\":\"转移登记\"},"
                  f"\"id_number\":\"{data['match'][0]['id_number']}\",\"name\":\"{data['match'][0]['name']}\"}}'")
