@@ -142,9 +142,10 @@ class ResultCache:
                 self._backend_up()
 
     def _backend_down(self, operation: str, exc: Exception) -> None:
-        """Count every failure (a skipped call as operation "skip"); log once per outage, not
-        once per lookup."""
-        metrics.CACHE_BACKEND_ERRORS.labels("skip" if isinstance(exc, CircuitOpen) else operation).inc()
+        """Count every failure (a call the breaker skipped is none: while it is open, its
+        probes count); log once per outage, not once per lookup."""
+        if not isinstance(exc, CircuitOpen):
+            metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
         if self.backend_ok:
             log.warning("cache backend failed; asking departments directly until it answers again",
                         extra={"error": type(exc).__name__})
