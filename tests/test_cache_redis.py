@@ -9,7 +9,6 @@ import pytest
 import redis.asyncio as redis
 
 from querynode.config import CacheSettings, DepartmentSettings
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
 from tests.test_resilience import matching
@@ -27,13 +26,13 @@ async def redis_nodes(tmp_path, dept_secret, identity_mock):
     for name in ("a", "b"):
         sub = tmp_path / name
         sub.mkdir()
-        settings = make_settings(sub, {Department.IDENTITY: identity_mock.url}, dept_secret,
+        settings = make_settings(sub, {"identity": identity_mock.url}, dept_secret,
                                  cache=CacheSettings(backend="redis", redis_url=REDIS_URL))
         if first is not None:  # the second process of the same deployment: same node key
             settings = settings.model_copy(update={"node_key": first.node_key})
         first = first or settings
-        conf = settings.departments[Department.IDENTITY]
-        settings.departments[Department.IDENTITY] = DepartmentSettings.model_validate(
+        conf = settings.departments["identity"]
+        settings.departments["identity"] = DepartmentSettings.model_validate(
             {**conf.model_dump(), "cache_ttl_seconds": 0.5})
         running, stop = await start_node(settings)
         nodes.append(running)

@@ -14,7 +14,6 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from querynode.domain.model import Department
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.field_crypto import cipher_for
 
@@ -39,7 +38,7 @@ class Site:
 
 @pytest.fixture
 async def site(identity_mock, node_for) -> Site:
-    running = await node_for({Department.IDENTITY: identity_mock.url})
+    running = await node_for({"identity": identity_mock.url})
     path = accounts_path(running.node.settings.data_dir)
     store = AccountStore(path, cipher_for(running.node.settings))
     await store.open()

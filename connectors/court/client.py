@@ -22,7 +22,7 @@ from connectors.base import (
 from connectors.base.http import check_status, map_errors, read_body
 from connectors.base.wire import query_request_number
 from connectors.court import wire
-from querynode.domain.model import Department, JudgmentQuery, JudgmentResult
+from querynode.domain.model import JudgmentQuery, JudgmentResult
 
 SUBMIT_PATH = "/fyapi/v1/cx/submit"
 RESULT_PATH = "/fyapi/v1/cx/result"
@@ -33,7 +33,7 @@ class CourtConnector(Connector):
     """Options: area_code (6 digits), dept_name, poll_initial_seconds, poll_max_seconds,
     resume_seconds (how long a pending query may be resumed)."""
 
-    department = Department.COURT
+    department = "court"
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)

@@ -17,7 +17,7 @@ import time
 from connectors.base import CallInfo, Connector, ConnectorConfig, Rejected
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.credit_code.reply import DEPT, Pages, access_token, parse_page
-from querynode.domain.model import Department, OrganizationQuery, OrganizationResult
+from querynode.domain.model import OrganizationQuery, OrganizationResult
 
 TOKEN_PATH = "/samr/oauth/token"
 SEARCH_PATH = "/samr/api/v1/ent/search"
@@ -26,7 +26,7 @@ TOKEN_MARGIN_SECONDS = 60
 
 
 class CreditCodeConnector(Connector):
-    department = Department.CREDIT_CODE
+    department = "credit_code"
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)

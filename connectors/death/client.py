@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from connectors.base import CallInfo, Connector
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.death.reply import DEPT, parse
-from querynode.domain.model import DeathQuery, DeathResult, Department
+from querynode.domain.model import DeathQuery, DeathResult
 
 PATH = "/nhc/swzm/query"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,7 +47,7 @@ def request_document(app_key: str, secret: str, query: DeathQuery, call: CallInf
 
 
 class DeathConnector(Connector):
-    department = Department.DEATH
+    department = "death"
 
     async def lookup(self, query: DeathQuery, call: CallInfo) -> DeathResult:
         document = request_document(self.config.app_id, self.config.secret, query, call,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from connectors.base import CallInfo, Connector
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.financial_license.reply import DEPT, parse_reply
-from querynode.domain.model import Department, LicenseQuery, LicenseResult
+from querynode.domain.model import LicenseQuery, LicenseResult
 
 PATH = "/jrxkz/api/v2/licence/query"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -33,7 +33,7 @@ def sign(secret: str, app_key: str, body: bytes, now: datetime | None = None) ->
 
 
 class FinancialLicenseConnector(Connector):
-    department = Department.FINANCIAL_LICENSE
+    department = "financial_license"
 
     async def lookup(self, query: LicenseQuery, call: CallInfo) -> LicenseResult:
         if query.license_code:

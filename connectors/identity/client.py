@@ -8,7 +8,6 @@ from connectors.base.http import check_status, client_timeout, map_errors, read_
 from connectors.base.wire import query_request_number
 from connectors.identity.envelope import sign
 from querynode.domain.model import (
-    Department,
     IdentityItem,
     IdentityQuery,
     IdentityResult,
@@ -24,7 +23,7 @@ ITEM_CODES = {"001": IdentityItem.NAME, "002": IdentityItem.ID_NUMBER}
 
 
 class IdentityConnector(Connector):
-    department = Department.IDENTITY
+    department = "identity"
 
     async def lookup(self, query: IdentityQuery, call: CallInfo) -> IdentityResult:
         area = str(self.config.options.get("area_code", "110000"))

@@ -18,7 +18,7 @@ from connectors.base import BadUpstream, CallInfo, Connector, ConnectorConfig, R
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.base.wire import query_request_number
 from connectors.marriage.records import DEPT, parse_acts, result
-from querynode.domain.model import Department, MarriageQuery, MarriageResult
+from querynode.domain.model import MarriageQuery, MarriageResult
 
 TOKEN_PATH = "/mca/hyjk/token"
 QUERY_PATH = "/mca/hyjk/query"
@@ -35,7 +35,7 @@ def side(id_number: str) -> str:
 
 
 class MarriageConnector(Connector):
-    department = Department.MARRIAGE
+    department = "marriage"
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)

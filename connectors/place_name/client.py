@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from connectors.base import CallInfo, Connector
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.place_name.reply import DEPT, parse_reply
-from querynode.domain.model import Department, PlaceNameQuery, PlaceNameResult
+from querynode.domain.model import PlaceNameQuery, PlaceNameResult
 
 PATH = "/dmfw/api/v1/dmxx"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -26,7 +26,7 @@ def api_key(secret: str, app_id: str, now: datetime | None = None) -> str:
 
 
 class PlaceNameConnector(Connector):
-    department = Department.PLACE_NAME
+    department = "place_name"
 
     async def lookup(self, query: PlaceNameQuery, call: CallInfo) -> PlaceNameResult:
         if query.name:

@@ -22,7 +22,6 @@ from aiocache.serializers import NullSerializer
 
 from querynode.core.operations import Operation
 from querynode.domain.codec import from_data, to_data
-from querynode.domain.model import Department
 from querynode.observability import metrics
 from querynode.security.blind_index import BlindIndex, query_digest
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
@@ -56,7 +55,7 @@ class CacheHit:
 
 class ResultCache:
     def __init__(
-        self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[Department, float],
+        self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[str, float],
         stale_max_age_seconds: float, cipher: FieldCipher,
     ) -> None:
         self.backend = backend
@@ -67,7 +66,7 @@ class ResultCache:
         self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
 
     def key(self, op: Operation, query: Any) -> str:
-        return f"qn:v1:{op.department.value}:{query_digest(self.index, op.name, query)}"
+        return f"qn:v1:{op.department}:{query_digest(self.index, op.name, query)}"
 
     def enabled(self, op: Operation) -> bool:
         return self.ttl_seconds.get(op.department, 0) > 0
