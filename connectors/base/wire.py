@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 
 from connectors.base.errors import BadUpstream
 
+# The departments' clock: timestamps they sign and dates they stamp are Beijing time.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Random start: a restarted node must not reuse the numbers a department has already seen.
 _SERIAL = itertools.count(secrets.randbelow(500_000))
 
 
 def query_request_number(area_code: str) -> str:
     """查询请求单号: 8-digit date + 6-digit division code + 6-digit serial."""
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
+    today = datetime.now(SHANGHAI).strftime("%Y%m%d")
     return f"{today}{area_code}{next(_SERIAL) % 1_000_000:06d}"
 
 

@@ -57,7 +57,7 @@ class Page:
     records: tuple[Organization, ...]
 
 
-def parse_page(raw: bytes, query: OrganizationQuery) -> Page:
+def parse(raw: bytes, query: OrganizationQuery) -> Page:
     reply = json_object(DEPT, raw)
     code = reply.get("code")
     if code in BUSY_CODES:

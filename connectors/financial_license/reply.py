@@ -32,7 +32,7 @@ def bad(what: str) -> BadUpstream:
     return BadUpstream(f"{DEPT}: {what}")
 
 
-def parse_reply(raw: bytes, query: LicenseQuery) -> tuple[FinancialLicense, ...]:
+def parse(raw: bytes, query: LicenseQuery) -> tuple[FinancialLicense, ...]:
     reply = json_object(DEPT, raw)
     code = reply.get("retCode")
     if code == NO_RECORD:

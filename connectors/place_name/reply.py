@@ -41,7 +41,7 @@ def bad(what: str) -> BadUpstream:
     return BadUpstream(f"{DEPT}: {what}")
 
 
-def parse_reply(raw: bytes, query: PlaceNameQuery) -> PlaceNameResult:
+def parse(raw: bytes, query: PlaceNameQuery) -> PlaceNameResult:
     reply = json_object(DEPT, raw)
     code = reply.get("errcode")
     if type(code) is not int:
