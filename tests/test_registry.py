@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import enum
 from dataclasses import dataclass, replace
 
 import aiohttp
@@ -91,6 +91,25 @@ def test_has_a_scope_that_authorizes_it(op):
     Authorizer({"caller-a": [op.scope]}).check(ctx, op.scope, op.department)
     with pytest.raises(PermissionDenied):
         Authorizer({"caller-a": ["SomethingElse"]}).check(ctx, op.scope, op.department)
+
+
+class Verdict(enum.StrEnum):
+    MATCH = "MATCH"
+    PROBABLY = "PROBABLY"  # no IDENTITY_VERDICT_PROBABLY in the proto
+
+
+@dataclass(frozen=True)
+class Guess:
+    verdict: Verdict
+    confidence: float  # no such field in VerifyIdentityResponse
+
+
+def test_a_result_the_response_cannot_carry_is_reported_before_start():
+    op = replace(registry().operations["VerifyIdentity"], result_type=Guess)
+    method = SERVICE.methods_by_name["VerifyIdentity"]
+    problems = convert.check(op, method.input_type, method.output_type)
+    assert any("IdentityVerdict has no value for PROBABLY" in p for p in problems)
+    assert any("has no field confidence" in p for p in problems)
 
 
 def test_every_rpc_is_declared_and_every_declaration_has_its_rpc():

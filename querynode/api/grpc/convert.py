@@ -13,6 +13,8 @@ import enum
 import re
 import typing
 from datetime import datetime
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -23,6 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from querynode.core.operations import Operation
 from querynode.domain import model as m
 from querynode.domain.case import CaseParty, CaseRequest, CaseResult
+from querynode.domain.codec import from_data
 from querynode.v1 import querynode_pb2 as pb
 
 _CONTEXT = "context"
@@ -34,13 +37,11 @@ def enum_prefix(enum_type: EnumDescriptor) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", enum_type.name).upper()
 
 
-def enum_number(enum_type: EnumDescriptor, member: Any) -> int:
-    """A domain enum member (by name) or a plain string (a department name) -> the proto number."""
-    name = member.name if isinstance(member, enum.Enum) else str(member).upper()
-    value = enum_type.values_by_name.get(f"{enum_prefix(enum_type)}_{name}")
-    if value is None:
-        raise ValueError(f"{enum_type.name} has no value for {name}")
-    return value.number
+@cache
+def _enum_numbers(enum_type: EnumDescriptor) -> dict[str, int]:
+    """MEMBER -> number, the enum's prefix taken off (IDENTITY_VERDICT_MATCH -> MATCH)."""
+    prefix = enum_prefix(enum_type) + "_"
+    return {v.name.removeprefix(prefix): v.number for v in enum_type.values}
 
 
 def context(msg: pb.RequestContext) -> dict:
@@ -48,85 +49,103 @@ def context(msg: pb.RequestContext) -> dict:
             "request_id": msg.request_id, "fresh": msg.fresh}
 
 
+@cache
+def _query_plan(query_type: type, request_type: Descriptor) -> tuple[tuple[str, str | None, bool], ...]:
+    """Per query field: its name, the oneof it belongs to and whether the query requires it."""
+    return tuple((f.name, getattr(request_type.fields_by_name[f.name].containing_oneof, "name", None),
+                  f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+                 for f in dataclasses.fields(query_type))
+
+
 def query(op: Operation, request: Message) -> Any:
     """A request message -> the operation's query. A key of a oneof that is not chosen, and a
     field left at its zero value where the query has a default, take the query's default."""
-    fields = request.DESCRIPTOR.fields_by_name
     kwargs = {}
-    for f in dataclasses.fields(op.query_type):
-        descriptor = fields[f.name]
-        oneof = descriptor.containing_oneof
-        if oneof is not None and request.WhichOneof(oneof.name) != f.name:
+    for name, oneof, required in _query_plan(op.query_type, request.DESCRIPTOR):
+        if oneof is not None and request.WhichOneof(oneof) != name:
             continue
-        value = getattr(request, f.name)
-        if not value and not _required(f):
-            continue
-        kwargs[f.name] = value
+        value = getattr(request, name)
+        if value or required:
+            kwargs[name] = value
     return op.query_type(**kwargs)
 
 
-def _required(f: dataclasses.Field) -> bool:
-    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
+def _timestamp(value: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
 
 
-def _value(descriptor: FieldDescriptor, value: Any) -> Any:
+def _converter(descriptor: FieldDescriptor) -> Callable[[Any], Any] | None:
+    """How one domain value becomes the field's value (None: as it is)."""
     if descriptor.enum_type is not None:
-        return enum_number(descriptor.enum_type, value)
-    if descriptor.message_type is not None:
-        if descriptor.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
-            return _timestamp(value)
-        return message(descriptor.message_type, value)
-    return value
+        numbers = _enum_numbers(descriptor.enum_type)
+        return lambda value: numbers[value.name if isinstance(value, enum.Enum) else value.upper()]
+    if descriptor.message_type is None:
+        return None
+    if descriptor.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
+        return _timestamp
+    message_type = descriptor.message_type
+    return lambda value: message(message_type, value)
 
 
-def fill(msg: Message, value: Any) -> Message:
-    """Set the message's fields from the dataclass fields of the same name."""
-    fields = msg.DESCRIPTOR.fields_by_name
-    for f in dataclasses.fields(value):
-        item = getattr(value, f.name)
+@cache
+def _plan(tp: type, message_type: Descriptor) -> tuple[type[Message], tuple]:
+    """The message class and, per dataclass field: name, converter, repeated. Built once per
+    (type, message): the walk over descriptors costs nothing per call."""
+    fields = []
+    for f in dataclasses.fields(tp):
+        descriptor = message_type.fields_by_name[f.name]
+        fields.append((f.name, _converter(descriptor), descriptor.is_repeated))
+    return GetMessageClass(message_type), tuple(fields)
+
+
+def _fields(value: Any, plan: tuple) -> dict[str, Any]:
+    kwargs = {}
+    for name, convert, repeated in plan:
+        item = getattr(value, name)
         if item is None:
             continue
-        descriptor = fields[f.name]
-        if descriptor.is_repeated:
-            getattr(msg, f.name).extend(_value(descriptor, x) for x in item)
-        elif descriptor.message_type is not None:
-            getattr(msg, f.name).CopyFrom(_value(descriptor, item))
+        if convert is None:
+            kwargs[name] = item
+        elif repeated:
+            kwargs[name] = [convert(x) for x in item]
         else:
-            setattr(msg, f.name, _value(descriptor, item))
-    return msg
+            kwargs[name] = convert(item)
+    return kwargs
 
 
 def message(message_type: Descriptor, value: Any) -> Message:
-    return fill(_class_of(message_type)(), value)
-
-
-def _class_of(message_type: Descriptor) -> type[Message]:
-    return GetMessageClass(message_type)
+    """A dataclass value -> the message whose fields have the same names."""
+    cls, plan = _plan(type(value), message_type)
+    return cls(**_fields(value, plan))
 
 
 def provenance(p: m.Provenance) -> pb.Provenance:
     return message(pb.Provenance.DESCRIPTOR, p)
 
 
+@cache
+def _response_plan(message_type: Descriptor) -> tuple[dict[str, int], bool]:
+    fields = message_type.fields_by_name
+    return _enum_numbers(fields["verdict"].enum_type), "warnings" in fields
+
+
 def response(op: Operation, message_type: Descriptor, answer: m.Answer) -> Message:
-    """The response message of an operation from its answer (result may be None: unavailable)."""
-    msg = _class_of(message_type)()
-    if answer.result is not None:
-        fill(msg, answer.result)
-    verdict = op.verdict(answer.result) if answer.result is not None else "SOURCE_UNAVAILABLE"
-    msg.verdict = enum_number(message_type.fields_by_name["verdict"].enum_type, verdict)
-    if "warnings" in message_type.fields_by_name:
-        msg.warnings.extend(answer.warnings)
-    msg.provenance.CopyFrom(provenance(answer.provenance))
-    return msg
+    """The response message of an operation from its answer (result may be None: unavailable):
+    the result's fields, then verdict, warnings (where the message has them) and provenance."""
+    result = answer.result
+    if result is None:
+        cls, kwargs, verdict = GetMessageClass(message_type), {}, "SOURCE_UNAVAILABLE"
+    else:
+        cls, plan = _plan(type(result), message_type)
+        kwargs, verdict = _fields(result, plan), op.verdict(result)
+    verdicts, has_warnings = _response_plan(message_type)
+    kwargs["verdict"] = verdicts[verdict]
+    if has_warnings:
+        kwargs["warnings"] = answer.warnings
+    kwargs["provenance"] = provenance(answer.provenance)
+    return cls(**kwargs)
 
 
 def check(op: Operation, request_type: Descriptor, response_type: Descriptor) -> list[str]:
@@ -145,8 +164,10 @@ def check(op: Operation, request_type: Descriptor, response_type: Descriptor) ->
 
 
 def _fits(tp: type, message_type: Descriptor) -> list[str]:
-    """Every field of the dataclass (recursively) has a field of the same name in the message."""
+    """Every field of the dataclass (recursively) has a field of the same name in the message,
+    and every member of a domain enum a value of the message's enum."""
     problems = []
+    hints = typing.get_type_hints(tp)
     for f in dataclasses.fields(tp):
         descriptor = message_type.fields_by_name.get(f.name)
         if descriptor is None:
@@ -155,6 +176,12 @@ def _fits(tp: type, message_type: Descriptor) -> list[str]:
         inner = _dataclass_in(tp, f.name)
         if inner is not None and descriptor.message_type is not None:
             problems += _fits(inner, descriptor.message_type)
+        members = [a for a in (hints[f.name], *typing.get_args(hints[f.name]))
+                   if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if descriptor.enum_type is not None and members:
+            missing = [x.name for x in members[0] if x.name not in _enum_numbers(descriptor.enum_type)]
+            if missing:
+                problems.append(f"{descriptor.enum_type.name} has no value for {', '.join(missing)}")
     return problems
 
 
@@ -187,13 +214,7 @@ def case_request(request: pb.CheckCaseRequest) -> CaseRequest:
 
 def case_check(entry: dict) -> pb.CaseCheck:
     prov = entry["provenance"]
-    provenance_msg = None
-    if prov is not None:
-        source_time = datetime.fromisoformat(prov["source_time"]) if prov["source_time"] else None
-        provenance_msg = pb.Provenance(
-            department=enum_number(pb.Department.DESCRIPTOR, prov["department"]), source_time=_timestamp(source_time),
-            from_cache=prov["from_cache"], cache_age_seconds=prov["cache_age_seconds"], stale=prov["stale"],
-            audit_id=prov["audit_id"], request_id=prov["request_id"], unavailable_reason=prov["unavailable_reason"])
+    provenance_msg = provenance(from_data(m.Provenance, prov)) if prov is not None else None
     return pb.CaseCheck(check_id=entry["check_id"], kind=entry["kind"], role=entry["role"],
                         party_index=entry["party_index"], status=CHECK_STATUS[entry["status"]],
                         summary=entry["summary"], provenance=provenance_msg)
