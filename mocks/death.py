@@ -18,20 +18,16 @@ import hmac
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
 from defusedxml.ElementTree import fromstring
 
 from mocks.server import MockDepartment, ReplayGuard, sent_at_beijing
 from mocks.world import World
 
 
-
 def sign(secret: str, fields: dict[str, str]) -> str:
+    """The department's own check (OpenSSL's SM3 through hashlib, not the connector's library)."""
     message = "&".join(f"{k}={fields[k]}" for k in sorted(fields))
-    mac = crypto_hmac.HMAC(secret.encode(), hashes.SM3())
-    mac.update(message.encode())
-    return mac.finalize().hex().upper()
+    return hmac.new(secret.encode(), message.encode(), "sm3").hexdigest().upper()
 
 
 def respond(code: str, message: str, record: dict[str, str] | None = None) -> web.Response:

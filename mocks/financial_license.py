@@ -26,7 +26,6 @@ from mocks.server import MockDepartment, ReplayGuard, sent_at_beijing
 from mocks.world import License, World
 
 
-
 def _reply(payload: dict) -> web.Response:
     return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
