@@ -150,18 +150,18 @@ def _cards(r: TaxResult) -> list[Card]:
     return [Card("完税记录", (Row("纳税人", mask_name(x.taxpayer)), Row("税额", x.amount))) for x in r.records]
 
 
-TAX = Department("deed_tax", "税务总局", default_port=18999, cache_ttl_seconds=60,
-                 connector=f"{__name__}:DeedTaxConnector")
-QUERY_DEED_TAX = Operation(
-    name="QueryDeedTax", department="deed_tax", query_type=TaxQuery, result_type=TaxResult, label="契税完税信息",
-    summary="Deed tax paid", http_path="/api/v1/deed-tax/query", verdict=found_if(lambda r: bool(r.records)),
+TAX = Department("throwaway", "试用部门", default_port=18999, cache_ttl_seconds=60,
+                 connector=f"{__name__}:ThrowawayConnector")
+QUERY_THROWAWAY = Operation(
+    name="QueryThrowaway", department="throwaway", query_type=TaxQuery, result_type=TaxResult, label="试用查询",
+    summary="A throwaway lookup", http_path="/api/v1/throwaway/query", verdict=found_if(lambda r: bool(r.records)),
     validate=_validate, masking={"masked": _mask, "verdict": lambda r: TaxResult(())},
-    form=Form("deed-tax", lambda q: mask_name(q.name), _cards),
+    form=Form("throwaway", lambda q: mask_name(q.name), _cards),
 )
 
 
 def test_the_throwaway_declaration_registers_cleanly():
-    Registry().register(TAX, (QUERY_DEED_TAX,))
+    Registry().register(TAX, (QUERY_THROWAWAY,))
 
 
 @pytest.mark.parametrize("change, complaint", [
@@ -174,7 +174,7 @@ def test_the_throwaway_declaration_registers_cleanly():
 ])
 def test_a_misdeclared_operation_does_not_register(change, complaint):
     with pytest.raises(RegistryError, match=complaint):
-        Registry().register(TAX, (replace(QUERY_DEED_TAX, **change),))
+        Registry().register(TAX, (replace(QUERY_THROWAWAY, **change),))
 
 
 def test_a_query_field_without_limits_does_not_register():
@@ -183,14 +183,14 @@ def test_a_query_field_without_limits_does_not_register():
         id_number: str
 
     with pytest.raises(RegistryError, match="query field id_number has no param"):
-        Registry().register(TAX, (replace(QUERY_DEED_TAX, query_type=Bare),))
+        Registry().register(TAX, (replace(QUERY_THROWAWAY, query_type=Bare),))
 
 
 def test_a_clash_with_a_registered_department_does_not_register():
     taken = registry().operations["QueryDeath"]
     with pytest.raises(RegistryError, match="already registered"):
         Registry(dict(registry().departments), dict(registry().operations)).register(
-            replace(TAX, default_port=18005), (replace(QUERY_DEED_TAX, http_path=taken.http_path),))
+            replace(TAX, default_port=18005), (replace(QUERY_THROWAWAY, http_path=taken.http_path),))
 
 
 def test_an_rpc_without_declaration_and_a_declaration_without_rpc_stop_the_grpc_door():
@@ -201,8 +201,8 @@ def test_an_rpc_without_declaration_and_a_declaration_without_rpc_stop_the_grpc_
     with pytest.raises(RegistryError, match="rpc QueryDeath has no declared operation"):
         method_handlers(QueryNodeServicer(None), missing)
     extra = Registry(dict(registry().departments), dict(registry().operations))
-    extra.register(TAX, (replace(QUERY_DEED_TAX, rpc="QueryDeedTax"),))
-    with pytest.raises(RegistryError, match="declares rpc QueryDeedTax"):
+    extra.register(TAX, (replace(QUERY_THROWAWAY, rpc="QueryThrowaway"),))
+    with pytest.raises(RegistryError, match="declares rpc QueryThrowaway"):
         method_handlers(QueryNodeServicer(None), extra)
 
 
@@ -216,10 +216,10 @@ def test_results_are_masked_by_their_declaration_and_unknown_ones_refused(view):
 # ------------------------------------------------------------------ a throwaway department, end to end
 
 
-class DeedTaxConnector(Connector):
+class ThrowawayConnector(Connector):
     """The throwaway department's connector: one JSON POST, one JSON reply."""
 
-    department = "deed_tax"
+    department = "throwaway"
 
     async def lookup(self, query: TaxQuery, call: CallInfo) -> TaxResult:
         async with map_errors(self.department):
@@ -232,22 +232,22 @@ class DeedTaxConnector(Connector):
 
 
 @pytest.fixture
-def deed_tax():
-    registry().register(TAX, (QUERY_DEED_TAX,))
-    yield QUERY_DEED_TAX
+def throwaway():
+    registry().register(TAX, (QUERY_THROWAWAY,))
+    yield QUERY_THROWAWAY
     registry().unregister(TAX.name)
 
 
-async def test_a_new_department_gets_route_openapi_form_scope_masking_and_metrics(deed_tax, fake_upstream, node_for,
+async def test_a_new_department_gets_route_openapi_form_scope_masking_and_metrics(throwaway, fake_upstream, node_for,
                                                                                    samples):
     async def tax_office(request: web.Request) -> web.Response:
         body = await request.json()
         return web.json_response({"records": [{"nsrmc": body["xm"], "se": "1200.00"}]})
 
-    running = await node_for({"deed_tax": await fake_upstream(tax_office)},
-                             callers={"test-registry": {"operations": ["QueryDeedTax"], "view": "masked"}})
+    running = await node_for({"throwaway": await fake_upstream(tax_office)},
+                             callers={"test-registry": {"operations": ["QueryThrowaway"], "view": "masked"}})
     async with aiohttp.ClientSession() as s:
-        async with s.post(f"{running.http_url}/api/v1/deed-tax/query",
+        async with s.post(f"{running.http_url}/api/v1/throwaway/query",
                           json={"context": json_ctx(), "id_number": "110105199003071234", "name": "张三丰"}) as r:
             assert r.status == 200, await r.text()
             answer = await r.json()
@@ -258,14 +258,14 @@ async def test_a_new_department_gets_route_openapi_form_scope_masking_and_metric
             metrics = await r.text()
     assert answer["verdict"] == "FOUND"
     assert answer["result"] == {"records": [{"taxpayer": "张**", "amount": "1200.00"}]}  # masked view
-    assert answer["provenance"]["department"] == "deed_tax"
-    assert 'operation="QueryDeedTax"' in metrics and 'department="deed_tax"' in metrics
-    assert "/api/v1/deed-tax/query" in document()["paths"]
-    assert lookups()["deed-tax"].fields[0].maxlength == 18
-    assert running.node.settings.departments["deed_tax"].cache_ttl_seconds == 60  # the declared default
+    assert answer["provenance"]["department"] == "throwaway"
+    assert 'operation="QueryThrowaway"' in metrics and 'department="throwaway"' in metrics
+    assert "/api/v1/throwaway/query" in document()["paths"]
+    assert lookups()["throwaway"].fields[0].maxlength == 18
+    assert running.node.settings.departments["throwaway"].cache_ttl_seconds == 60  # the declared default
 
 
-async def test_a_new_departments_limits_are_enforced(deed_tax):
+async def test_a_new_departments_limits_are_enforced(throwaway):
     with pytest.raises(InvalidArgument, match="longer than 30"):
         validate_query(TaxQuery("110105199003071234", "张" * 31))
 
