@@ -118,6 +118,12 @@ def field_type(cls: type, name: str) -> Any:
     return args[0] if args else tp
 
 
+def _unique_keys(op: Operation) -> set[tuple[str, str]]:
+    """What no two operations may share: name, route, form slug, scope and rpc."""
+    keys = {("name", op.name), ("http_path", op.http_path), ("slug", op.form.slug), ("scope", op.scope)}
+    return keys | ({("rpc", op.rpc)} if op.rpc else set())
+
+
 @dataclass
 class Registry:
     departments: dict[str, Department] = field(default_factory=dict)
@@ -163,22 +169,17 @@ class Registry:
             problems.append(f"default port {dept.default_port} is taken")
         if not operations:
             problems.append("declares no operation")
-        taken = {(attr, getattr(op, attr) if attr != "slug" else op.form.slug)
-                 for op in self.operations.values() for attr in ("name", "http_path", "slug", "scope", "rpc")}
+        taken = {key for op in self.operations.values() for key in _unique_keys(op)}
         for op in operations:
             problems += [f"{op.name}: {p}" for p in self._operation_problems(dept, op, taken)]
-            taken |= {(attr, getattr(op, attr) if attr != "slug" else op.form.slug)
-                      for attr in ("name", "http_path", "slug", "scope", "rpc")}
+            taken |= _unique_keys(op)
         return problems
 
     def _operation_problems(self, dept: Department, op: Operation, taken: set) -> list[str]:
         problems = []
         if op.department != dept.name:
             problems.append(f"declared for department {op.department!r}")
-        for attr, value in (("name", op.name), ("http_path", op.http_path), ("slug", op.form.slug),
-                            ("scope", op.scope), ("rpc", op.rpc)):
-            if value is not None and (attr, value) in taken:
-                problems.append(f"{attr} {value!r} is already registered")
+        problems += [f"{attr} {value!r} is already registered" for attr, value in _unique_keys(op) & taken]
         if not op.http_path.startswith("/api/v1/"):
             problems.append("http_path must start with /api/v1/")
         if not _SLUG.match(op.form.slug):

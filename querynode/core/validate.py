@@ -38,7 +38,7 @@ def person(query: Any) -> tuple[Any, list[str]]:
     return replace(query, id_number=id_number, name=ids.person_name(query.name, "name")), warnings
 
 
-_TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}
+TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}  # JSON Schema names, also in error texts
 
 
 def _within_limits(query: Any) -> None:
@@ -49,7 +49,7 @@ def _within_limits(query: Any) -> None:
             continue
         expected = field_type(type(query), f.name)
         if type(value) is not expected:
-            raise InvalidArgument([FieldViolation(f.name, f"must be a {_TYPE_NAMES.get(expected, expected.__name__)}")])
+            raise InvalidArgument([FieldViolation(f.name, f"must be a {TYPE_NAMES.get(expected, expected.__name__)}")])
         if expected is str and p.max_length is not None and len(value) > p.max_length:
             raise InvalidArgument([FieldViolation(f.name, f"is longer than {p.max_length} characters")])
         if expected is int and ((p.minimum is not None and value < p.minimum)

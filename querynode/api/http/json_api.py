@@ -10,6 +10,7 @@ from aiohttp import web
 
 from querynode.core.hub import Hub
 from querynode.core.operations import Operation, field_type, registry
+from querynode.core.validate import TYPE_NAMES
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.codec import to_data
@@ -31,7 +32,6 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 _CONTEXT_FIELDS = {"case_number": 64, "operator_id": 64, "purpose": 200, "request_id": 64}
-_TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}
 
 
 def verdict_of(answer: m.Answer) -> str:
@@ -114,7 +114,7 @@ def _query(query_type: type, body: dict) -> Any:
             continue
         expected = field_type(query_type, name)
         if type(value) is not expected:
-            raise _violation(name, f"must be a {_TYPE_NAMES[expected]}")
+            raise _violation(name, f"must be a {TYPE_NAMES[expected]}")
         kwargs[name] = value
     required = [f.name for f in known.values() if f.default is dataclasses.MISSING]
     for name in required:

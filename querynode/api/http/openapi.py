@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from querynode.core.operations import field_type, registry
+from querynode.core.validate import TYPE_NAMES
 from querynode.domain.fields import param_of, required
-
-_JSON_TYPES = {str: "string", int: "integer", bool: "boolean"}
-
 
 CONTEXT_SCHEMA = {
     "type": "object",
@@ -114,7 +112,7 @@ RECORD_FILE_SCHEMA = {
 def _field_schema(query_type: type, f: dataclasses.Field) -> dict:
     """One query field: its JSON type (nullable when it may be left out) and its declared limits."""
     p = param_of(f)
-    json_type = _JSON_TYPES[field_type(query_type, f.name)]
+    json_type = TYPE_NAMES[field_type(query_type, f.name)]
     schema: dict = {"type": json_type if required(f) else [json_type, "null"]}
     if p.min_length and required(f):
         schema["minLength"] = p.min_length
