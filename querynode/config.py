@@ -196,6 +196,19 @@ class Settings(BaseSettings):
                 conf.cache_ttl_seconds = defaults[dept].cache_ttl_seconds
         return self
 
+    @model_validator(mode="after")
+    def _callers_name_registered_scopes(self) -> "Settings":
+        """A caller's operations and departments must be registered scopes and department names."""
+        scopes = {op.scope for op in registry().operations.values()} | {"*"}
+        names = set(registry().departments) | {"*"}
+        for caller, spec in self.callers.items():
+            policy = spec if isinstance(spec, CallerSettings) else CallerSettings(operations=spec)
+            unknown = sorted((set(policy.operations) - scopes) | (set(policy.departments) - names))
+            if unknown:
+                raise ValueError(f"callers.{caller}: {', '.join(unknown)} not registered "
+                                 f"(operations: {', '.join(sorted(scopes - {'*'}))})")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

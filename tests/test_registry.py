@@ -24,6 +24,7 @@ from querynode.api.grpc.servicer import CASE_RPCS, SERVICE, QueryNodeServicer, m
 from querynode.api.http.app import create_app
 from querynode.api.http.openapi import document
 from querynode.api.http.pages.lookups import lookups
+from querynode.config import Settings
 from querynode.core.operations import (
     MASKED_VIEWS, Card, Department, Form, Operation, Registry, RegistryError, Row, found_if, registry,
 )
@@ -275,3 +276,11 @@ def test_the_mocks_serve_every_registered_department_at_its_default_port():
 
     offsets = {cls.name: offset for (offset, _, _), cls in zip(DEPARTMENTS, mock_classes(), strict=True)}
     assert offsets == {d.name: d.default_port - 18000 for d in registry().departments.values()}
+
+
+@pytest.mark.parametrize("callers", [{"window-app": ["VerifyIdentiy"]},
+                                     {"window-app": {"operations": ["QueryMarriage"], "departments": ["mariage"]}}])
+def test_a_caller_naming_an_unknown_scope_or_department_stops_the_node(callers):
+    # A typo would silently deny the caller everything it was meant to have.
+    with pytest.raises(ValueError, match="not registered"):
+        Settings(callers=callers)
