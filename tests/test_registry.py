@@ -267,8 +267,12 @@ async def test_a_new_department_gets_route_openapi_form_scope_masking_and_metric
 
 
 async def test_a_new_departments_limits_are_enforced(throwaway):
-    with pytest.raises(InvalidArgument, match="longer than 30"):
-        validate_query(TaxQuery("110105199003071234", "张" * 31))
+    with pytest.raises(InvalidArgument) as raised:
+        validate_query(TaxQuery("110105199003071234", "张" * 121))  # beyond any normalising
+    assert [(v.field, v.code) for v in raised.value.violations] == [("name", "TOO_LONG")]
+    with pytest.raises(InvalidArgument) as raised:
+        validate_query(TaxQuery(18, "张三"))
+    assert [(v.field, v.code) for v in raised.value.violations] == [("id_number", "NOT_A_STRING")]
 
 
 def test_the_mocks_serve_every_registered_department_at_its_default_port():

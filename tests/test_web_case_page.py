@@ -44,7 +44,7 @@ async def test_case_page_findings_and_plan_errors(page, site, samples):  # noqa:
     assert await page.inner_text("#case-status") == "需关注"
     assert "姓名与身份证号码不一致" in await page.inner_text("#findings")
     await fill_case(page, site, [("decedent", a)], registration_type="advance_notice")
-    assert "parties[0].role" in await page.inner_text("#errors")
+    assert "当事人1 角色：" in await page.inner_text("#errors")  # the field named in Chinese
     assert a["id_number"] not in await page.content()
 
 

@@ -14,11 +14,13 @@ DEPARTMENT = Department("marriage", "民政部（婚姻登记）", default_port=
 
 def _validate(query: MarriageQuery) -> tuple[MarriageQuery, list[str]]:
     id_number, warnings = ids.resident_id(query.id_number, "id_number")
-    name = ids.person_name(query.name, "name")
+    name, more = ids.person_name(query.name, "name")
+    warnings += more
     spouse_id = spouse_name = None
     if query.spouse_id_number or query.spouse_name:
         spouse_id, more = ids.resident_id(query.spouse_id_number or "", "spouse_id_number")
-        spouse_name = ids.person_name(query.spouse_name or "", "spouse_name")
+        warnings += more
+        spouse_name, more = ids.person_name(query.spouse_name or "", "spouse_name")
         warnings += more
     return MarriageQuery(id_number, name, spouse_id, spouse_name), warnings
 

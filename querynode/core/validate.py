@@ -11,7 +11,7 @@ from typing import Any
 
 from querynode.core.operations import field_type, registry
 from querynode.domain import identifiers as ids
-from querynode.domain.errors import FieldViolation, InvalidArgument
+from querynode.domain.errors import InvalidArgument, invalid, violation
 from querynode.domain.fields import param_of
 from querynode.domain.model import RequestContext
 
@@ -29,32 +29,36 @@ def validate_context(ctx: RequestContext) -> RequestContext:
 def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
     """Exactly one of two keys (a credit code or a name, ...)."""
     if bool(a) == bool(b):
-        raise InvalidArgument([FieldViolation(f"{field_a}|{field_b}", f"give exactly one of {field_a} and {field_b}")])
+        raise InvalidArgument([violation(f"{field_a}|{field_b}", "ONE_OF")])
 
 
 def person(query: Any) -> tuple[Any, list[str]]:
     """A query about one person by resident ID number and name (identity, death)."""
     id_number, warnings = ids.resident_id(query.id_number, "id_number")
-    return replace(query, id_number=id_number, name=ids.person_name(query.name, "name")), warnings
+    name, more = ids.person_name(query.name, "name")
+    return replace(query, id_number=id_number, name=name), warnings + more
 
 
-TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}  # JSON Schema names, also in error texts
+TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}  # JSON Schema names
+TYPE_CODES = {str: "NOT_A_STRING", int: "NOT_AN_INTEGER", bool: "NOT_A_BOOLEAN"}  # errors.MESSAGES codes
 
 
 def _within_limits(query: Any) -> None:
-    """The declared type and limits of each field. Normalisers may be stricter."""
+    """The declared type and limits of each field."""
     for f in dataclasses.fields(query):
         value, p = getattr(query, f.name), param_of(f)
         if value is None:
             continue
         expected = field_type(type(query), f.name)
         if type(value) is not expected:
-            raise InvalidArgument([FieldViolation(f.name, f"must be a {TYPE_NAMES.get(expected, expected.__name__)}")])
-        if expected is str and p.max_length is not None and len(value) > p.max_length:
-            raise InvalidArgument([FieldViolation(f.name, f"is longer than {p.max_length} characters")])
+            raise invalid(f.name, TYPE_CODES[expected])
+        # A bound before any work on the value; the normaliser applies the exact limit to the
+        # value it made (NFC, trimmed, invisible characters removed: domain/text.py).
+        if expected is str and p.max_length is not None and len(value) > 4 * p.max_length:
+            raise invalid(f.name, "TOO_LONG", max=p.max_length)
         if expected is int and ((p.minimum is not None and value < p.minimum)
                                 or (p.maximum is not None and value > p.maximum)):
-            raise InvalidArgument([FieldViolation(f.name, f"must be between {p.minimum} and {p.maximum}")])
+            raise invalid(f.name, "OUT_OF_RANGE", low=p.minimum, high=p.maximum)
 
 
 def validate_query(query: Any) -> tuple[Any, list[str]]:
@@ -62,6 +66,6 @@ def validate_query(query: Any) -> tuple[Any, list[str]]:
     try:
         op = registry().operation_for(query)
     except LookupError:
-        raise InvalidArgument([FieldViolation("query", "unknown query type")]) from None
+        raise invalid("query", "UNKNOWN_QUERY") from None
     _within_limits(query)
     return op.validate(query)

@@ -56,7 +56,7 @@ def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest
 
 
 def _errors(exc: e.InvalidArgument) -> list[str]:
-    return [f"{v.field}：{v.description}" for v in exc.violations]
+    return [v.message for v in exc.violations]
 
 
 @page(Role.CLERK)
