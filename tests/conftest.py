@@ -85,6 +85,17 @@ async def identity_mock(start_mock) -> IdentityDepartment:
     return await start_mock(IdentityDepartment)
 
 
+@pytest.fixture
+async def person_departments(start_mock, identity_mock) -> dict[str, str]:
+    """URLs of the departments every signing person is checked against (identity, death,
+    marriage): the least a case check needs to come out complete."""
+    from mocks.death import DeathDepartment
+    from mocks.marriage import MarriageDepartment
+
+    return {"identity": identity_mock.url, "death": (await start_mock(DeathDepartment)).url,
+            "marriage": (await start_mock(MarriageDepartment)).url}
+
+
 def make_settings(tmp_path, urls: dict[str, str], secret: str, *, breaker: dict | None = None,
                   **overrides) -> Settings:
     """Settings for a test node; `breaker` applies to every department given."""
