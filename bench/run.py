@@ -37,7 +37,14 @@ from querynode.v1 import querynode_pb2 as pb  # noqa: E402
 from querynode.v1 import querynode_pb2_grpc  # noqa: E402
 
 PY = sys.executable
-BASE = 19000  # mocks on 19001-19007
+BASE = 19000  # mocks on BASE + (each department's default port - 18000): 19001, 19002, ...
+
+
+def department_ports() -> dict[str, int]:
+    """Each registered department's mock port in the benchmark (python -m mocks --base-port BASE)."""
+    from querynode.core.operations import registry
+
+    return {d.name: BASE + d.default_port - 18000 for d in registry().departments.values()}
 NODE_GRPC, NODE_HTTP, ECHO_GRPC, ECHO_HTTP = 19051, 19080, 19052, 19081
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
@@ -149,7 +156,7 @@ async def added_latency(person: dict, secret: str, ca_file: Path, token: str, ca
     from connectors.identity import IdentityConnector
     from querynode.domain.model import IdentityQuery
 
-    connector = IdentityConnector(ConnectorConfig(base_url=f"http://127.0.0.1:{BASE + 1}", secret=secret))
+    connector = IdentityConnector(ConnectorConfig(base_url=f"http://127.0.0.1:{department_ports()['identity']}", secret=secret))
     query = IdentityQuery(person["id_number"], person["name"])
     direct = []
     for i in range(calls + 50):
@@ -246,8 +253,8 @@ async def case_checks(world, ca_file: Path, token: str, node_pid: int, *, concur
     bank = next(lic for lic in world.licenses if lic.valid)
     persons = [p for p in world.persons if p.kind == "resident" and p.id_number not in world.deaths]
     async with aiohttp.ClientSession() as http:
-        for port in range(1, 8):
-            async with http.post(f"http://127.0.0.1:{BASE + port}/_admin/faults", json={"latency": str(delay_ms)}) as r:
+        for port in department_ports().values():
+            async with http.post(f"http://127.0.0.1:{port}/_admin/faults", json={"latency": str(delay_ms)}) as r:
                 r.raise_for_status()
         try:
             credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
@@ -280,8 +287,8 @@ async def case_checks(world, ca_file: Path, token: str, node_pid: int, *, concur
                 await asyncio.gather(*(client(c) for c in range(concurrent)))
                 cpu, elapsed = cpu_seconds(node_pid) - cpu0, time.perf_counter() - t0
         finally:
-            for port in range(1, 8):
-                async with http.post(f"http://127.0.0.1:{BASE + port}/_admin/faults", json={}) as r:
+            for port in department_ports().values():
+                async with http.post(f"http://127.0.0.1:{port}/_admin/faults", json={}) as r:
                     r.raise_for_status()
     return {"cases": len(latencies), "concurrent": concurrent, "department_delay_ms": delay_ms,
             "cases_per_s": len(latencies) / elapsed, "node_cpu_ms_per_case": cpu / len(latencies) * 1000,
@@ -332,9 +339,9 @@ def prepare_stack() -> Stack:
            "QUERYNODE_SECURITY__TLS_CERT_FILE": str(pki.server_cert),
            "QUERYNODE_SECURITY__TLS_KEY_FILE": str(pki.server_key),
            "QUERYNODE_SECURITY__TOKENS_FILE": str(tokens)}
-    for dept, port in (("IDENTITY", 1), ("CREDIT_CODE", 2), ("MARRIAGE", 3), ("COURT", 4), ("DEATH", 5),
-                       ("PLACE_NAME", 6), ("FINANCIAL_LICENSE", 7)):
-        env[f"QUERYNODE_DEPARTMENTS__{dept}__URL"] = f"http://127.0.0.1:{BASE + port}"
+    for name, port in department_ports().items():
+        dept = name.upper()
+        env[f"QUERYNODE_DEPARTMENTS__{dept}__URL"] = f"http://127.0.0.1:{port}"
         env[f"QUERYNODE_DEPARTMENTS__{dept}__SECRET_FILE"] = str(secret_file)
         env[f"QUERYNODE_DEPARTMENTS__{dept}__ALLOW_PLAIN_HTTP"] = "true"  # mocks on loopback
         # A department's quota is a deployment setting; here it must not be what the case benchmark measures.

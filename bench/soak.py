@@ -27,7 +27,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from run import BASE, NODE_GRPC, NODE_HTTP, PY, ROOT, grpc_frame, prepare_stack, require_tools
+from run import NODE_GRPC, NODE_HTTP, PY, ROOT, department_ports, grpc_frame, prepare_stack, require_tools
 
 from querynode.v1 import querynode_pb2 as pb
 
@@ -35,9 +35,6 @@ SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 PROBE_SECONDS = 15
 CLIENTS = 4  # h2load connections per stream
 FAULTS = {"marriage": {"error_rate": 0.2}, "death": {"reset_rate": 0.1, "latency": "normal:20:5"}}
-DEPARTMENT_PORT = {"identity": 1, "marriage": 3, "death": 5}
-
-
 def streams(samples: dict) -> dict[str, tuple[str, bytes]]:
     """Three kinds of call, each one h2load stream: (gRPC path, framed request)."""
     match = samples["identity"]["match"][0]
@@ -91,8 +88,8 @@ def rss_kib(pid: int) -> int:
 
 
 def set_faults(plan_by_department: dict) -> None:
-    for dept, port in DEPARTMENT_PORT.items():
-        request = urllib.request.Request(f"http://127.0.0.1:{BASE + port}/_admin/faults", method="POST",
+    for dept, port in department_ports().items():  # every department: one without a plan is cleared
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/_admin/faults", method="POST",
                                          data=json.dumps(plan_by_department.get(dept, {})).encode(),
                                          headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request, timeout=5).read()

@@ -23,17 +23,15 @@ import hashlib
 import hmac
 import html
 import re
-import time
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from mocks.court_cases import CourtCase, Document, generate
-from mocks.server import MockDepartment
+from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
 from mocks.world import World
 
-MAX_SKEW_MS = 5 * 60 * 1000
 KEEP_SECONDS = 30 * 60  # how long a submitted query's result stays fetchable
 ROLE_CODES = {"原告": "01", "被告": "02", "第三人": "03", "上诉人": "04", "被上诉人": "05",
               "申请执行人": "06", "被执行人": "07", "申请人": "08", "被申请人": "09"}
@@ -87,7 +85,7 @@ class CourtDepartment(MockDepartment):
                     self.later.setdefault(number, []).append(case)
         self.slow = {c.case_number for c in self.cases if c.kind == "pending"}
         self.submitted: dict[str, Submitted] = {}
-        self._nonces: dict[str, float] = {}
+        self.replays = ReplayGuard()
         super().__init__()
 
     def routes(self, app: web.Application) -> None:
@@ -141,19 +139,15 @@ class CourtDepartment(MockDepartment):
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         secret = self.secrets.get(fields.get("appId", ""))
         ts, nonce = fields.get("timestamp", ""), fields.get("nonce", "")
-        now_ms = int(time.time() * 1000)
-        if secret is None or not ts.isdigit() or abs(now_ms - int(ts)) > MAX_SKEW_MS:
+        if secret is None or not self.replays.fresh(sent_at_ms(ts)):
             self.stats["refused"] += 1
             return fields, reply("1001", "应用未授权或时间戳无效")
         if not hmac.compare_digest(sign(secret, fields), fields.get("sign", "")):
             self.stats["refused"] += 1
             return fields, reply("1001", "签名验证失败")
-        if not nonce or nonce in self._nonces:
+        if not self.replays.first_use(nonce):
             self.stats["refused"] += 1
             return fields, reply("1001", "随机数重复")
-        self._nonces[nonce] = now_ms
-        if len(self._nonces) > 20_000:
-            self._nonces = {n: t for n, t in self._nonces.items() if now_ms - t <= 2 * MAX_SKEW_MS}
         return fields, None
 
     def _forget_old(self, now: float) -> None:

@@ -27,10 +27,9 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from mocks.server import MockDepartment
+from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
 from mocks.world import Organization, World, make_credit_code
 
-MAX_SKEW_MS = 5 * 60 * 1000
 TOKEN_TTL_SECONDS = 7200
 STATUS_TEXT = {"存续": "存续（在营、开业、在册）", "吊销": "吊销，未注销", "注销": "注销"}
 
@@ -62,6 +61,7 @@ class CreditCodeDepartment(MockDepartment):
             self.by_name.setdefault(org.name, []).append(org)
         self.tokens: dict[str, float] = {}  # token -> expiry (time.time())
         self.request_ids: list[str] = []
+        self.replays = ReplayGuard()
         super().__init__()
 
     def routes(self, app: web.Application) -> None:
@@ -79,7 +79,7 @@ class CreditCodeDepartment(MockDepartment):
         secret = self.secrets.get(client_id)
         if secret is None:
             return _reply({"code": "4010", "msg": "客户端未注册"}, 401)
-        if not timestamp.isdigit() or abs(int(time.time() * 1000) - int(timestamp)) > MAX_SKEW_MS:
+        if not self.replays.fresh(sent_at_ms(timestamp)):
             return _reply({"code": "4012", "msg": "时间戳无效"}, 401)
         expected = hmac.new(secret.encode(), (client_id + timestamp).encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):

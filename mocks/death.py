@@ -15,27 +15,19 @@ Unlike the other departments it speaks XML and answers in GBK:
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
 from xml.etree import ElementTree as ET
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
 from defusedxml.ElementTree import fromstring
 
-from mocks.server import MockDepartment
+from mocks.server import MockDepartment, ReplayGuard, sent_at_beijing
 from mocks.world import World
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-MAX_SKEW = timedelta(minutes=5)
 
 
 def sign(secret: str, fields: dict[str, str]) -> str:
+    """The department's own check (OpenSSL's SM3 through hashlib, not the connector's library)."""
     message = "&".join(f"{k}={fields[k]}" for k in sorted(fields))
-    mac = crypto_hmac.HMAC(secret.encode(), hashes.SM3())
-    mac.update(message.encode())
-    return mac.finalize().hex().upper()
+    return hmac.new(secret.encode(), message.encode(), "sm3").hexdigest().upper()
 
 
 def respond(code: str, message: str, record: dict[str, str] | None = None) -> web.Response:
@@ -58,7 +50,7 @@ class DeathDepartment(MockDepartment):
     def __init__(self, world: World, secrets: dict[str, str]) -> None:
         self.deaths = world.deaths
         self.secrets = secrets
-        self._nonces: dict[str, datetime] = {}
+        self.replays = ReplayGuard()
         super().__init__()
 
     def routes(self, app: web.Application) -> None:
@@ -74,19 +66,12 @@ class DeathDepartment(MockDepartment):
         except Exception:  # noqa: BLE001 - any malformed request gets the department's 11
             return respond("11", "请求报文格式错误")
         secret = self.secrets.get(app_key)
-        try:
-            sent = datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
-        except ValueError:
-            sent = None
         expected = sign(secret, {"AppKey": app_key, "Nonce": nonce, "SFZH": body["SFZH"], "Timestamp": timestamp,
                                  "XM": name}) if secret else ""
-        if (secret is None or sent is None or abs(datetime.now(SHANGHAI) - sent) > MAX_SKEW
-                or not nonce or nonce in self._nonces or not hmac.compare_digest(expected, given)):
+        if (secret is None or not self.replays.fresh(sent_at_beijing(timestamp))
+                or not hmac.compare_digest(expected, given) or not self.replays.first_use(nonce)):
             self.stats["refused"] += 1
             return respond("10", "签名校验失败")
-        if len(self._nonces) > 10_000:  # forget nonces older than any timestamp still accepted
-            self._nonces = {n: t for n, t in self._nonces.items() if datetime.now(SHANGHAI) - t <= 2 * MAX_SKEW}
-        self._nonces[nonce] = sent
         death = self.deaths.get(number)
         if death is None:
             return respond("01", "未查询到死亡医学证明信息")

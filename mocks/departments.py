@@ -18,6 +18,11 @@ DEPARTMENTS = (
 )
 
 
+def mock_classes() -> list[type[MockDepartment]]:
+    """Every mock department class; each names its department (`name`)."""
+    return [getattr(importlib.import_module(module), cls) for _, module, cls in DEPARTMENTS]
+
+
 def department_modules():
     return [importlib.import_module(module) for _, module, _ in DEPARTMENTS]
 

@@ -19,16 +19,11 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from mocks.server import MockDepartment
+from mocks.server import MockDepartment, ReplayGuard, sent_at_beijing
 from mocks.world import License, World
-
-BEIJING = ZoneInfo("Asia/Shanghai")
-MAX_SKEW_SECONDS = 300
 
 
 def _reply(payload: dict) -> web.Response:
@@ -55,6 +50,7 @@ class FinancialLicenseDepartment(MockDepartment):
         for lic in world.licenses:
             self.by_name.setdefault(lic.organization.name, []).append(lic)
         self.request_ids: list[str] = []
+        self.replays = ReplayGuard()
         super().__init__()
 
     def routes(self, app: web.Application) -> None:
@@ -63,18 +59,19 @@ class FinancialLicenseDepartment(MockDepartment):
     def refusal(self, headers, body: bytes) -> dict | None:
         app_key, timestamp, nonce, sign = (headers.get(h, "") for h in ("appKey", "timestamp", "nonceStr", "sign"))
         secret = self.secrets.get(app_key)
-        try:
-            sent = datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
-        except ValueError:
+        sent = sent_at_beijing(timestamp)
+        if sent is None:
             return {"retCode": "1002", "retMsg": "时间戳格式错误"}
-        if abs((datetime.now(BEIJING) - sent).total_seconds()) > MAX_SKEW_SECONDS:
+        if not self.replays.fresh(sent):
             return {"retCode": "1002", "retMsg": "请求已过期"}
         if secret is None:
             return {"retCode": "1001", "retMsg": "应用未授权"}
         message = "&".join([app_key, timestamp, nonce, hashlib.sha256(body).hexdigest()]).encode()
         expected = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-        if not nonce or not hmac.compare_digest(expected, sign):
+        if not hmac.compare_digest(expected, sign):
             return {"retCode": "1001", "retMsg": "签名校验失败"}
+        if not self.replays.first_use(nonce):
+            return {"retCode": "1001", "retMsg": "随机串重复"}
         return None
 
     async def query(self, request: web.Request) -> web.Response:

@@ -10,46 +10,35 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 
 from aiohttp import web
 
 from mocks.population import unknown_id
-from mocks.server import MockDepartment
+from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
 from mocks.world import World
-
-MAX_SKEW_MS = 5 * 60 * 1000
-
 
 class EnvelopeGuard:
     """Checks signature, freshness and nonce reuse of the exchange-platform envelope."""
 
     def __init__(self, secrets: dict[str, str]) -> None:
         self.secrets = secrets
-        self._nonces: dict[str, float] = {}
+        self.replays = ReplayGuard()
 
-    def check(self, headers, body: bytes, now_ms: int | None = None) -> str | None:
+    def check(self, headers, body: bytes) -> str | None:
         """Return None when the envelope is good, else the refusal reason."""
-        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         app_id, ts, nonce, signature = (headers.get(h, "") for h in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature"))
         secret = self.secrets.get(app_id)
         if secret is None:
             return "unknown app id"
-        if not ts.isdigit() or abs(now_ms - int(ts)) > MAX_SKEW_MS:
+        if not self.replays.fresh(sent_at_ms(ts)):
             return "stale or invalid timestamp"
         message = "\n".join([app_id, ts, nonce, hashlib.sha256(body).hexdigest()]).encode()
         expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
             return "bad signature"
-        self._forget_old(now_ms)
-        if not nonce or nonce in self._nonces:
+        if not self.replays.first_use(nonce):
             return "nonce replayed"
-        self._nonces[nonce] = now_ms
         return None
-
-    def _forget_old(self, now_ms: int) -> None:
-        if len(self._nonces) > 10_000:
-            self._nonces = {n: t for n, t in self._nonces.items() if now_ms - t <= 2 * MAX_SKEW_MS}
 
 
 def refusal(status: int, code: str, msg: str) -> web.Response:

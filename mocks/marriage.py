@@ -22,10 +22,9 @@ import time
 from aiohttp import web
 
 from mocks.population import Person
-from mocks.server import MockDepartment
+from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
 from mocks.world import MarriageAct, World
 
-MAX_SKEW_MS = 5 * 60 * 1000
 HEAD_FIELDS = ("user_id", "token", "dept_name", "user_name", "req_type", "query_req_no", "business_no",
                "division_code")
 NATIONALITY = {"810000": "HKG", "820000": "MAC", "830000": "TWN"}
@@ -61,6 +60,7 @@ class MarriageDepartment(MockDepartment):
         self.secrets = secrets
         self.token_ttl = token_ttl
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (app id, expiry, monotonic)
+        self.replays = ReplayGuard()
         super().__init__()
 
     def routes(self, app: web.Application) -> None:
@@ -74,7 +74,7 @@ class MarriageDepartment(MockDepartment):
         except (ValueError, KeyError, TypeError):
             return reply("2002", "请求参数错误")
         secret = self.secrets.get(app_id)
-        if secret is None or not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > MAX_SKEW_MS:
+        if secret is None or not self.replays.fresh(sent_at_ms(timestamp)):
             self.stats["refused"] += 1
             return reply("2003", "应用未授权或时间戳无效")
         expected = hmac.new(secret.encode(), f"{app_id}{timestamp}".encode(), hashlib.sha256).hexdigest()

@@ -4,13 +4,54 @@ that tests read to prove no call was made, fault injection (`mocks/faults.py`, s
 from __future__ import annotations
 
 import ssl
+import time
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from mocks.faults import Faults
 
 STATS_KEY = web.AppKey("stats", Counter)
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the departments' clock
+MAX_SKEW_SECONDS = 300  # a signed timestamp further off than this is refused
+
+
+def sent_at_ms(text: str) -> float | None:
+    """A millisecond epoch timestamp as epoch seconds; None when it is not one."""
+    return int(text) / 1000 if text.isdigit() else None
+
+
+def sent_at_beijing(text: str, fmt: str = "%Y%m%d%H%M%S") -> float | None:
+    """A Beijing-time timestamp (20260101120000) as epoch seconds; None when it is not one."""
+    try:
+        return datetime.strptime(text, fmt).replace(tzinfo=SHANGHAI).timestamp()
+    except ValueError:
+        return None
+
+
+class ReplayGuard:
+    """What a department checks besides the signature: the signed timestamp is within
+    MAX_SKEW_SECONDS of its clock, and (where the protocol signs one) the nonce is new."""
+
+    def __init__(self, max_skew_seconds: float = MAX_SKEW_SECONDS, max_nonces: int = 20_000) -> None:
+        self.max_skew_seconds = max_skew_seconds
+        self.max_nonces = max_nonces
+        self._nonces: dict[str, float] = {}
+
+    def fresh(self, sent_at: float | None) -> bool:
+        return sent_at is not None and abs(time.time() - sent_at) <= self.max_skew_seconds
+
+    def first_use(self, nonce: str) -> bool:
+        """Record the nonce of a request whose signature checked out; False if seen before."""
+        now = time.time()
+        if len(self._nonces) > self.max_nonces:  # forget nonces older than any timestamp still accepted
+            self._nonces = {n: t for n, t in self._nonces.items() if now - t <= 2 * self.max_skew_seconds}
+        if not nonce or nonce in self._nonces:
+            return False
+        self._nonces[nonce] = now
+        return True
 
 
 @web.middleware

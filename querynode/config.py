@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from querynode.domain.model import Department
+from querynode.core.operations import registry
 
 
 class Endpoint(BaseModel):
@@ -74,35 +74,12 @@ class DepartmentSettings(BaseModel):
         return ""
 
 
-_DEFAULT_PORTS = {
-    Department.IDENTITY: 18001, Department.CREDIT_CODE: 18002, Department.MARRIAGE: 18003,
-    Department.COURT: 18004, Department.DEATH: 18005, Department.PLACE_NAME: 18006,
-    Department.FINANCIAL_LICENSE: 18007,
-}
-# Short for facts that change (death, marriage, judgments), longer for slow-moving registers.
-_DEFAULT_TTL = {
-    Department.IDENTITY: 600, Department.CREDIT_CODE: 3600, Department.MARRIAGE: 120,
-    Department.COURT: 120, Department.DEATH: 120, Department.PLACE_NAME: 86400,
-    Department.FINANCIAL_LICENSE: 86400,
-}
-_CONNECTOR_CLASSES = {
-    Department.IDENTITY: "connectors.identity:IdentityConnector",
-    Department.CREDIT_CODE: "connectors.credit_code:CreditCodeConnector",
-    Department.MARRIAGE: "connectors.marriage:MarriageConnector",
-    Department.COURT: "connectors.court:CourtConnector",
-    Department.DEATH: "connectors.death:DeathConnector",
-    Department.PLACE_NAME: "connectors.place_name:PlaceNameConnector",
-    Department.FINANCIAL_LICENSE: "connectors.financial_license:FinancialLicenseConnector",
-}
-
-
-def default_departments() -> dict[Department, DepartmentSettings]:
+def default_departments() -> dict[str, DepartmentSettings]:
+    """Every registered department at its declared mock port, connector and cache time."""
     return {
-        dept: DepartmentSettings(
-            url=f"http://127.0.0.1:{_DEFAULT_PORTS[dept]}", connector=_CONNECTOR_CLASSES[dept],
-            cache_ttl_seconds=_DEFAULT_TTL[dept],
-        )
-        for dept in _CONNECTOR_CLASSES
+        dept.name: DepartmentSettings(url=f"http://127.0.0.1:{dept.default_port}", connector=dept.connector,
+                                      cache_ttl_seconds=dept.cache_ttl_seconds)
+        for dept in registry().departments.values()
     }
 
 
@@ -220,7 +197,8 @@ class Settings(BaseSettings):
     # On SIGTERM: health NOT_SERVING and /readyz 503 for this long while calls are still
     # answered, then the servers stop, giving calls in flight default_deadline_seconds.
     drain_seconds: float = Field(default=2.0, ge=0)
-    departments: dict[Department, DepartmentSettings] = Field(default_factory=default_departments)
+    # Keyed by registered department name (connectors/<name>/declaration.py); an unknown name is an error.
+    departments: dict[str, DepartmentSettings] = Field(default_factory=default_departments)
     cache: CacheSettings = CacheSettings()
     audit: AuditSettings = AuditSettings()
     abuse: AbuseSettings = AbuseSettings()
@@ -244,11 +222,29 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _department_defaults(self) -> "Settings":
         defaults = default_departments()
+        unknown = sorted(set(self.departments) - set(defaults))
+        if unknown:
+            raise ValueError(f"departments: {', '.join(unknown)} not registered (known: {', '.join(defaults)})")
         for dept, conf in self.departments.items():
             if not conf.url:
                 conf.url = defaults[dept].url
             if not conf.connector:
                 conf.connector = defaults[dept].connector
+            if "cache_ttl_seconds" not in conf.model_fields_set:
+                conf.cache_ttl_seconds = defaults[dept].cache_ttl_seconds
+        return self
+
+    @model_validator(mode="after")
+    def _callers_name_registered_scopes(self) -> "Settings":
+        """A caller's operations and departments must be registered scopes and department names."""
+        scopes = {op.scope for op in registry().operations.values()} | {"*"}
+        names = set(registry().departments) | {"*"}
+        for caller, spec in self.callers.items():
+            policy = spec if isinstance(spec, CallerSettings) else CallerSettings(operations=spec)
+            unknown = sorted((set(policy.operations) - scopes) | (set(policy.departments) - names))
+            if unknown:
+                raise ValueError(f"callers.{caller}: {', '.join(unknown)} not registered "
+                                 f"(operations: {', '.join(sorted(scopes - {'*'}))})")
         return self
 
     @classmethod

@@ -29,13 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import BadUpstream, CallInfo, Connector, RateLimited, Timeout, Unavailable
 from querynode.fault_plan import FaultPlan
-from querynode.domain.model import Department
 
 
 class FaultSwitches(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    departments: dict[Department, FaultPlan] = Field(default_factory=dict)
+    departments: dict[str, FaultPlan] = Field(default_factory=dict)
     cache_down: bool = False
     audit_unwritable: bool = False
 
@@ -57,8 +56,8 @@ class DrillFaults:
         self.rng = rng or random.Random()
         self._switches = FaultSwitches()
         self._version: tuple[int, int] | None = None
-        self._fail_left: dict[Department, int] = {}
-        self._maintenance_until: dict[Department, float] = {}
+        self._fail_left: dict[str, int] = {}
+        self._maintenance_until: dict[str, float] = {}
 
     def set(self, switches: FaultSwitches) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,12 +88,12 @@ class DrillFaults:
     def describe(self) -> dict[str, Any]:
         return self.switches.model_dump(mode="json", exclude_defaults=True)
 
-    async def before_lookup(self, department: Department, call: CallInfo) -> None:
+    async def before_lookup(self, department: str, call: CallInfo) -> None:
         """Raise what the department's plan says, or return to let the lookup go ahead."""
         plan = self.switches.departments.get(department)
         if plan is None:
             return
-        name, rng = department.value, self.rng
+        name, rng = department, self.rng
         if self._maintenance_until.get(department, 0) > time.monotonic():
             raise Unavailable(f"{name}: HTTP 503 (drill: maintenance)")
         if self._fail_left.get(department, 0) > 0:

@@ -20,7 +20,6 @@ from querynode.core.breaker import BreakerPolicy, CircuitBreaker
 from querynode.core.bulkhead import Bulkhead, BulkheadPolicy
 from querynode.core.hub import Guards, Hub
 from querynode.core.retry import RetryBudget, RetryPolicy
-from querynode.domain.model import Department
 from querynode.faults import DrillAuditStore, DrillCacheBackend, DrillConnector, DrillFaults, switches_path
 from querynode.observability.health import AuditWatch
 from querynode.security.audit_store import PostgresAuditStore, SqliteAuditStore, store_for
@@ -35,10 +34,10 @@ from querynode.security.records import RecordSigner
 log = logging.getLogger("querynode.node")
 
 
-def _load_connector(dept: Department, settings: Settings) -> Connector:
+def _load_connector(dept: str, settings: Settings) -> Connector:
     conf = settings.departments[dept]
     if not conf.url.startswith("https://") and not conf.allow_plain_http:
-        raise ValueError(f"department {dept.value}: {conf.url.split('://')[0]}:// is not encrypted; use https:// "
+        raise ValueError(f"department {dept}: {conf.url.split('://')[0]}:// is not encrypted; use https:// "
                          f"with ca_file, or set allow_plain_http: true for this department")
     module_name, _, class_name = conf.connector.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
@@ -48,12 +47,12 @@ def _load_connector(dept: Department, settings: Settings) -> Connector:
     ))
 
 
-def _guards(dept: Department, settings: Settings) -> Guards:
+def _guards(dept: str, settings: Settings) -> Guards:
     conf = settings.departments[dept]
     rate = conf.bulkhead.rate_per_second
     return Guards(
-        breaker=CircuitBreaker(dept.value, BreakerPolicy(**conf.breaker.model_dump())),
-        bulkhead=Bulkhead(dept.value, BulkheadPolicy(conf.bulkhead.max_concurrent,
+        breaker=CircuitBreaker(dept, BreakerPolicy(**conf.breaker.model_dump())),
+        bulkhead=Bulkhead(dept, BulkheadPolicy(conf.bulkhead.max_concurrent,
                                                      rate if rate is not None else math.inf, conf.bulkhead.burst)),
         retry_budget=RetryBudget(conf.retry_budget.ratio, conf.retry_budget.max_credits),
     )
@@ -121,7 +120,7 @@ class Node:
         record_store = RecordStore(settings.audit_path())
         await record_store.open()
         cases = CaseChecker(hub, plans, record_store, signer, pending_budget_seconds=settings.case_pending_budget_seconds)
-        plain = tuple(dept.value for dept, conf in settings.departments.items() if not conf.url.startswith("https://"))
+        plain = tuple(dept for dept, conf in settings.departments.items() if not conf.url.startswith("https://"))
         if plain:
             log.warning("departments reached over plain HTTP (allow_plain_http): %s", ", ".join(plain))
         audit_watch = AuditWatch(audit_store.writable)

@@ -14,8 +14,8 @@ from mocks.world import build as build_world
 from mocks.samples import build as build_samples
 from querynode.api.grpc.servicer import start_grpc_server
 from querynode.api.http.app import create_app
+from querynode.core.operations import registry
 from querynode.config import DepartmentSettings, Settings
-from querynode.domain.model import Department
 from querynode.node import Node
 from querynode.security.accounts import AccountStore, accounts_path
 from querynode.security.audit_store import ChainKey, PostgresAuditStore, SqliteAuditStore, Witness
@@ -112,31 +112,27 @@ async def identity_mock(start_mock) -> IdentityDepartment:
 
 
 @pytest.fixture
-async def person_departments(start_mock, identity_mock) -> dict[Department, str]:
+async def person_departments(start_mock, identity_mock) -> dict[str, str]:
     """URLs of the departments every signing person is checked against (identity, death,
     marriage): the least a case check needs to come out complete."""
     from mocks.death import DeathDepartment
     from mocks.marriage import MarriageDepartment
 
-    return {Department.IDENTITY: identity_mock.url, Department.DEATH: (await start_mock(DeathDepartment)).url,
-            Department.MARRIAGE: (await start_mock(MarriageDepartment)).url}
+    return {"identity": identity_mock.url, "death": (await start_mock(DeathDepartment)).url,
+            "marriage": (await start_mock(MarriageDepartment)).url}
 
 
-def make_settings(tmp_path, urls: dict[Department, str], secret: str, *, breaker: dict | None = None,
+def make_settings(tmp_path, urls: dict[str, str], secret: str, *, breaker: dict | None = None,
                   **overrides) -> Settings:
     """Settings for a test node; `breaker` applies to every department given."""
     departments = {
-        dept: DepartmentSettings(url=url, connector=f"connectors.{dept.value}:{_connector_class(dept)}",
+        dept: DepartmentSettings(url=url, connector=registry().department(dept).connector,
                                  app_id=APP_ID, secret=secret, allow_plain_http=url.startswith("http://"),
                                  **({"breaker": breaker} if breaker else {}))
         for dept, url in urls.items()
     }
     return Settings(data_dir=tmp_path, node_key=secrets.token_hex(32), departments=departments,
                     default_deadline_seconds=2.0, **overrides)
-
-
-def _connector_class(dept: Department) -> str:
-    return "".join(part.capitalize() for part in dept.value.split("_")) + "Connector"
 
 
 @dataclass
@@ -172,7 +168,7 @@ async def start_node(settings: Settings) -> tuple[RunningNode, callable]:
 
 @pytest.fixture
 async def node(tmp_path, identity_mock, dept_secret) -> AsyncIterator[RunningNode]:
-    running, stop = await start_node(make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret))
+    running, stop = await start_node(make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret))
     yield running
     await stop()
 
@@ -191,10 +187,10 @@ def json_ctx(**overrides) -> dict:
 
 @pytest.fixture
 async def node_for(tmp_path, dept_secret):
-    """Start a node wired to the given department URLs: `await node_for({Department.COURT: url})`."""
+    """Start a node wired to the given department URLs: `await node_for({"court": url})`."""
     stops = []
 
-    async def start(urls: dict[Department, str], **overrides) -> RunningNode:
+    async def start(urls: dict[str, str], **overrides) -> RunningNode:
         sub = tmp_path / f"node{len(stops)}"
         sub.mkdir()
         running, stop = await start_node(make_settings(sub, urls, dept_secret, **overrides))

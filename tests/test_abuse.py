@@ -15,7 +15,6 @@ from prometheus_client import REGISTRY
 
 from querynode.config import AbuseSettings
 from querynode.domain.model import (
-    Department,
     IdentityQuery,
     MarriageQuery,
     OrganizationQuery,
@@ -134,7 +133,7 @@ def test_detection_can_be_switched_off():
 
 async def test_flagged_lookups_are_answered_recorded_counted_and_searchable(tmp_path, identity_mock, dept_secret,
                                                                            people):
-    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret,
+    settings = make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret,
                              abuse=AbuseSettings(distinct_subjects=4, subjects_per_case=3))
     running, stop = await start_node(settings)
     before = flagged_count()

@@ -30,13 +30,10 @@ from mocks.departments import build_departments
 from querynode.api.http import json_api
 from querynode.api.http.app import create_app
 from querynode.api.http.openapi import document
-from querynode.domain.model import Department
 from querynode.node import Node
 from querynode.security.authentication import Authenticator, TokenStore, issue_token
 from tests.conftest import APP_ID, make_settings
 
-PORT_DEPARTMENT = {1: Department.IDENTITY, 2: Department.CREDIT_CODE, 3: Department.MARRIAGE, 4: Department.COURT,
-                   5: Department.DEATH, 6: Department.PLACE_NAME, 7: Department.FINANCIAL_LICENSE}
 MAX_EXAMPLES = 40  # per operation and phase: the whole run stays well under a minute
 # Server errors, and every way the document could lie: status codes, content types, response
 # bodies, and requests it calls invalid that the node would accept.
@@ -64,9 +61,9 @@ def served(world, dept_secret, tmp_path_factory):
 
     async def start():
         departments = {}
-        for offset, dept in build_departments({APP_ID: dept_secret}, world=world):
+        for _, dept in build_departments({APP_ID: dept_secret}, world=world):
             await dept.start()
-            departments[PORT_DEPARTMENT[offset]] = dept
+            departments[dept.name] = dept
         token_file = data / "tokens.json"
         token = issue_token(token_file, "registry-fuzz")
         settings = make_settings(data, {d: mock.url for d, mock in departments.items()}, dept_secret)

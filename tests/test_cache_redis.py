@@ -9,7 +9,6 @@ import pytest
 import redis.asyncio as redis
 
 from querynode.config import CacheSettings, DepartmentSettings
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
 from tests.test_resilience import matching
@@ -27,13 +26,13 @@ async def redis_nodes(tmp_path, dept_secret, identity_mock):
     for name in ("a", "b"):
         sub = tmp_path / name
         sub.mkdir()
-        settings = make_settings(sub, {Department.IDENTITY: identity_mock.url}, dept_secret,
+        settings = make_settings(sub, {"identity": identity_mock.url}, dept_secret,
                                  cache=CacheSettings(backend="redis", redis_url=REDIS_URL))
         if first is not None:  # the second process of the same deployment: same node key
             settings = settings.model_copy(update={"node_key": first.node_key})
         first = first or settings
-        conf = settings.departments[Department.IDENTITY]
-        settings.departments[Department.IDENTITY] = DepartmentSettings.model_validate(
+        conf = settings.departments["identity"]
+        settings.departments["identity"] = DepartmentSettings.model_validate(
             {**conf.model_dump(), "cache_ttl_seconds": 0.5})
         running, stop = await start_node(settings)
         nodes.append(running)
@@ -115,7 +114,7 @@ async def test_a_cache_that_never_answers_does_not_stall_calls(node_for, identit
     writes are bounded by the call's deadline and a short cap, and the cache's breaker then
     skips the backend: every call is answered."""
     port, connections = black_hole
-    running = await node_for({Department.IDENTITY: identity_mock.url},
+    running = await node_for({"identity": identity_mock.url},
                              cache=CacheSettings(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0"))
     person = people[0]
     replies = []
@@ -144,7 +143,7 @@ async def test_cache_breaker_probes_again_after_its_cool_down(black_hole):
     port, connections = black_hole
     now = [0.0]
     cache = ResultCache(RedisCache(serializer=NullSerializer(encoding=None), endpoint="127.0.0.1", port=port),
-                        BlindIndex(b"k" * 32), {Department.IDENTITY: 60}, 60, FieldCipher({"k": b"k" * 32}, "k"))
+                        BlindIndex(b"k" * 32), {"identity": 60}, 60, FieldCipher({"k": b"k" * 32}, "k"))
     cache.breaker.clock = lambda: now[0]
     op = operation_for(IdentityQuery(id_number="11010519491231002X", name="张三"))
     for _ in range(3):

@@ -11,7 +11,6 @@ import grpc
 import pytest
 from aiohttp import web
 
-from querynode.domain.model import Department
 from querynode.security.records import RecordSigner
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx
@@ -31,7 +30,7 @@ async def identity_node(node_for, person_departments):
 @pytest.fixture
 async def identity_only_node(node_for, identity_mock):
     """A node that only has the identity department: other checks are unavailable."""
-    return await node_for({Department.IDENTITY: identity_mock.url})
+    return await node_for({"identity": identity_mock.url})
 
 
 @pytest.mark.parametrize("change,field", [
@@ -106,7 +105,7 @@ async def test_stream_sends_checks_in_completion_order_then_summary(node_for, id
         await asyncio.sleep(0.4)
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: identity_mock.url, Department.DEATH: await fake_upstream(slow_death)})
+    running = await node_for({"identity": identity_mock.url, "death": await fake_upstream(slow_death)})
     a = samples["identity"]["match"][0]
     events = [ev async for ev in running.stub.CheckCaseStream(pb.CheckCaseRequest(
         context=ctx(), registration_type="inheritance", parties=[person(a, "heir")]), timeout=3)]

@@ -12,21 +12,18 @@ import grpc
 import pytest
 
 from mocks.departments import build_departments
-from querynode.domain.model import Department
 from querynode.security.masking import mask_name
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx
 
-PORT_DEPARTMENT = {1: Department.IDENTITY, 2: Department.CREDIT_CODE, 3: Department.MARRIAGE, 4: Department.COURT,
-                   5: Department.DEATH, 6: Department.PLACE_NAME, 7: Department.FINANCIAL_LICENSE}
 
 
 @pytest.fixture
 async def departments(world, dept_secret):
     started = {}
-    for offset, dept in build_departments({APP_ID: dept_secret}, world=world):
+    for _, dept in build_departments({APP_ID: dept_secret}, world=world):
         await dept.start()
-        started[PORT_DEPARTMENT[offset]] = dept
+        started[dept.name] = dept
     yield started
     for dept in started.values():
         await dept.stop()
@@ -170,7 +167,7 @@ async def test_identity_and_death_only_types(full_node, world, registration_type
 
 
 async def test_one_department_down_gives_incomplete_with_the_other_checks_done(full_node, departments, world):
-    await departments[Department.MARRIAGE].stop()
+    await departments["marriage"].stop()
     seller, buyer = unmarried(world)[:2]
     reply, _ = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
     assert reply.status == pb.CASE_STATUS_INCOMPLETE
@@ -225,7 +222,7 @@ async def test_pending_court_check_returns_a_handle_and_the_completed_record_lat
     from mocks.court import CourtDepartment
 
     court = await start_mock(CourtDepartment, slow_after=1.5)
-    running = await node_for({Department.IDENTITY: identity_mock.url, Department.COURT: court.url})
+    running = await node_for({"identity": identity_mock.url, "court": court.url})
     case = _court_case(world, "pending")
     lit = next(p for p in case.parties if p.is_person)
     request = pb.CheckCaseRequest(context=ctx(), registration_type="seizure", parties=[litigant(lit, "holder")],

@@ -19,14 +19,11 @@ from hypothesis import strategies as st
 from mocks.court_cases import generate as court_cases
 from mocks.departments import build_departments
 from mocks.world import age_on
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, make_settings, start_node
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PORT_DEPARTMENT = {1: Department.IDENTITY, 2: Department.CREDIT_CODE, 3: Department.MARRIAGE, 4: Department.COURT,
-                   5: Department.DEATH, 6: Department.PLACE_NAME, 7: Department.FINANCIAL_LICENSE}
 CLEAR, ATTENTION, INCOMPLETE = "CLEAR", "NEEDS_ATTENTION", "INCOMPLETE"
 TODAY = date.today()
 
@@ -36,7 +33,7 @@ async def departments(world, dept_secret):
     started = {}
     for offset, dept in build_departments({APP_ID: dept_secret}, world=world):
         await dept.start()
-        started[PORT_DEPARTMENT[offset]] = dept
+        started[dept.name] = dept
     yield started
     for dept in started.values():
         await dept.stop()
@@ -821,9 +818,9 @@ async def own_death_node(world, dept_secret, departments, tmp_path):
 
     death = DeathDepartment(world, {APP_ID: dept_secret})
     await death.start()
-    urls = {d: m.url for d, m in departments.items()} | {Department.DEATH: death.url}
+    urls = {d: m.url for d, m in departments.items()} | {"death": death.url}
     settings = make_settings(tmp_path, urls, dept_secret)
-    settings.departments[Department.DEATH].cache_ttl_seconds = 0.001
+    settings.departments["death"].cache_ttl_seconds = 0.001
     running, stop = await start_node(settings)
     yield running, death
     await stop()
@@ -856,11 +853,11 @@ async def test_stale_death_answer_is_never_clear(own_death_node, people):
 async def test_blocking_finding_heads_an_incomplete_case(own_death_node, departments, people, world):
     node, death = own_death_node
     await _fault(death, {})
-    await _fault(departments[Department.MARRIAGE], {"maintenance_seconds": 60})
+    await _fault(departments["marriage"], {"maintenance_seconds": 60})
     try:
         reply = await run(node, transfer_dead_seller(People(world)))
     finally:
-        await _fault(departments[Department.MARRIAGE], {})
+        await _fault(departments["marriage"], {})
     assert status_name(reply) == ATTENTION
     assert reply.findings[0].code == "PARTY_DECEASED" and reply.findings[0].severity == pb.SEVERITY_BLOCKING
     assert not reply.complete and len(reply.recheck) == 2
@@ -927,7 +924,7 @@ async def test_reply_for_another_case_number_is_never_taken_for_the_one_asked(
     asked = "（2025）京0105民初98765号"
     court.by_number[asked] = sale  # the mock answers the asked number with the sale case
     await court.start()
-    urls = {d: m.url for d, m in departments.items()} | {Department.COURT: court.url}
+    urls = {d: m.url for d, m in departments.items()} | {"court": court.url}
     running, stop = await start_node(make_settings(tmp_path, urls, dept_secret))
     try:
         reply = await run(running, _tbj(sale, "原告", "被告", "", [], judgment_case_number=asked))

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from mocks.court import CourtDepartment, case_xml, reply
 from mocks.court_cases import generate
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, json_ctx
 from tests.test_identity_grpc import bad_request_fields
@@ -28,7 +27,7 @@ async def court(start_mock) -> CourtDepartment:
 
 @pytest.fixture
 async def node(node_for, court):
-    return await node_for({Department.COURT: court.url})
+    return await node_for({"court": court.url})
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +121,7 @@ async def test_unknown_party_is_not_found(node):
 
 async def test_slow_court_gives_pending_before_the_deadline(node_for, start_mock, samples):
     court = await start_mock(CourtDepartment, ready_after=30)
-    node = await node_for({Department.COURT: court.url})
+    node = await node_for({"court": court.url})
     # A DEADLINE_EXCEEDED here would mean the node waited past the caller's deadline.
     reply_ = await query(node, timeout=1.5, case_number=samples["court"]["sale_judgment"]["case_number"])
     assert reply_.pending and not reply_.judgments and reply_.verdict == pb.LOOKUP_VERDICT_PENDING
@@ -132,7 +131,7 @@ async def test_slow_court_gives_pending_before_the_deadline(node_for, start_mock
 
 async def test_asking_again_resumes_the_pending_query(node_for, start_mock, samples):
     court = await start_mock(CourtDepartment, ready_after=1.5)
-    node = await node_for({Department.COURT: court.url})
+    node = await node_for({"court": court.url})
     number = samples["court"]["sale_judgment"]["case_number"]
     first = await query(node, timeout=0.8, case_number=number)
     assert first.pending and not first.judgments
@@ -145,7 +144,7 @@ async def test_asking_again_resumes_the_pending_query(node_for, start_mock, samp
 
 async def test_sample_marked_pending_is_slow_at_the_court(node_for, start_mock, samples):
     court = await start_mock(CourtDepartment, ready_after=0.1, slow_after=30)
-    node = await node_for({Department.COURT: court.url})
+    node = await node_for({"court": court.url})
     slow = await query(node, timeout=1.0, case_number=samples["court"]["pending"]["case_number"])
     quick = await query(node, timeout=2.0, case_number=samples["court"]["sale_judgment"]["case_number"])
     assert slow.pending and not quick.pending and quick.judgments
@@ -170,7 +169,7 @@ async def test_json_found_not_found_and_party(node, samples):
 
 async def test_json_pending(node_for, start_mock, samples):
     court = await start_mock(CourtDepartment, ready_after=30)
-    node = await node_for({Department.COURT: court.url})  # the JSON door gives every call the default deadline
+    node = await node_for({"court": court.url})  # the JSON door gives every call the default deadline
     status, body = await post_json(node, {"context": json_ctx(), "case_number": samples["court"]["sale_judgment"]["case_number"]})
     assert status == 200 and body["verdict"] == "PENDING"
     assert body["result"]["pending"] is True and body["result"]["judgments"] == []
@@ -220,7 +219,7 @@ def _closed_port() -> int:
 
 
 async def test_court_down_is_source_unavailable(node_for, samples):
-    node = await node_for({Department.COURT: f"http://127.0.0.1:{_closed_port()}"})
+    node = await node_for({"court": f"http://127.0.0.1:{_closed_port()}"})
     reply_ = await query(node, timeout=3, case_number=samples["court"]["sale_judgment"]["case_number"])
     assert reply_.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply_.pending
     assert "cannot connect" in reply_.provenance.unavailable_reason
@@ -230,7 +229,7 @@ async def test_wrong_secret_is_refused_not_a_verdict(world, node_for, samples):
     court = CourtDepartment(world, {"querynode-test": "another-secret"})
     await court.start()
     try:
-        node = await node_for({Department.COURT: court.url})
+        node = await node_for({"court": court.url})
         reply_ = await query(node, case_number=samples["court"]["sale_judgment"]["case_number"])
         assert reply_.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
         assert "signature" in reply_.provenance.unavailable_reason
@@ -329,7 +328,7 @@ async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
         node_for, fake_upstream, samples, docket, label, result, reason):
     case = docket[samples["court"]["sale_judgment"]["case_number"]]
     url = await fake_upstream(_fake_court(result, case_xml(case), []))
-    node = await node_for({Department.COURT: url})
+    node = await node_for({"court": url})
     reply_ = await query(node, timeout=3, case_number=case.case_number)
     assert reply_.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply_.judgments and not reply_.pending
     assert reason in reply_.provenance.unavailable_reason
@@ -345,7 +344,7 @@ async def test_hand_built_good_reply_is_parsed_and_request_id_forwarded(node_for
     case = docket[samples["court"]["debt_in_kind"]["case_number"]]
     seen: list[str] = []
     url = await fake_upstream(_fake_court(lambda r, c: _xml(_ready(c)), case_xml(case), seen))
-    node = await node_for({Department.COURT: url})
+    node = await node_for({"court": url})
     reply_ = await query(node, context=ctx(request_id="req-court-0001"), case_number=case.case_number)
     assert reply_.verdict == pb.LOOKUP_VERDICT_FOUND and len(reply_.judgments) == 2
     assert seen and set(seen) == {"req-court-0001"}  # on the submit and on every poll

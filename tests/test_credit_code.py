@@ -14,7 +14,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from mocks.credit_code import CreditCodeDepartment, record
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 
@@ -30,7 +29,7 @@ async def samr(start_mock) -> CreditCodeDepartment:
 
 @pytest.fixture
 async def node(node_for, samr):
-    return await node_for({Department.CREDIT_CODE: samr.url})
+    return await node_for({"credit_code": samr.url})
 
 
 def by_code(world, code: str):
@@ -138,7 +137,7 @@ async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world,
     samr = CreditCodeDepartment(world, {APP_ID: "another secret"})
     await samr.start()
     try:
-        node = await node_for({Department.CREDIT_CODE: samr.url})
+        node = await node_for({"credit_code": samr.url})
         reply = await lookup(node, credit_code=samples["credit_code"]["active"][0]["credit_code"])
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
         assert "credentials refused" in reply.provenance.unavailable_reason
@@ -156,7 +155,7 @@ async def test_name_search_fetches_every_page(node_for, world, dept_secret):
     samr = CreditCodeDepartment(crowded, {APP_ID: dept_secret}, max_page_size=2)
     await samr.start()
     try:
-        node = await node_for({Department.CREDIT_CODE: samr.url})
+        node = await node_for({"credit_code": samr.url})
         reply = await lookup(node, name=base.name)
         assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
         assert sorted(o.credit_code for o in reply.organizations) == sorted(
@@ -215,7 +214,7 @@ def _closed_port() -> int:
 
 
 async def test_department_down_is_source_unavailable(node_for, samples):
-    node = await node_for({Department.CREDIT_CODE: f"http://127.0.0.1:{_closed_port()}"})
+    node = await node_for({"credit_code": f"http://127.0.0.1:{_closed_port()}"})
     reply = await lookup(node, credit_code=samples["credit_code"]["active"][0]["credit_code"])
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "cannot connect" in reply.provenance.unavailable_reason
@@ -309,7 +308,7 @@ async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
         node_for, fake_upstream, world, samples, label, make, reason):
     org = by_code(world, samples["credit_code"]["active"][0]["credit_code"])
     url = await fake_upstream(_broken_samr(make(org)))
-    node = await node_for({Department.CREDIT_CODE: url})
+    node = await node_for({"credit_code": url})
     reply = await lookup(node, credit_code=org.credit_code)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.organizations
     assert reason in reply.provenance.unavailable_reason
@@ -326,7 +325,7 @@ async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
 async def test_broken_token_reply_is_source_unavailable(node_for, fake_upstream, samples, label, token_reply, reason):
     async def handle(request):
         return _json(token_reply)
-    node = await node_for({Department.CREDIT_CODE: await fake_upstream(handle)})
+    node = await node_for({"credit_code": await fake_upstream(handle)})
     reply = await lookup(node, credit_code=samples["credit_code"]["active"][0]["credit_code"])
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert reason in reply.provenance.unavailable_reason

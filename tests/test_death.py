@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 
 from mocks.death import DeathDepartment
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 from tests.test_identity_grpc import bad_request_fields
@@ -24,7 +23,7 @@ async def death_mock(start_mock) -> DeathDepartment:
 
 @pytest.fixture
 async def node(node_for, death_mock):
-    return await node_for({Department.DEATH: death_mock.url})
+    return await node_for({"death": death_mock.url})
 
 
 def request(person: dict, **context) -> pb.QueryDeathRequest:
@@ -68,7 +67,7 @@ async def test_wrong_secret_is_refused(node_for, world, samples):
     mock = DeathDepartment(world, {APP_ID: "not-the-node-secret"})
     await mock.start()
     try:
-        running = await node_for({Department.DEATH: mock.url})
+        running = await node_for({"death": mock.url})
         reply = await running.stub.QueryDeath(request(samples["death"]["deceased"][0]))
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
         assert "refused (code 10)" in reply.provenance.unavailable_reason
@@ -100,7 +99,7 @@ async def test_department_down_is_source_unavailable(node_for, samples):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    running = await node_for({Department.DEATH: f"http://127.0.0.1:{port}"})
+    running = await node_for({"death": f"http://127.0.0.1:{port}"})
     reply = await running.stub.QueryDeath(request(samples["death"]["deceased"][0]), timeout=3)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "cannot connect" in reply.provenance.unavailable_reason
@@ -225,7 +224,7 @@ async def test_broken_reply_is_source_unavailable_never_a_verdict(node_for, fake
             return await made(request)
         return web.Response(body=made, content_type="application/xml")
 
-    running = await node_for({Department.DEATH: await fake_upstream(handler)})
+    running = await node_for({"death": await fake_upstream(handler)})
     reply = await running.stub.QueryDeath(request(person, request_id="req-death-1"))
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert not reply.HasField("record")
@@ -246,7 +245,7 @@ async def test_department_codes(node_for, fake_upstream, samples, label, code, v
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=document(None, code=code), content_type="application/xml")
 
-    running = await node_for({Department.DEATH: await fake_upstream(handler)})
+    running = await node_for({"death": await fake_upstream(handler)})
     reply = await running.stub.QueryDeath(request(samples["death"]["deceased"][0]))
     assert reply.verdict == verdict
 
@@ -262,7 +261,7 @@ async def test_certificate_numbered_by_id_number_in_any_declared_encoding(node_f
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=document(record, encoding=encoding), content_type="application/xml")
 
-    running = await node_for({Department.DEATH: await fake_upstream(handler)})
+    running = await node_for({"death": await fake_upstream(handler)})
     reply = await running.stub.QueryDeath(request(person))
     assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
     assert reply.record.certificate_number == person["id_number"]

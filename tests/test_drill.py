@@ -23,7 +23,6 @@ from querynode.api.http import drill_admin, json_api
 from querynode.api.http.app import create_app
 from querynode.api.http.monitoring import AUDIT_WATCH_KEY
 from querynode.config import DrillSettings, SecuritySettings
-from querynode.domain.model import Department
 from querynode.drill import DrillOptions, run_drill
 from querynode.node import Node
 from querynode.observability.alert_rules import firing, load_rules, parse_scrape
@@ -41,12 +40,12 @@ async def all_mocks(world, dept_secret):
     departments = [dept for _, dept in build_departments({APP_ID: dept_secret}, world=world)]
     for dept in departments:
         await dept.start()
-    yield {Department(dept.name): dept.url for dept in departments}
+    yield {dept.name: dept.url for dept in departments}
     for dept in departments:
         await dept.stop()
 
 
-def drill_config(folder: Path, urls: dict[Department, str], secret: str, *, drill: bool = True) -> Path:
+def drill_config(folder: Path, urls: dict[str, str], secret: str, *, drill: bool = True) -> Path:
     """Settings like the demo's (every department, tokens for the JSON API, drill mode), on
     fixed free loopback ports so that two workers can share them."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +57,7 @@ def drill_config(folder: Path, urls: dict[Department, str], secret: str, *, dril
         "drain_seconds": 0.2, "default_deadline_seconds": 3,
         "security": {"grpc_auth": "insecure-loopback", "http_auth": "token"},
         "drill": {"enabled": drill},
-        "departments": {dept.value: {"url": url, "app_id": APP_ID, "secret": secret, "allow_plain_http": True,
+        "departments": {dept: {"url": url, "app_id": APP_ID, "secret": secret, "allow_plain_http": True,
                                      "breaker": breaker} for dept, url in urls.items()},
     }
     path = folder / "querynode.yaml"
@@ -215,7 +214,7 @@ async def start_in_process(settings, broken_watch: str):
 async def test_drill_reports_a_node_whose_readiness_does_not_follow_the_audit_store(
         tmp_path, identity_mock, dept_secret, broken_watch, fails_at):
     settings = make_settings(
-        tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret, breaker={"cool_down_seconds": 0.5},
+        tmp_path, {"identity": identity_mock.url}, dept_secret, breaker={"cool_down_seconds": 0.5},
         security=SecuritySettings(grpc_auth="insecure-loopback", http_auth="token"),
         drill=DrillSettings(enabled=True))
     token = issue_token(tmp_path / "secrets" / "tokens.json", "drill-admin")

@@ -14,7 +14,6 @@ from grpc_status import rpc_status
 
 from mocks.credit_code import CreditCodeDepartment
 from mocks.financial_license import FinancialLicenseDepartment, record
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 
@@ -26,7 +25,7 @@ async def regulator(start_mock) -> FinancialLicenseDepartment:
 
 @pytest.fixture
 async def node(node_for, regulator):
-    return await node_for({Department.FINANCIAL_LICENSE: regulator.url})
+    return await node_for({"financial_license": regulator.url})
 
 
 def licence(world, code: str):
@@ -101,7 +100,7 @@ async def test_unknown_licence_code_is_not_found(node, regulator, samples):
 
 async def test_unlicensed_lender_has_a_credit_code_but_no_licence(node_for, start_mock, regulator, samples):
     samr = await start_mock(CreditCodeDepartment)
-    node = await node_for({Department.FINANCIAL_LICENSE: regulator.url, Department.CREDIT_CODE: samr.url})
+    node = await node_for({"financial_license": regulator.url, "credit_code": samr.url})
     lender = samples["financial_license"]["unlicensed_lender"][0]
     licences = await query(node, institution_name=lender["institution_name"])
     assert licences.verdict == pb.LOOKUP_VERDICT_NOT_FOUND
@@ -115,7 +114,7 @@ async def test_unlicensed_lender_has_a_credit_code_but_no_licence(node_for, star
 
 async def test_every_licensed_institution_has_a_credit_code_record(node_for, start_mock, regulator, world):
     samr = await start_mock(CreditCodeDepartment)
-    node = await node_for({Department.FINANCIAL_LICENSE: regulator.url, Department.CREDIT_CODE: samr.url})
+    node = await node_for({"financial_license": regulator.url, "credit_code": samr.url})
     for lic in world.licenses:
         [got] = [x for x in (await query(node, license_code=lic.license_code)).licenses]
         company = await node.stub.LookupOrganization(pb.LookupOrganizationRequest(
@@ -134,7 +133,7 @@ async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world,
     regulator = FinancialLicenseDepartment(world, {APP_ID: "another secret"})
     await regulator.start()
     try:
-        node = await node_for({Department.FINANCIAL_LICENSE: regulator.url})
+        node = await node_for({"financial_license": regulator.url})
         reply = await query(node, license_code=samples["financial_license"]["licensed_bank"][0]["license_code"])
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
         assert "signature refused" in reply.provenance.unavailable_reason
@@ -192,7 +191,7 @@ def _closed_port() -> int:
 
 
 async def test_department_down_is_source_unavailable(node_for, samples):
-    node = await node_for({Department.FINANCIAL_LICENSE: f"http://127.0.0.1:{_closed_port()}"})
+    node = await node_for({"financial_license": f"http://127.0.0.1:{_closed_port()}"})
     reply = await query(node, license_code=samples["financial_license"]["licensed_bank"][0]["license_code"])
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "cannot connect" in reply.provenance.unavailable_reason
@@ -257,7 +256,7 @@ async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
         reply = make(lic)  # a new response per request: one cannot be sent twice
         return await reply(request) if callable(reply) else reply
 
-    node = await node_for({Department.FINANCIAL_LICENSE: await fake_upstream(handle)})
+    node = await node_for({"financial_license": await fake_upstream(handle)})
     reply = await query(node, license_code=lic.license_code)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.licenses
     assert reason in reply.provenance.unavailable_reason
@@ -273,7 +272,7 @@ async def test_busy_regulator_is_retried_then_unavailable(node_for, fake_upstrea
         calls.append(request.path)
         return _json({"retCode": "9999", "retMsg": "系统繁忙"})
 
-    node = await node_for({Department.FINANCIAL_LICENSE: await fake_upstream(handle)})
+    node = await node_for({"financial_license": await fake_upstream(handle)})
     reply = await query(node, license_code=samples["financial_license"]["licensed_bank"][0]["license_code"])
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "busy" in reply.provenance.unavailable_reason

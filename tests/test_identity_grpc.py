@@ -10,7 +10,6 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
 
@@ -130,7 +129,7 @@ def _closed_port() -> int:
 
 
 async def test_department_down_gives_source_unavailable_within_deadline(tmp_path, dept_secret, samples):
-    settings = make_settings(tmp_path, {Department.IDENTITY: f"http://127.0.0.1:{_closed_port()}"}, dept_secret)
+    settings = make_settings(tmp_path, {"identity": f"http://127.0.0.1:{_closed_port()}"}, dept_secret)
     running, stop = await start_node(settings)
     try:
         person = samples["identity"]["match"][0]
@@ -151,7 +150,7 @@ async def test_hung_department_answers_before_the_callers_deadline(tmp_path, dep
 
     server = await asyncio.start_server(hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    running, stop = await start_node(make_settings(tmp_path, {Department.IDENTITY: f"http://127.0.0.1:{port}"}, dept_secret))
+    running, stop = await start_node(make_settings(tmp_path, {"identity": f"http://127.0.0.1:{port}"}, dept_secret))
     try:
         person = samples["identity"]["match"][0]
         started = time.monotonic()

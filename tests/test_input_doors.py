@@ -207,10 +207,9 @@ async def test_audit_search_finds_the_trail_however_the_number_is_typed(tmp_path
     import os
     import sys
 
-    from querynode.domain.model import Department
     from tests.conftest import make_settings, start_node
 
-    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret)
+    settings = make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret)
     running, stop = await start_node(settings)
     person = next(p for p in people if p.kind == "resident")
     try:

@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 
 from mocks.marriage import MarriageDepartment, act_record
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 from tests.test_identity_grpc import bad_request_fields
@@ -24,7 +23,7 @@ async def marriage_mock(start_mock) -> MarriageDepartment:
 
 @pytest.fixture
 async def node(node_for, marriage_mock):
-    return await node_for({Department.MARRIAGE: marriage_mock.url})
+    return await node_for({"marriage": marriage_mock.url})
 
 
 def request(person: dict, couple: bool = False, **context) -> pb.QueryMarriageRequest:
@@ -121,7 +120,7 @@ async def test_wrong_secret_is_source_unavailable(node_for, world, samples):
     mock = MarriageDepartment(world, {APP_ID: "not-the-node-secret"})
     await mock.start()
     try:
-        running = await node_for({Department.MARRIAGE: mock.url})
+        running = await node_for({"marriage": mock.url})
         reply = await running.stub.QueryMarriage(request(samples["marriage"]["married"][0]))
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
         assert "token refused" in reply.provenance.unavailable_reason
@@ -162,7 +161,7 @@ def closed_port() -> int:
 
 
 async def test_department_down_is_source_unavailable(node_for, samples):
-    running = await node_for({Department.MARRIAGE: f"http://127.0.0.1:{closed_port()}"})
+    running = await node_for({"marriage": f"http://127.0.0.1:{closed_port()}"})
     person = samples["marriage"]["married"][0]
     reply = await running.stub.QueryMarriage(request(person), timeout=3)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
@@ -290,7 +289,7 @@ async def test_broken_reply_is_source_unavailable_never_a_status(node_for, fake_
         made = BROKEN[label](world, person)
         return await made(request) if callable(made) else made
 
-    running = await node_for({Department.MARRIAGE: await fake_upstream(handler)})
+    running = await node_for({"marriage": await fake_upstream(handler)})
     reply = await running.stub.QueryMarriage(request(person, request_id="req-marriage-1"))
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert reply.status == pb.MARITAL_STATUS_UNSPECIFIED and not reply.records
@@ -312,7 +311,7 @@ async def test_the_fake_upstream_serves_a_good_reply_when_unbroken(node_for, fak
             return web.json_response(TOKEN)
         return web.Response(body=found(world, person), content_type="application/json")
 
-    running = await node_for({Department.MARRIAGE: await fake_upstream(handler)})
+    running = await node_for({"marriage": await fake_upstream(handler)})
     reply = await running.stub.QueryMarriage(request(person))
     assert reply.status == pb.MARITAL_STATUS_MARRIED
     assert reply.spouse_id_number == person["spouse_id_number"]
@@ -338,7 +337,7 @@ async def test_status_rules(node_for, fake_upstream, world, samples, acts, statu
                    for i, (op, day, prefix) in enumerate(acts)]
         return web.json_response({"head": {"status": "0000"}, "data": {"total": len(records), "list": records}})
 
-    running = await node_for({Department.MARRIAGE: await fake_upstream(handler)})
+    running = await node_for({"marriage": await fake_upstream(handler)})
     reply = await running.stub.QueryMarriage(request(person))
     assert reply.status == status
     assert (reply.spouse_id_number == person["spouse_id_number"]) is spouse
@@ -353,7 +352,7 @@ async def test_generic_reissue_of_unknown_kind_is_not_guessed(node_for, fake_ups
             return web.json_response(TOKEN)
         return web.json_response({"head": {"status": "0000"}, "data": {"total": 1, "list": [record]}})
 
-    running = await node_for({Department.MARRIAGE: await fake_upstream(handler)})
+    running = await node_for({"marriage": await fake_upstream(handler)})
     reply = await running.stub.QueryMarriage(request(person))
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "reissue" in reply.provenance.unavailable_reason

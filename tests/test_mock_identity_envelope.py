@@ -6,7 +6,7 @@ import time
 
 import aiohttp
 
-from connectors.identity.envelope import sign
+from connectors.identity.client import sign
 from tests.conftest import APP_ID
 
 

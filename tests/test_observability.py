@@ -4,7 +4,6 @@ no personal data in metrics or logs, request ids end to end, gRPC health and ref
 from __future__ import annotations
 
 import asyncio
-import importlib
 import io
 import json
 import logging
@@ -23,8 +22,8 @@ from multidict import CIMultiDict
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from mocks.departments import DEPARTMENTS
-from querynode.domain.model import Department
+from mocks.departments import mock_classes
+from querynode.core.operations import registry
 from querynode.observability.logs import JsonFormatter
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, json_ctx
@@ -88,38 +87,32 @@ async def post(http_url: str, path: str, body: dict, headers: dict | None = None
         return r.status, await r.json(content_type=None), r.headers.copy()
 
 
-def present_departments() -> list[tuple[Department, type]]:
-    """Every department whose mock module exists (DEPARTMENTS lists all seven)."""
-    found = []
-    for _, module_name, class_name in DEPARTMENTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        found.append((Department(module_name.removeprefix("mocks.")), getattr(module, class_name)))
-    return found
+def present_departments() -> list[tuple[str, type]]:
+    """Every registered department with its mock class (mocks name themselves)."""
+    mocks = {cls.name: cls for cls in mock_classes()}
+    return [(name, mocks[name]) for name in registry().departments]
 
 
-def lookup_for(dept: Department, samples: dict) -> tuple[str, dict]:
-    """One JSON API lookup per department, from the seeded samples."""
-    if dept is Department.IDENTITY:
-        p = samples["identity"]["match"][0]
-        return "/api/v1/identity/verify", {"id_number": p["id_number"], "name": p["name"]}
-    if dept is Department.CREDIT_CODE:
-        return "/api/v1/organizations/lookup", {"credit_code": samples["credit_code"]["active"][0]["credit_code"]}
-    if dept is Department.MARRIAGE:
-        p = samples["marriage"]["married"][0]
-        return "/api/v1/marriage/query", {"id_number": p["id_number"], "name": p["name"]}
-    if dept is Department.COURT:
-        return "/api/v1/judgments/query", {"case_number": samples["court"]["sale_judgment"]["case_number"]}
-    if dept is Department.DEATH:
-        p = samples["death"]["deceased"][0]
-        return "/api/v1/death/query", {"id_number": p["id_number"], "name": p["name"]}
-    if dept is Department.PLACE_NAME:
-        return "/api/v1/place-names/query", {"division_code": "110105"}
-    if dept is Department.FINANCIAL_LICENSE:
-        return "/api/v1/licenses/query", {"license_code": samples["financial_license"]["licensed_bank"][0]["license_code"]}
-    raise AssertionError(dept)
+# One example body per operation, from the seeded samples (test data, checked against the registry).
+EXAMPLES = {
+    "VerifyIdentity": lambda s: {k: s["identity"]["match"][0][k] for k in ("id_number", "name")},
+    "LookupOrganization": lambda s: {"credit_code": s["credit_code"]["active"][0]["credit_code"]},
+    "QueryMarriage": lambda s: {k: s["marriage"]["married"][0][k] for k in ("id_number", "name")},
+    "QueryJudgments": lambda s: {"case_number": s["court"]["sale_judgment"]["case_number"]},
+    "QueryDeath": lambda s: {k: s["death"]["deceased"][0][k] for k in ("id_number", "name")},
+    "QueryPlaceNames": lambda s: {"division_code": "110105"},
+    "QueryFinancialLicense": lambda s: {"license_code": s["financial_license"]["licensed_bank"][0]["license_code"]},
+}
+
+
+def test_every_operation_has_an_example():
+    assert set(EXAMPLES) == set(registry().operations)
+
+
+def lookup_for(dept: str, samples: dict) -> tuple[str, dict]:
+    """One JSON API lookup of the department, from the seeded samples."""
+    op = next(op for op in registry().operations.values() if op.department == dept)
+    return op.http_path, EXAMPLES[op.name](samples)
 
 
 def personal_data(samples: dict) -> set[str]:
@@ -152,7 +145,7 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 async def test_scrape_after_every_department_passes_promtool_and_carries_no_personal_data(
         start_mock, node_for, samples, json_logs):
     departments = present_departments()
-    assert Department.IDENTITY in dict(departments)
+    assert "identity" in dict(departments)
     mocks = {dept: await start_mock(cls) for dept, cls in departments}
     running = await node_for({dept: m.url for dept, m in mocks.items()})
 
@@ -171,10 +164,10 @@ async def test_scrape_after_every_department_passes_promtool_and_carries_no_pers
     checked = promtool("check", "metrics", stdin=text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     for dept in mocks:
-        assert value(text, "querynode_upstream_calls_total", department=dept.value, outcome="ok") >= 1, dept
-        assert value(text, "querynode_upstream_call_duration_seconds_count", department=dept.value) >= 1, dept
-        assert value(text, "querynode_cache_hits_total", department=dept.value) >= 1, dept
-        assert value(text, "querynode_breaker_state", department=dept.value) == 0, dept
+        assert value(text, "querynode_upstream_calls_total", department=dept, outcome="ok") >= 1, dept
+        assert value(text, "querynode_upstream_call_duration_seconds_count", department=dept) >= 1, dept
+        assert value(text, "querynode_cache_hits_total", department=dept) >= 1, dept
+        assert value(text, "querynode_breaker_state", department=dept) == 0, dept
     assert value(text, "querynode_calls_total", operation="VerifyIdentity", door="grpc", code="OK") >= 1
     assert value(text, "querynode_calls_total", operation="VerifyIdentity", door="http", code="OK") >= 2
     assert value(text, "querynode_audit_write_duration_seconds_count") >= 2 * len(mocks) + 1
@@ -216,7 +209,7 @@ async def test_retry_increments_retries_and_failures_are_counted_by_kind(node_fo
         hits += 1
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: await fake_upstream(down)},
+    running = await node_for({"identity": await fake_upstream(down)},
                                   retry={"max_attempts": 3, "initial_backoff_seconds": 0.001,
                                          "max_backoff_seconds": 0.002})
     before = await scrape(running.http_url)
@@ -236,11 +229,11 @@ async def test_retry_budget_exhaustion_is_counted(node_for, fake_upstream, peopl
     async def down(request: web.Request) -> web.Response:
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: await fake_upstream(down)},
+    running = await node_for({"identity": await fake_upstream(down)},
                                   retry={"max_attempts": 3, "initial_backoff_seconds": 0.001,
                                          "max_backoff_seconds": 0.002})
-    running.node.hub.guards[Department.IDENTITY].retry_budget.credits = 0  # spent by earlier failures
-    running.node.hub.guards[Department.IDENTITY].retry_budget.ratio = 0
+    running.node.hub.guards["identity"].retry_budget.credits = 0  # spent by earlier failures
+    running.node.hub.guards["identity"].retry_budget.ratio = 0
     before = await scrape(running.http_url)
     person = people[2]
     await post(running.http_url, "/api/v1/identity/verify",
@@ -256,7 +249,7 @@ async def test_breaker_trip_sets_its_state_and_readyz_shows_it(node_for, fake_up
     async def down(request: web.Request) -> web.Response:
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: await fake_upstream(down)},
+    running = await node_for({"identity": await fake_upstream(down)},
                                   breaker={"consecutive_failures": 2, "cool_down_seconds": 600},
                                   retry={"max_attempts": 1})
     text = await scrape(running.http_url)
@@ -274,7 +267,7 @@ async def test_breaker_trip_sets_its_state_and_readyz_shows_it(node_for, fake_up
 
 
 async def test_cache_backend_down_is_counted_and_calls_still_answered(node_for, identity_mock, people):
-    running = await node_for({Department.IDENTITY: identity_mock.url},
+    running = await node_for({"identity": identity_mock.url},
                                   cache={"backend": "redis", "redis_url": "redis://127.0.0.1:9/0"})
     before = await scrape(running.http_url)
     person = people[7]
@@ -317,7 +310,7 @@ async def test_request_id_travels_from_caller_to_department_and_back(node_for, f
         seen.append(request.headers.get("X-Request-Id", ""))
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: await fake_upstream(capture)}, retry={"max_attempts": 1})
+    running = await node_for({"identity": await fake_upstream(capture)}, retry={"max_attempts": 1})
     person = people[8]
     body = {"context": json_ctx(), "id_number": person.id_number, "name": person.name}
     status, answer, headers = await post(running.http_url, "/api/v1/identity/verify", body,

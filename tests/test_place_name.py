@@ -14,7 +14,6 @@ from grpc_status import rpc_status
 
 from mocks.gazetteer import gazetteer
 from mocks.place_name import PlaceNameDepartment, row
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 
@@ -26,7 +25,7 @@ async def register(start_mock) -> PlaceNameDepartment:
 
 @pytest.fixture
 async def node(node_for, register):
-    return await node_for({Department.PLACE_NAME: register.url})
+    return await node_for({"place_name": register.url})
 
 
 async def query(node, **key) -> pb.QueryPlaceNamesResponse:
@@ -144,7 +143,7 @@ async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world,
     register = PlaceNameDepartment(world, {APP_ID: "another secret"})
     await register.start()
     try:
-        node = await node_for({Department.PLACE_NAME: register.url})
+        node = await node_for({"place_name": register.url})
         reply = await query(node, name=samples["place_name"]["exact"][0]["name"])
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.places
         assert "API key refused" in reply.provenance.unavailable_reason
@@ -218,7 +217,7 @@ def _closed_port() -> int:
 
 
 async def test_department_down_is_source_unavailable(node_for):
-    node = await node_for({Department.PLACE_NAME: f"http://127.0.0.1:{_closed_port()}"})
+    node = await node_for({"place_name": f"http://127.0.0.1:{_closed_port()}"})
     reply = await query(node, name="人民路")
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "cannot connect" in reply.provenance.unavailable_reason
@@ -325,7 +324,7 @@ async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
         made = make(place)
         return await made(request) if callable(made) else made
 
-    node = await node_for({Department.PLACE_NAME: await fake_upstream(handle)})
+    node = await node_for({"place_name": await fake_upstream(handle)})
     reply = await query(node, name=sample["name"])
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.places
     assert reason in reply.provenance.unavailable_reason

@@ -20,7 +20,6 @@ from querynode.config import DepartmentSettings, RetrySettings
 from querynode.core.breaker import BreakerPolicy, BreakerState, CircuitBreaker, CircuitOpen
 from querynode.core.bulkhead import TokenBucket
 from querynode.core.retry import RetryBudget, RetryPolicy, call_with_retry
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
 
@@ -30,10 +29,10 @@ UNAVAILABLE = pb.IDENTITY_VERDICT_SOURCE_UNAVAILABLE
 
 @pytest.fixture
 async def tuned_node(tmp_path, dept_secret):
-    """`await tuned_node(urls, tune={Department.IDENTITY: {"breaker": {...}}}, **settings)`."""
+    """`await tuned_node(urls, tune={"identity": {"breaker": {...}}}, **settings)`."""
     stops = []
 
-    async def start(urls: dict[Department, str], tune: dict[Department, dict] | None = None, **overrides):
+    async def start(urls: dict[str, str], tune: dict[str, dict] | None = None, **overrides):
         sub = tmp_path / f"node{len(stops)}"
         sub.mkdir()
         settings = make_settings(sub, urls, dept_secret, **overrides)
@@ -70,7 +69,7 @@ def matching(people) -> list[dict]:
 
 
 async def test_hundred_concurrent_cold_lookups_make_one_request(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url})
+    node = await tuned_node({"identity": identity_mock.url})
     await set_faults(identity_mock, latency="200")  # all 100 arrive while the first is upstream
     replies = await asyncio.gather(*(ask(node, matching(people)[0]) for _ in range(100)))
     assert [r.verdict for r in replies] == [MATCH] * 100
@@ -79,7 +78,7 @@ async def test_hundred_concurrent_cold_lookups_make_one_request(tuned_node, iden
 
 
 async def test_fresh_bypasses_a_cached_answer(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url})
+    node = await tuned_node({"identity": identity_mock.url})
     await ask(node, matching(people)[0])
     cached = await ask(node, matching(people)[0])
     assert cached.provenance.from_cache and identity_mock.stats["requests"] == 1
@@ -89,8 +88,8 @@ async def test_fresh_bypasses_a_cached_answer(tuned_node, identity_mock, people)
 
 
 async def test_stale_answer_with_its_age_while_the_department_is_in_maintenance(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url},
-                            tune={Department.IDENTITY: {"cache_ttl_seconds": 0.3}})
+    node = await tuned_node({"identity": identity_mock.url},
+                            tune={"identity": {"cache_ttl_seconds": 0.3}})
     first = await ask(node, matching(people)[0])
     assert first.verdict == MATCH and not first.provenance.stale
     await asyncio.sleep(0.4)  # past the ttl, within stale_max_age
@@ -108,7 +107,7 @@ async def test_stale_answer_with_its_age_while_the_department_is_in_maintenance(
 
 
 async def test_failing_twice_then_succeeding_gives_the_answer_after_three_requests(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url})
+    node = await tuned_node({"identity": identity_mock.url})
     await set_faults(identity_mock, fail_next=2)
     reply = await ask(node, matching(people)[0])
     assert reply.verdict == MATCH
@@ -116,7 +115,7 @@ async def test_failing_twice_then_succeeding_gives_the_answer_after_three_reques
 
 
 async def test_malformed_reply_is_not_retried(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url})
+    node = await tuned_node({"identity": identity_mock.url})
     await set_faults(identity_mock, malformed_rate=1)
     reply = await ask(node, matching(people)[0])
     assert reply.verdict == UNAVAILABLE and "JSON" in reply.provenance.unavailable_reason
@@ -124,7 +123,7 @@ async def test_malformed_reply_is_not_retried(tuned_node, identity_mock, people)
 
 
 async def test_connection_reset_is_retried_and_reported(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url}, retry=RetrySettings(max_attempts=2))
+    node = await tuned_node({"identity": identity_mock.url}, retry=RetrySettings(max_attempts=2))
     await set_faults(identity_mock, reset_rate=1)
     reply = await ask(node, matching(people)[0])
     assert reply.verdict == UNAVAILABLE and "connection lost" in reply.provenance.unavailable_reason
@@ -132,7 +131,7 @@ async def test_connection_reset_is_retried_and_reported(tuned_node, identity_moc
 
 
 async def test_retry_after_beyond_the_deadline_is_not_waited_for(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url})
+    node = await tuned_node({"identity": identity_mock.url})
     await set_faults(identity_mock, throttle_rate=1, retry_after_seconds=30)
     started = time.monotonic()
     reply = await ask(node, matching(people)[0], timeout=2.0)
@@ -157,8 +156,8 @@ async def test_retry_after_within_the_deadline_is_honoured():
 
 async def test_retry_budget_caps_extra_load_during_an_outage(tuned_node, identity_mock, people):
     never_open = {"consecutive_failures": 1000, "min_calls": 1000}
-    node = await tuned_node({Department.IDENTITY: identity_mock.url}, retry=RetrySettings(max_attempts=3),
-                            tune={Department.IDENTITY: {"breaker": never_open,
+    node = await tuned_node({"identity": identity_mock.url}, retry=RetrySettings(max_attempts=3),
+                            tune={"identity": {"breaker": never_open,
                                                         "retry_budget": {"ratio": 0.1, "max_credits": 2}}})
     await set_faults(identity_mock, error_rate=1)
     for i in range(30):
@@ -166,7 +165,7 @@ async def test_retry_budget_caps_extra_load_during_an_outage(tuned_node, identit
         assert reply.verdict == UNAVAILABLE
     # Without a budget: 90 requests. With it: 30 calls + 2 saved credits + 10% of 30.
     assert 30 < identity_mock.stats["requests"] <= 30 + 2 + 3
-    assert node.node.hub.guards[Department.IDENTITY].retry_budget.denied > 0
+    assert node.node.hub.guards["identity"].retry_budget.denied > 0
 
 
 def test_retry_budget_earns_a_share_of_a_retry_per_call():
@@ -181,7 +180,7 @@ def test_retry_budget_earns_a_share_of_a_retry_per_call():
 
 
 async def test_hung_department_answers_unavailable_within_the_deadline(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url})
+    node = await tuned_node({"identity": identity_mock.url})
     await set_faults(identity_mock, hang_rate=1)
     started = time.monotonic()
     reply = await ask(node, matching(people)[0], timeout=2.0)
@@ -191,9 +190,9 @@ async def test_hung_department_answers_unavailable_within_the_deadline(tuned_nod
 
 async def test_breaker_opens_fails_fast_probes_and_closes(tuned_node, identity_mock, people):
     node = await tuned_node(
-        {Department.IDENTITY: identity_mock.url}, retry=RetrySettings(max_attempts=1),
-        tune={Department.IDENTITY: {"breaker": {"consecutive_failures": 3, "cool_down_seconds": 0.5}}})
-    breaker = node.node.hub.guards[Department.IDENTITY].breaker
+        {"identity": identity_mock.url}, retry=RetrySettings(max_attempts=1),
+        tune={"identity": {"breaker": {"consecutive_failures": 3, "cool_down_seconds": 0.5}}})
+    breaker = node.node.hub.guards["identity"].breaker
     await set_faults(identity_mock, error_rate=1)
     for i in range(3):
         assert (await ask(node, matching(people)[i])).verdict == UNAVAILABLE
@@ -305,8 +304,8 @@ def test_token_bucket_spends_its_burst_then_paces_requests():
 
 
 async def test_department_quota_refuses_what_the_deadline_cannot_wait_for(tuned_node, identity_mock, people):
-    node = await tuned_node({Department.IDENTITY: identity_mock.url},
-                            tune={Department.IDENTITY: {"bulkhead": {"rate_per_second": 1, "burst": 2}}})
+    node = await tuned_node({"identity": identity_mock.url},
+                            tune={"identity": {"bulkhead": {"rate_per_second": 1, "burst": 2}}})
     replies = await asyncio.gather(*(ask(node, p, timeout=1.5) for p in matching(people)))
     answered = [r for r in replies if r.verdict == MATCH]
     refused = [r for r in replies if r.verdict == UNAVAILABLE]
@@ -318,8 +317,8 @@ async def test_department_quota_refuses_what_the_deadline_cannot_wait_for(tuned_
 
 async def test_hung_department_does_not_slow_another(tuned_node, start_mock, identity_mock, people, world):
     death_mock = await start_mock(DeathDepartment)
-    node = await tuned_node({Department.IDENTITY: identity_mock.url, Department.DEATH: death_mock.url},
-                            tune={Department.IDENTITY: {"bulkhead": {"max_concurrent": 4}}})
+    node = await tuned_node({"identity": identity_mock.url, "death": death_mock.url},
+                            tune={"identity": {"bulkhead": {"max_concurrent": 4}}})
     living = next({"id_number": p.id_number, "name": p.name} for p in people if p.id_number not in world.deaths)
 
     async def death_latency(i: int) -> float:
@@ -409,7 +408,7 @@ async def test_redis_down_falls_back_to_asking_the_department(tuned_node, identi
         closed_port = s.getsockname()[1]
     from querynode.config import CacheSettings
 
-    node = await tuned_node({Department.IDENTITY: identity_mock.url},
+    node = await tuned_node({"identity": identity_mock.url},
                             cache=CacheSettings(backend="redis", redis_url=f"redis://127.0.0.1:{closed_port}/0"))
     with caplog.at_level(logging.WARNING, logger="querynode.cache"):
         for _ in range(3):

@@ -16,7 +16,6 @@ import grpc
 import pytest
 
 from querynode.config import AuditSettings
-from querynode.domain.model import Department
 from querynode.security.audit_store import GENESIS, AuditRecord, PostgresAuditStore, key_for
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import PG_DSN, TEST_NODE_KEY, ctx, make_settings, pg_audit, pg_cli_env, sqlite_audit, start_node
@@ -92,7 +91,7 @@ async def test_sqlite_intact_chain_verifies(sqlite_store, tmp_path):
 
 
 async def test_audit_search_by_case_number_and_by_id_number(tmp_path, identity_mock, dept_secret, people):
-    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret)
+    settings = make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret)
     running, stop = await start_node(settings)
     a, b = people[0], people[1]
     try:
@@ -196,7 +195,7 @@ async def _seqs(table: str) -> list[int]:
 
 
 async def test_audit_store_down_fails_closed_and_recovers(tmp_path, identity_mock, dept_secret, people, pg_table):
-    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret,
+    settings = make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret,
                              audit=AuditSettings(backend="postgres", postgres_dsn=PG_DSN, postgres_table=pg_table))
     running, stop = await start_node(settings)
     person = people[2]
@@ -236,7 +235,7 @@ async def test_a_call_cancelled_by_its_caller_is_still_audited(node_for, fake_up
         await asyncio.sleep(3)
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: await fake_upstream(slow)})
+    running = await node_for({"identity": await fake_upstream(slow)})
     person = people[0]
     call = running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
         context=ctx(), id_number=person.id_number, name=person.name), timeout=10)

@@ -14,7 +14,6 @@ from querynode.api.grpc.servicer import start_grpc_server
 from querynode.api.http import json_api
 from querynode.api.http.app import create_app
 from querynode.config import CallerSettings, SecuritySettings
-from querynode.domain.model import Department
 from querynode.node import Node
 from querynode.security.authentication import (
     UNAUTHENTICATED_CALLER,
@@ -105,7 +104,7 @@ def verify_request(person) -> pb.VerifyIdentityRequest:
 
 
 async def test_mtls_caller_is_the_certificate_subject(secure_node, identity_mock, pki, samples):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls")
     async with channel(sn.grpc_target, pki, "registry-b") as ch:
         reply = await querynode_pb2_grpc.QueryNodeStub(ch).VerifyIdentity(verify_request(samples["identity"]["match"][0]))
     assert reply.verdict == pb.IDENTITY_VERDICT_MATCH
@@ -115,7 +114,7 @@ async def test_mtls_caller_is_the_certificate_subject(secure_node, identity_mock
 
 @pytest.mark.parametrize("client", ["no certificate", "certificate of another CA"])
 async def test_mtls_refuses_callers_without_a_certificate_of_the_node_ca(secure_node, identity_mock, pki, samples, client):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls")
     other = issue(make_ca("rogue CA"), "registry-a", server=False)  # same subject, wrong issuer
     cert, key = (None, None) if client == "no certificate" else (other.cert_pem, other.key_pem)
     async with channel(sn.grpc_target, pki, cert=cert, key=key) as ch:
@@ -130,7 +129,7 @@ async def test_mtls_refuses_callers_without_a_certificate_of_the_node_ca(secure_
 
 async def test_token_caller_accepted_and_missing_or_wrong_token_unauthenticated_and_audited(
         secure_node, identity_mock, pki, samples):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="token")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="token")
     request = verify_request(samples["identity"]["match"][0])
     async with channel(sn.grpc_target, pki) as ch:  # server-side TLS only
         stub = querynode_pb2_grpc.QueryNodeStub(ch)
@@ -155,7 +154,7 @@ async def test_token_caller_accepted_and_missing_or_wrong_token_unauthenticated_
 
 
 async def test_json_api_bearer_tokens(secure_node, identity_mock, samples):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="token")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="token")
     person = samples["identity"]["match"][0]
     body = {"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]}
     url = sn.http_url + "/api/v1/identity/verify"
@@ -178,7 +177,7 @@ async def test_scopes_deny_operations_and_departments_with_a_reason_and_an_audit
         secure_node, identity_mock, start_mock, pki, samples):
     samr = await start_mock(CreditCodeDepartment)
     sn = await secure_node(
-        {Department.IDENTITY: identity_mock.url, Department.CREDIT_CODE: samr.url}, grpc_auth="mtls",
+        {"identity": identity_mock.url, "credit_code": samr.url}, grpc_auth="mtls",
         callers={"registry-a": CallerSettings(operations=["VerifyIdentity"], view="full"),
                  "registry-b": CallerSettings(departments=["credit_code"], view="full")})
     company = samples["credit_code"]["active"][0]
@@ -206,7 +205,7 @@ async def test_scopes_deny_operations_and_departments_with_a_reason_and_an_audit
 async def test_unregistered_caller_denied(secure_node, identity_mock, pki, samples):
     """A token of a caller missing from `callers` is denied; a certificate of one is refused at
     the door (deny by default, issue 18 M7)."""
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls",
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
                            callers={"registry-a": ["*"]})
     async with channel(sn.grpc_target, pki, "registry-b") as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -222,7 +221,7 @@ async def test_unregistered_caller_denied(secure_node, identity_mock, pki, sampl
 
 
 async def test_operator_limit_per_minute(secure_node, identity_mock, pki, samples):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls",
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
                            callers={"registry-a": CallerSettings(operator_limit_per_minute=2)})
     request = verify_request(samples["identity"]["match"][0])
     async with channel(sn.grpc_target, pki, "registry-a") as ch:
@@ -242,7 +241,7 @@ async def test_operator_limit_per_minute(secure_node, identity_mock, pki, sample
 async def test_view_levels_mask_personal_data_before_it_leaves(secure_node, start_mock, world, samples):
     samr = await start_mock(CreditCodeDepartment)
     sn = await secure_node(
-        {Department.CREDIT_CODE: samr.url}, grpc_auth="token", tokens=("full", "masked", "verdict"),
+        {"credit_code": samr.url}, grpc_auth="token", tokens=("full", "masked", "verdict"),
         callers={name: CallerSettings(view=name) for name in ("full", "masked", "verdict")})
     company = samples["credit_code"]["active"][0]
     body = {"context": json_ctx(), "credit_code": company["credit_code"]}
@@ -268,7 +267,7 @@ async def test_plain_text_grpc_only_on_loopback(node):
 
 async def test_caller_limit_counts_every_operator_id(secure_node, identity_mock, pki, samples):
     """Issue 18 M2: rotating operator ids defeated the per-operator limit (40 of 40 answered)."""
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls",
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
                            callers={"registry-a": CallerSettings(operator_limit_per_minute=5,
                                                                  caller_limit_per_minute=10)})
     person = samples["identity"]["match"][0]
@@ -287,7 +286,7 @@ async def test_caller_limit_counts_every_operator_id(secure_node, identity_mock,
 
 
 async def test_operator_roster_and_case_number_pattern_are_enforced(secure_node, identity_mock, pki, samples):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls",
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
                            callers={"registry-a": CallerSettings(operators=["clerk-007"],
                                                                  case_number_pattern=r"2026-\d{6}-\d{6}")})
     person = samples["identity"]["match"][0]

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from querynode.config import CacheSettings, SecretStr, SecuritySettings
-from querynode.core.operations import VERIFY_IDENTITY
-from querynode.domain.model import Department, IdentityQuery
+from querynode.core.operations import registry
+from querynode.domain.model import IdentityQuery
 from querynode.security.blind_index import BlindIndex, identifier_digest, subject_index
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError, read_key_file
 from querynode.security.tls import ensure_demo_pki, make_ca, server_ssl_context
@@ -82,7 +82,7 @@ async def test_redis_cache_values_hold_no_personal_data_and_survive_key_rotation
     node_key = secrets.token_hex(32)  # the same node across the restart: same cache keys
 
     def settings(keys: dict[str, str], current: str):
-        return make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret,
+        return make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret,
                              cache=CacheSettings(backend="redis", redis_url=REDIS_URL),
                              security=SecuritySettings(field_keys={k: SecretStr(v) for k, v in keys.items()},
                                                        field_key_current=current)).model_copy(
@@ -92,7 +92,7 @@ async def test_redis_cache_values_hold_no_personal_data_and_survive_key_rotation
     running, stop = await start_node(settings({"k1": k1}, "k1"))
     try:
         assert (await running.stub.VerifyIdentity(request)).verdict == pb.IDENTITY_VERDICT_MATCH
-        key = running.node.hub.cache.key(VERIFY_IDENTITY, IdentityQuery(person["id_number"], person["name"]))
+        key = running.node.hub.cache.key(registry().operations["VerifyIdentity"], IdentityQuery(person["id_number"], person["name"]))
     finally:
         await stop()
     client = aioredis.from_url(REDIS_URL)
@@ -162,8 +162,8 @@ async def https_identity(start_mock, pki):
 
 async def test_https_department_verified_against_the_configured_ca(tmp_path, start_mock, pki, dept_secret, samples):
     dept = await https_identity(start_mock, pki)
-    settings = make_settings(tmp_path, {Department.IDENTITY: dept.url}, dept_secret)
-    settings.departments[Department.IDENTITY].ca_file = pki.ca_cert
+    settings = make_settings(tmp_path, {"identity": dept.url}, dept_secret)
+    settings.departments["identity"].ca_file = pki.ca_cert
     running, stop = await start_node(settings)
     try:
         assert running.node.plain_http_departments == ()
@@ -179,8 +179,8 @@ async def test_department_certificate_from_another_ca_is_refused(tmp_path, start
     dept = await https_identity(start_mock, pki)
     rogue_ca = tmp_path / "other-ca.pem"
     rogue_ca.write_bytes(make_ca("another CA").cert_pem)
-    settings = make_settings(tmp_path, {Department.IDENTITY: dept.url}, dept_secret)
-    settings.departments[Department.IDENTITY].ca_file = rogue_ca
+    settings = make_settings(tmp_path, {"identity": dept.url}, dept_secret)
+    settings.departments["identity"].ca_file = rogue_ca
     running, stop = await start_node(settings)
     try:
         person = samples["identity"]["match"][0]
@@ -195,11 +195,11 @@ async def test_department_certificate_from_another_ca_is_refused(tmp_path, start
 async def test_plain_http_department_needs_explicit_permission_and_is_reported(tmp_path, identity_mock, dept_secret):
     from querynode.node import Node
 
-    settings = make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret)
-    settings.departments[Department.IDENTITY].allow_plain_http = False
+    settings = make_settings(tmp_path, {"identity": identity_mock.url}, dept_secret)
+    settings.departments["identity"].allow_plain_http = False
     with pytest.raises(ValueError, match="allow_plain_http"):
         await Node.start(settings)
-    settings.departments[Department.IDENTITY].allow_plain_http = True
+    settings.departments["identity"].allow_plain_http = True
     node = await Node.start(settings)
     try:
         assert node.plain_http_departments == ("identity",)

@@ -17,7 +17,6 @@ from aiohttp import web
 
 from querynode.api.http.app import create_app
 from querynode.core.audit import REFUSED_CALLS, UNAUTHENTICATED_CALLER
-from querynode.domain.model import Department
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.door import REFUSALS_AUDITED_EACH, REFUSALS_PER_MINUTE, client_address, parse_networks
 from querynode.security.field_crypto import cipher_for
@@ -30,7 +29,7 @@ FLOOD = 300
 
 async def test_unauthenticated_flood_is_rate_limited_and_summarised(secure_node, identity_mock):
     """The red team's `{}` without a token: 11,816 durable records in 10 s before."""
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="token")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="token")
     url = f"{sn.http_url}/api/v1/identity/verify"
     async with aiohttp.ClientSession() as session:
         async def post() -> int:
@@ -176,7 +175,7 @@ async def test_intent_record_exists_before_the_department_is_asked(node_for, fak
         seen.append([(r.audit_id, r.outcome) for r in records])
         return web.Response(status=503)
 
-    running = await node_for({Department.IDENTITY: await fake_upstream(department)})
+    running = await node_for({"identity": await fake_upstream(department)})
     person = samples["identity"]["match"][0]
     reply = await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
         context=ctx(), id_number=person["id_number"], name=person["name"]), timeout=10)

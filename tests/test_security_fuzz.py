@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain import errors as e
 from querynode.domain import model as m
-from querynode.api.http.json_api import ROUTES
+from querynode.core.operations import registry
 from tests.conftest import json_ctx
 
 text = st.text(max_size=40) | st.sampled_from(["", " ", "\x00", "1" * 18, "11010519491231002X", "（2023）京0105民初1号"])
 json_scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text
 json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
                           max_leaves=8)
-QUERY_FIELDS = sorted({f for route in ROUTES for f in route.query_type.__dataclass_fields__})
+OPERATIONS = list(registry().operations.values())
+QUERY_FIELDS = sorted({f for op in OPERATIONS for f in op.query_type.__dataclass_fields__})
 
 
 @settings(max_examples=300, deadline=None)
@@ -39,14 +40,14 @@ def test_validators_raise_only_invalid_argument(id_number, name, case, operator,
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=st.sampled_from(ROUTES),
+@given(op=st.sampled_from(OPERATIONS),
        body=st.dictionaries(st.sampled_from(QUERY_FIELDS + ["context", "extra"]) | text, json_value, max_size=5),
        context=st.none() | st.dictionaries(st.sampled_from(sorted(json_ctx()) + ["fresh", "x"]), json_value, max_size=4))
-async def test_json_api_never_5xx_and_no_verdict_for_bad_input(node, route, body, context):
+async def test_json_api_never_5xx_and_no_verdict_for_bad_input(node, op, body, context):
     if context is not None:
         body = {**body, "context": context}
     async with aiohttp.ClientSession() as http:
-        async with http.post(node.http_url + route.path, json=body) as r:
+        async with http.post(node.http_url + op.http_path, json=body) as r:
             assert r.status < 500, await r.text()
             payload = await r.json(content_type=None)
             if r.status != 200:
@@ -56,7 +57,7 @@ async def test_json_api_never_5xx_and_no_verdict_for_bad_input(node, route, body
     # Accepted: only a body that passes validation as a whole may get a verdict.
     ctx = m.RequestContext(caller="c", request_id="r", **{k: context[k] for k in ("case_number", "operator_id", "purpose")})
     validate_context(ctx)
-    query = route.query_type(**{k: v for k, v in body.items() if k != "context" and v is not None})
+    query = op.query_type(**{k: v for k, v in body.items() if k != "context" and v is not None})
     validate_query(query)
 
 

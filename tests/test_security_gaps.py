@@ -10,7 +10,6 @@ import grpc
 import pytest
 
 from querynode.config import CallerSettings
-from querynode.domain.model import Department
 from querynode.security.accounts import AccountPolicy, AccountStore, LoginRefused, Role, accounts_path
 from querynode.security.field_crypto import FieldCipher
 from querynode.v1 import querynode_pb2 as pb
@@ -36,7 +35,7 @@ async def test_a_request_id_shaped_like_an_id_number_is_replaced(node, samples, 
 
 
 async def test_check_case_refused_when_the_callers_operations_omit_it(node_for, identity_mock, samples):
-    running = await node_for({Department.IDENTITY: identity_mock.url},
+    running = await node_for({"identity": identity_mock.url},
                              callers={"test-registry": CallerSettings(operations=["VerifyIdentity"])})
     a, b = samples["identity"]["match"][:2]
     parties = [pb.CaseParty(role="seller", name=a["name"], id_number=a["id_number"]),

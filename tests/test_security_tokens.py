@@ -14,7 +14,6 @@ import aiohttp
 import grpc
 import pytest
 
-from querynode.domain.model import Department
 from querynode.observability import metrics
 from querynode.security.authentication import UNAUTHENTICATED_CALLER, TokenStore, issue_token, token_hash
 from querynode.security.tls import Issued, issue
@@ -76,7 +75,7 @@ def test_metric_counts_tokens_near_expiry(tmp_path):
 
 
 async def test_issue_revoke_rotate_take_effect_without_a_restart(secure_node, identity_mock, samples, tmp_path):
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="token")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="token")
     token_file = tmp_path / "node0" / "tokens.json"
     person = samples["identity"]["match"][0]
     assert await http_status(sn, sn.tokens["registry-a"], person) == 200
@@ -117,7 +116,7 @@ async def test_certificate_without_cn_or_not_a_caller_is_refused(secure_node, id
                                                                   subject):
     """The red team's CN-less certificate from the demo CA had full unmasked access; so did any
     name the CA signed. Now only configured callers' certificates are accepted."""
-    sn = await secure_node({Department.IDENTITY: identity_mock.url}, grpc_auth="mtls")
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls")
     cert = issue(_ca(pki), subject, server=False)
     async with channel(sn.grpc_target, pki, cert=cert.cert_pem, key=cert.key_pem) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:

@@ -23,7 +23,6 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from querynode.domain.model import Department
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
 from querynode.workers import READY_LINE
@@ -54,7 +53,7 @@ def node_config(folder: Path, identity_url: str, secret: str, *, node_key: str |
         "default_deadline_seconds": 3,
         "security": {"grpc_auth": "insecure-loopback", "http_auth": "none"},
         "cache": {"backend": "redis", "redis_url": REDIS_URL},
-        "departments": {Department.IDENTITY.value: {
+        "departments": {"identity": {
             "url": identity_url, "connector": "connectors.identity:IdentityConnector", "app_id": APP_ID,
             "secret": secret, "allow_plain_http": True}},
         **overrides,

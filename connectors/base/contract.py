@@ -8,8 +8,6 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from querynode.domain.model import Department
-
 
 @dataclass(frozen=True)
 class ConnectorConfig:
@@ -42,7 +40,7 @@ class Connector(abc.ABC):
     format to domain results and raising `connectors.base.errors` on failure.
     """
 
-    department: ClassVar[Department]
+    department: ClassVar[str]  # the registered department name
 
     def __init__(self, config: ConnectorConfig) -> None:
         self.config = config

@@ -1,4 +1,5 @@
-"""Court connector: submit the query, then poll for the result with backoff within the call's
+"""Court connector: requests are form posts signed with hex HMAC-SHA256(shared secret, "k=v&..."
+over the other non-empty fields sorted by name). Submit the query, then poll for the result with backoff within the call's
 time. A result the court has not finished in time is `JudgmentResult(pending=True)`, an
 answer rather than an error; the request number is kept so that asking again for the same
 case or party resumes the court's query instead of starting over."""
@@ -6,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import secrets
 import time
 from collections import OrderedDict
 from urllib.parse import urlencode
@@ -21,19 +24,27 @@ from connectors.base import (
 )
 from connectors.base.http import check_status, map_errors, read_body
 from connectors.base.wire import query_request_number
-from connectors.court import wire
-from querynode.domain.model import Department, JudgmentQuery, JudgmentResult
+from connectors.court import reply as court_reply
+from querynode.domain.model import JudgmentQuery, JudgmentResult
 
 SUBMIT_PATH = "/fyapi/v1/cx/submit"
 RESULT_PATH = "/fyapi/v1/cx/result"
 DEPT = "court"
 
 
+def sign(secret: str, app_id: str, fields: dict[str, str]) -> dict[str, str]:
+    """The fields plus appId, timestamp, nonce and sign."""
+    out = {**fields, "appId": app_id, "timestamp": str(int(time.time() * 1000)), "nonce": secrets.token_hex(16)}
+    message = "&".join(f"{k}={v}" for k, v in sorted(out.items()) if v != "").encode()
+    out["sign"] = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return out
+
+
 class CourtConnector(Connector):
     """Options: area_code (6 digits), dept_name, poll_initial_seconds, poll_max_seconds,
     resume_seconds (how long a pending query may be resumed)."""
 
-    department = Department.COURT
+    department = "court"
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
@@ -70,11 +81,11 @@ class CourtConnector(Connector):
             except Timeout:
                 self._remember(key, request_number)  # the court is slow, but has the query
                 return JudgmentResult(judgments=(), pending=True)
-            if reply.code == wire.NOT_READY:
+            if reply.code == court_reply.NOT_READY:
                 delay = min(delay * 1.6, self.poll_max)
                 continue
             self._pending.pop(key, None)
-            if reply.code == wire.UNKNOWN_REQUEST:
+            if reply.code == court_reply.UNKNOWN_REQUEST:
                 if not resumed:
                     raise BadUpstream("court: the court does not know the query request number it accepted")
                 # The court dropped the old query: start a new one.
@@ -83,7 +94,7 @@ class CourtConnector(Connector):
                 continue
             if reply.request_number not in ("", request_number):
                 raise BadUpstream("court: reply is for another query request number")
-            return JudgmentResult(judgments=wire.judgments(reply))
+            return JudgmentResult(judgments=court_reply.judgments(reply))
 
     async def _submit(self, query: JudgmentQuery, call: CallInfo, until: float) -> str:
         number = query_request_number(self.area_code)
@@ -95,18 +106,18 @@ class CourtConnector(Connector):
         else:
             raise ValueError("JudgmentQuery needs a case number or a party name")
         reply = await self._post(SUBMIT_PATH, fields, call, until)
-        if reply.code != wire.OK:
+        if reply.code != court_reply.OK:
             raise BadUpstream("court: submission answered with an unexpected code")
         if reply.request_number != number:
             raise BadUpstream("court: submission acknowledged another query request number")
         return number
 
-    async def _post(self, path: str, fields: dict[str, str], call: CallInfo, until: float) -> wire.Reply:
+    async def _post(self, path: str, fields: dict[str, str], call: CallInfo, until: float) -> court_reply.Reply:
         """One signed form post; its reply head checked (refusals and busy raise)."""
         remaining = until - asyncio.get_running_loop().time()
         if remaining <= 0:
             raise Timeout(f"{DEPT}: no time left for the call")
-        body = urlencode(wire.signed_fields(self.config.secret, self.config.app_id, fields)).encode()
+        body = urlencode(sign(self.config.secret, self.config.app_id, fields)).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Request-Id": call.request_id}
         async with map_errors(DEPT):
             async with asyncio.timeout(remaining):
@@ -114,11 +125,11 @@ class CourtConnector(Connector):
                     check_status(DEPT, resp)
                     raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
                     content_type, charset = resp.content_type, resp.charset
-        reply = wire.parse_reply(raw, content_type, charset)
-        if reply.code in wire.REFUSALS:
-            raise Rejected(f"{DEPT}: {wire.REFUSALS[reply.code]} (code {reply.code})")
-        if reply.code in wire.BUSY:
-            raise Unavailable(f"{DEPT}: {wire.BUSY[reply.code]}")
+        reply = court_reply.parse(raw, content_type, charset)
+        if reply.code in court_reply.REFUSALS:
+            raise Rejected(f"{DEPT}: {court_reply.REFUSALS[reply.code]} (code {reply.code})")
+        if reply.code in court_reply.BUSY:
+            raise Unavailable(f"{DEPT}: {court_reply.BUSY[reply.code]}")
         return reply
 
     def _resumable(self, key: str) -> str | None:

@@ -16,8 +16,8 @@ import time
 
 from connectors.base import CallInfo, Connector, ConnectorConfig, Rejected
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
-from connectors.credit_code.reply import DEPT, Pages, access_token, parse_page
-from querynode.domain.model import Department, OrganizationQuery, OrganizationResult
+from connectors.credit_code.reply import DEPT, Pages, access_token, parse
+from querynode.domain.model import OrganizationQuery, OrganizationResult
 
 TOKEN_PATH = "/samr/oauth/token"
 SEARCH_PATH = "/samr/api/v1/ent/search"
@@ -26,7 +26,7 @@ TOKEN_MARGIN_SECONDS = 60
 
 
 class CreditCodeConnector(Connector):
-    department = Department.CREDIT_CODE
+    department = "credit_code"
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
@@ -45,7 +45,7 @@ class CreditCodeConnector(Connector):
         while True:
             left = dataclasses.replace(call, timeout=give_up - loop.time())
             raw = await self._search({**key, "pageNo": page_no, "pageSize": self.page_size}, left)
-            if not pages.add(parse_page(raw, query), page_no):
+            if not pages.add(parse(raw, query), page_no):
                 return OrganizationResult(tuple(pages.records.values()))
             page_no += 1
 

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from connectors.base import BadUpstream, Unavailable
-from connectors.base.wire import json_object
+from connectors.base.wire import json_object, text_record
 from querynode.domain.model import Organization, OrganizationQuery, OrganizationStatus
 from querynode.domain.names import same_name
 
@@ -58,7 +58,7 @@ class Page:
     records: tuple[Organization, ...]
 
 
-def parse_page(raw: bytes, query: OrganizationQuery) -> Page:
+def parse(raw: bytes, query: OrganizationQuery) -> Page:
     reply = json_object(DEPT, raw)
     code = reply.get("code")
     if code in BUSY_CODES:
@@ -77,13 +77,8 @@ def parse_page(raw: bytes, query: OrganizationQuery) -> Page:
 
 
 def organization(row: object, query: OrganizationQuery) -> Organization:
-    if not isinstance(row, dict):
-        raise bad("record is not an object")
-    if any(not isinstance(row.get(k), str) for k in TEXT_FIELDS):
-        raise bad("record lacks a required text field")
+    row = text_record(DEPT, row, TEXT_FIELDS, ("OPSCOPE",))
     scope = row.get("OPSCOPE") or ""
-    if not isinstance(scope, str):
-        raise bad("record scope is not text")
     if not _CODE.match(row["UNISCID"]):
         raise bad("record credit code is malformed")
     # A record for another code or name than asked would be an answer about someone else.

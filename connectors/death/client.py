@@ -9,18 +9,17 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from xml.etree import ElementTree as ET
-from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from connectors.base import CallInfo, Connector
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
+from connectors.base.wire import SHANGHAI
 from connectors.death.reply import DEPT, parse
-from querynode.domain.model import DeathQuery, DeathResult, Department
+from querynode.domain.model import DeathQuery, DeathResult
 
 PATH = "/nhc/swzm/query"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def sign(secret: str, fields: dict[str, str]) -> str:
@@ -47,7 +46,7 @@ def request_document(app_key: str, secret: str, query: DeathQuery, call: CallInf
 
 
 class DeathConnector(Connector):
-    department = Department.DEATH
+    department = "death"
 
     async def lookup(self, query: DeathQuery, call: CallInfo) -> DeathResult:
         document = request_document(self.config.app_id, self.config.secret, query, call,

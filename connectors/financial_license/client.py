@@ -12,20 +12,19 @@ import hmac
 import json
 import secrets
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from connectors.base import CallInfo, Connector
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
-from connectors.financial_license.reply import DEPT, parse_reply
-from querynode.domain.model import Department, LicenseQuery, LicenseResult
+from connectors.base.wire import SHANGHAI
+from connectors.financial_license.reply import DEPT, parse
+from querynode.domain.model import LicenseQuery, LicenseResult
 
 PATH = "/jrxkz/api/v2/licence/query"
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def sign(secret: str, app_key: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
     """Signature headers for one call."""
-    timestamp = (now or datetime.now(BEIJING)).astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
+    timestamp = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S")
     nonce = secrets.token_hex(16)
     message = "&".join([app_key, timestamp, nonce, hashlib.sha256(body).hexdigest()]).encode()
     signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
@@ -33,7 +32,7 @@ def sign(secret: str, app_key: str, body: bytes, now: datetime | None = None) ->
 
 
 class FinancialLicenseConnector(Connector):
-    department = Department.FINANCIAL_LICENSE
+    department = "financial_license"
 
     async def lookup(self, query: LicenseQuery, call: CallInfo) -> LicenseResult:
         if query.license_code:
@@ -47,4 +46,4 @@ class FinancialLicenseConnector(Connector):
             async with self.session.post(PATH, data=body, headers=headers, timeout=client_timeout(call)) as resp:
                 check_status(DEPT, resp)
                 raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
-        return LicenseResult(parse_reply(raw, query))
+        return LicenseResult(parse(raw, query))

@@ -6,7 +6,7 @@ import re
 from datetime import date
 
 from connectors.base import BadUpstream, Rejected, Unavailable
-from connectors.base.wire import json_object
+from connectors.base.wire import json_object, text_record
 from querynode.domain.model import FinancialLicense, LicenseQuery
 from querynode.domain.names import same_name
 
@@ -33,7 +33,7 @@ def bad(what: str) -> BadUpstream:
     return BadUpstream(f"{DEPT}: {what}")
 
 
-def parse_reply(raw: bytes, query: LicenseQuery) -> tuple[FinancialLicense, ...]:
+def parse(raw: bytes, query: LicenseQuery) -> tuple[FinancialLicense, ...]:
     reply = json_object(DEPT, raw)
     code = reply.get("retCode")
     if code == NO_RECORD:
@@ -54,12 +54,9 @@ def parse_reply(raw: bytes, query: LicenseQuery) -> tuple[FinancialLicense, ...]
 
 
 def license_record(row: object, query: LicenseQuery) -> FinancialLicense:
-    if not isinstance(row, dict):
-        raise bad("record is not an object")
-    if any(not isinstance(row.get(k), str) for k in TEXT_FIELDS):
-        raise bad("record lacks a required text field")
+    row = text_record(DEPT, row, TEXT_FIELDS, ("tyshxydm",))
     credit_code = row.get("tyshxydm") or ""
-    if not isinstance(credit_code, str) or (credit_code and not _CREDIT_CODE.match(credit_code)):
+    if credit_code and not _CREDIT_CODE.match(credit_code):
         raise bad("record credit code is malformed")
     code = row["jgbm"]
     if not _LICENSE.match(code):

@@ -1,30 +1,38 @@
-"""Identity connector: maps IdentityQuery to the MPS check call and its codes to verdicts."""
+"""Identity connector: the MPS check call in the signed envelope of the national exchange
+platform (DOMAIN.md §3): every call carries an app id, a millisecond timestamp, a one-time
+nonce and an HMAC-SHA256 signature over those three and the SHA-256 of the body, in headers."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
+import time
 
-from connectors.base import BadUpstream, CallInfo, Connector, Rejected
+from connectors.base import CallInfo, Connector, Rejected
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.base.wire import query_request_number
-from connectors.identity.envelope import sign
-from querynode.domain.model import (
-    Department,
-    IdentityItem,
-    IdentityQuery,
-    IdentityResult,
-    IdentityVerdict,
-)
+from connectors.identity.reply import DEPT, parse
+from querynode.domain.model import IdentityQuery, IdentityResult
 
 PATH = "/gaapi/v1/identity/check"
 
-# Check codes of the MPS reply: 000 consistent, 999 no record, 001-998 an item differs.
-# Only codes whose meaning is documented map to a verdict; any other is BadUpstream,
-# because guessing would risk a wrong verdict.
-ITEM_CODES = {"001": IdentityItem.NAME, "002": IdentityItem.ID_NUMBER}
+
+
+def signing_string(app_id: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    return "\n".join([app_id, timestamp, nonce, hashlib.sha256(body).hexdigest()]).encode()
+
+
+def sign(secret: str, app_id: str, body: bytes, *, now_ms: int | None = None) -> dict[str, str]:
+    """Headers for one signed call."""
+    timestamp = str(now_ms if now_ms is not None else int(time.time() * 1000))
+    nonce = secrets.token_hex(16)
+    signature = hmac.new(secret.encode(), signing_string(app_id, timestamp, nonce, body), hashlib.sha256)
+    return {"X-App-Id": app_id, "X-Timestamp": timestamp, "X-Nonce": nonce, "X-Signature": signature.hexdigest()}
 
 
 class IdentityConnector(Connector):
-    department = Department.IDENTITY
+    department = "identity"
 
     async def lookup(self, query: IdentityQuery, call: CallInfo) -> IdentityResult:
         area = str(self.config.options.get("area_code", "110000"))
@@ -44,43 +52,10 @@ class IdentityConnector(Connector):
         headers = sign(self.config.secret, self.config.app_id, body)
         headers["Content-Type"] = "application/json; charset=utf-8"
         headers["X-Request-Id"] = call.request_id
-        dept = "identity"
-        async with map_errors(dept):
+        async with map_errors(DEPT):
             async with self.session.post(PATH, data=body, headers=headers, timeout=client_timeout(call)) as resp:
                 if resp.status in (401, 403):
-                    raise Rejected(f"{dept}: envelope refused (HTTP {resp.status})")
-                check_status(dept, resp)
-                raw = await read_body(dept, resp, self.config.max_reply_bytes)
-        return parse_reply(raw)
-
-
-def parse_reply(raw: bytes) -> IdentityResult:
-    """Map the MPS reply to a verdict; anything outside the protocol is BadUpstream."""
-    try:
-        reply = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise BadUpstream("identity: reply is not UTF-8 JSON") from None
-    if not isinstance(reply, dict) or not isinstance(reply.get("head"), dict):
-        raise BadUpstream("identity: reply has no head")
-    if reply["head"].get("status") != "00":
-        raise BadUpstream(f"identity: department status {str(reply['head'].get('status'))[:8]!r}")
-    data = reply.get("data")
-    code = data.get("result") if isinstance(data, dict) else None
-    if not isinstance(code, str) or len(code) != 3 or not code.isdigit():
-        raise BadUpstream("identity: reply has no valid check code")
-    if code == "000":
-        return IdentityResult(IdentityVerdict.MATCH)
-    if code == "999":
-        return IdentityResult(IdentityVerdict.NOT_FOUND)
-    items = data.get("items")
-    if not isinstance(items, list) or not items:
-        raise BadUpstream("identity: mismatch without items")
-    mismatched = []
-    for item in items:
-        item_code = item.get("code") if isinstance(item, dict) else None
-        if item_code not in ITEM_CODES:
-            raise BadUpstream("identity: unknown item check code")
-        mismatched.append(ITEM_CODES[item_code])
-    if code not in ITEM_CODES:
-        raise BadUpstream("identity: unknown check code")
-    return IdentityResult(IdentityVerdict.MISMATCH, tuple(dict.fromkeys(mismatched)))
+                    raise Rejected(f"{DEPT}: envelope refused (HTTP {resp.status})")
+                check_status(DEPT, resp)
+                raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
+        return parse(raw)

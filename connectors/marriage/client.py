@@ -17,12 +17,12 @@ from typing import Any
 from connectors.base import BadUpstream, CallInfo, Connector, ConnectorConfig, Rejected
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.base.wire import query_request_number
-from connectors.marriage.records import DEPT, parse_acts, result
-from querynode.domain.model import Department, MarriageQuery, MarriageResult
+from connectors.marriage.reply import DEPT, FOUND, NO_RECORD, envelope, parse
+from querynode.domain.model import MarriageQuery, MarriageResult
 
 TOKEN_PATH = "/mca/hyjk/token"
 QUERY_PATH = "/mca/hyjk/query"
-FOUND, NO_RECORD, TOKEN_INVALID, BAD_REQUEST = "0000", "1001", "2001", "2002"
+TOKEN_INVALID, BAD_REQUEST = "2001", "2002"
 
 
 class TokenExpired(Exception):
@@ -35,7 +35,7 @@ def side(id_number: str) -> str:
 
 
 class MarriageConnector(Connector):
-    department = Department.MARRIAGE
+    department = "marriage"
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
@@ -62,10 +62,7 @@ class MarriageConnector(Connector):
                     reply = await self._query(token, body, call)
                 except TokenExpired:
                     raise Rejected(f"{DEPT}: a fresh token was refused") from None
-        status = reply["head"]["status"]
-        if status == NO_RECORD:
-            return result(query, [])
-        return result(query, parse_acts(reply.get("data")))
+        return parse(reply, query)
 
     async def _query(self, token: str, body: dict[str, str], call: CallInfo) -> dict[str, Any]:
         area = str(self.config.options.get("area_code", "110000"))
@@ -117,11 +114,4 @@ class MarriageConnector(Connector):
         async with self.session.post(path, data=data, headers=headers, timeout=client_timeout(call)) as resp:
             check_status(DEPT, resp)
             raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
-        try:
-            reply = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise BadUpstream(f"{DEPT}: reply is not UTF-8 JSON") from None
-        head = reply.get("head") if isinstance(reply, dict) else None
-        if not isinstance(head, dict) or not isinstance(head.get("status"), str):
-            raise BadUpstream(f"{DEPT}: reply has no head status")
-        return reply
+        return envelope(raw)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from connectors.base import CallInfo, Connector
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
-from connectors.place_name.reply import DEPT, parse_reply
-from querynode.domain.model import Department, PlaceNameQuery, PlaceNameResult
+from connectors.base.wire import SHANGHAI
+from connectors.place_name.reply import DEPT, parse
+from querynode.domain.model import PlaceNameQuery, PlaceNameResult
 
 PATH = "/dmfw/api/v1/dmxx"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def api_key(secret: str, app_id: str, now: datetime | None = None) -> str:
@@ -26,7 +25,7 @@ def api_key(secret: str, app_id: str, now: datetime | None = None) -> str:
 
 
 class PlaceNameConnector(Connector):
-    department = Department.PLACE_NAME
+    department = "place_name"
 
     async def lookup(self, query: PlaceNameQuery, call: CallInfo) -> PlaceNameResult:
         if query.name:
@@ -40,4 +39,4 @@ class PlaceNameConnector(Connector):
             async with self.session.get(PATH, params=params, headers=headers, timeout=client_timeout(call)) as resp:
                 check_status(DEPT, resp)
                 raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
-        return parse_reply(raw, query)
+        return parse(raw, query)

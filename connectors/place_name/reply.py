@@ -8,7 +8,7 @@ import math
 import re
 
 from connectors.base import BadUpstream, Rejected, Unavailable
-from connectors.base.wire import json_object
+from connectors.base.wire import json_object, text_record
 from querynode.domain.model import PlaceName, PlaceNameQuery, PlaceNameResult
 
 DEPT = "place_name"
@@ -41,7 +41,7 @@ def bad(what: str) -> BadUpstream:
     return BadUpstream(f"{DEPT}: {what}")
 
 
-def parse_reply(raw: bytes, query: PlaceNameQuery) -> PlaceNameResult:
+def parse(raw: bytes, query: PlaceNameQuery) -> PlaceNameResult:
     reply = json_object(DEPT, raw)
     code = reply.get("errcode")
     if type(code) is not int:
@@ -64,16 +64,8 @@ def parse_reply(raw: bytes, query: PlaceNameQuery) -> PlaceNameResult:
 
 
 def place(row: object, query: PlaceNameQuery) -> PlaceName:
-    if not isinstance(row, dict):
-        raise bad("row is not an object")
-    text = {k: row.get(k) for k in TEXT_FIELDS}
-    if any(not isinstance(v, str) or not v for v in text.values()):
-        raise bad("row lacks a required text field")
-    for key in OPTIONAL_TEXT:
-        value = row.get(key, "")
-        if not isinstance(value, str):
-            raise bad("optional field is not text")
-        text[key] = value
+    row = text_record(DEPT, row, TEXT_FIELDS, OPTIONAL_TEXT, non_empty=True)
+    text = {k: row.get(k) or "" for k in (*TEXT_FIELDS, *OPTIONAL_TEXT)}
     if any(len(v) > MAX_TEXT or not v.isprintable() for v in text.values()):
         raise bad("text field too long or with control characters")
     code, county, township = text["dmdm"], text["xzqhdm"], text["xzdm"]

@@ -24,7 +24,6 @@ from connectors.base.errors import Unavailable, UpstreamError
 from querynode.core.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
 from querynode.core.operations import Operation
 from querynode.domain.codec import from_data, to_data
-from querynode.domain.model import Department
 from querynode.observability import metrics
 from querynode.security.blind_index import BlindIndex, query_digest
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
@@ -64,7 +63,7 @@ class CacheHit:
 
 class ResultCache:
     def __init__(
-        self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[Department, float],
+        self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[str, float],
         stale_max_age_seconds: float, cipher: FieldCipher,
     ) -> None:
         self.backend = backend
@@ -76,7 +75,7 @@ class ResultCache:
         self.breaker = CircuitBreaker("cache", BACKEND_BREAKER)
 
     def key(self, op: Operation, query: Any) -> str:
-        return f"qn:v1:{op.department.value}:{query_digest(self.index, op.name, query)}"
+        return f"qn:v1:{op.department}:{query_digest(self.index, op.name, query)}"
 
     def enabled(self, op: Operation) -> bool:
         return self.ttl_seconds.get(op.department, 0) > 0

@@ -19,7 +19,7 @@ from typing import Any
 from querynode.core import findings as f
 from querynode.core.hub import Hub
 from querynode.core.kinds import KINDS, Kind
-from querynode.core.operations import operation_for
+from querynode.core.operations import operation_for, registry
 from querynode.core.plans import Plans, TypePlan
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain import errors as e
@@ -233,7 +233,7 @@ class CaseChecker:
 
     def _assessed(self, result: CheckResult, view: f.CaseView) -> CheckResult:
         """The check with its one-line summary, and ATTENTION when it gives a finding."""
-        source = m.DEPARTMENT_NAMES_ZH[operation_for(result.check.query).department]
+        source = registry().title_of(operation_for(result.check.query).department)
         summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check), source)
         status = result.status
         if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in self._findings(result, view)):

@@ -28,7 +28,7 @@ from querynode.core.operations import Operation, operation_for
 from querynode.core.retry import RetryBudget, RetryPolicy, call_with_retry
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain.errors import QueryError
-from querynode.domain.model import Answer, Department, JudgmentResult, Provenance, RequestContext
+from querynode.domain.model import Answer, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
 from querynode.security.abuse import AbuseDetector
@@ -66,13 +66,13 @@ class Guards:
 
 class Hub:
     def __init__(
-        self, *, connectors: Mapping[Department, Connector], audit: AuditTrail, cache: ResultCache,
+        self, *, connectors: Mapping[str, Connector], audit: AuditTrail, cache: ResultCache,
         authorizer: Authorizer, index: BlindIndex, retry: RetryPolicy = RetryPolicy(),
-        guards: Mapping[Department, Guards] | None = None, default_deadline_seconds: float = 5.0,
+        guards: Mapping[str, Guards] | None = None, default_deadline_seconds: float = 5.0,
         abuse: AbuseDetector | None = None,
     ) -> None:
         self.connectors = dict(connectors)
-        self.guards = {dept: (guards or {}).get(dept) or Guards.default(dept.value) for dept in self.connectors}
+        self.guards = {dept: (guards or {}).get(dept) or Guards.default(dept) for dept in self.connectors}
         self.audit = audit
         self.cache = cache
         self.authorizer = authorizer
@@ -96,7 +96,7 @@ class Hub:
             ctx = audit_ctx = validate_context(ctx)
             query, warnings = validate_query(query)
             subject = subject_index(self.index, op.name, query)
-            self.authorizer.check(ctx, op.name, op.department.value)
+            self.authorizer.check(ctx, op.scope, op.department)
             flags = self.abuse.observe(ctx, query) if self.abuse else ""
 
             async def intent() -> None:  # on record before any department is asked (linked by audit id)
@@ -126,7 +126,7 @@ class Hub:
                      outcome: str, started: float, flags: str = "", *, done: bool = True) -> None:
         try:
             await self.audit.record(
-                audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department.value,
+                audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department,
                 subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
                 flags=flags,
             )
@@ -135,7 +135,7 @@ class Hub:
             raise
         finally:
             if done:
-                query_done(op.name, op.department.value, ctx.caller, outcome)
+                query_done(op.name, op.department, ctx.caller, outcome)
 
     async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float, intent) -> Fetched:
         """Cache, then single-flight, then the department; stale answer if it fails. `intent`
@@ -145,25 +145,26 @@ class Hub:
         key = self.cache.key(op, query)
         hit = await self.cache.get(op, key, deadline)
         if hit is not None and hit.fresh and not ctx.fresh:
-            metrics.CACHE_HITS.labels(op.department.value).inc()
+            metrics.CACHE_HITS.labels(op.department).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
-        metrics.CACHE_MISSES.labels(op.department.value).inc()
+        metrics.CACHE_MISSES.labels(op.department).inc()
 
         async def fill() -> Fetched:
             fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit, intent=intent)
-            if fetched.result is not None and not fetched.from_cache and not _still_pending(fetched.result):
+            # An asynchronous source's "not ready yet" (PENDING) is an answer for now, never one to reuse.
+            if fetched.result is not None and not fetched.from_cache and op.verdict(fetched.result) != "PENDING":
                 await self.cache.put(op, key, fetched.result, fetched.source_time, deadline)
             return fetched
 
         flight_key = key + (":fresh" if ctx.fresh else "")
         return await self.single_flight.run(
-            flight_key, fill, on_wait=metrics.COALESCED_WAITS.labels(op.department.value).inc)
+            flight_key, fill, on_wait=metrics.COALESCED_WAITS.labels(op.department).inc)
 
     async def _upstream_or_unavailable(self, op: Operation, ctx: RequestContext, query: Any,
                                        deadline: float, stale, intent) -> Fetched:
         connector = self.connectors.get(op.department)
         if connector is None:
-            return Fetched(None, None, unavailable_reason=f"{op.department.value}: no connector configured")
+            return Fetched(None, None, unavailable_reason=f"{op.department}: no connector configured")
         await intent()
         guards = self.guards[op.department]
         attempts = itertools.count(1)
@@ -171,7 +172,7 @@ class Hub:
 
         async def attempt(_timeout: float) -> Any:
             await guards.bulkhead.take_token(deadline)
-            with upstream_attempt(op.department.value, next(attempts), deadline):
+            with upstream_attempt(op.department, next(attempts), deadline):
                 return await connector.lookup(query, CallInfo(
                     request_id=ctx.request_id, case_number=ctx.case_number,
                     operator_id=ctx.operator_id, timeout=deadline - loop.time()))
@@ -183,15 +184,15 @@ class Hub:
         try:
             result = await guards.breaker.call(guarded)
         except UpstreamError as exc:
-            log.warning("department failed", extra={"department": op.department.value,
+            log.warning("department failed", extra={"department": op.department,
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
             if stale is not None:
-                metrics.CACHE_STALE_SERVED.labels(op.department.value).inc()
+                metrics.CACHE_STALE_SERVED.labels(op.department).inc()
                 return Fetched(stale.result, stale.source_time, from_cache=True,
                                age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)
         finally:
-            metrics.record_guards(op.department.value, guards)
+            metrics.record_guards(op.department, guards)
         return Fetched(result, datetime.now(UTC))
 
 
@@ -201,11 +202,6 @@ def _upstream_deadline(now: float, caller_deadline: float | None, default_second
     deadline = caller_deadline if caller_deadline is not None else now + default_seconds
     reserve = min(0.2, 0.1 * max(0.0, deadline - now))
     return deadline - reserve
-
-
-def _still_pending(result: Any) -> bool:
-    """An asynchronous source's "not ready yet" is an answer for now, never one to reuse."""
-    return isinstance(result, JudgmentResult) and result.pending
 
 
 def _outcome(fetched: Fetched) -> str:

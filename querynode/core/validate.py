@@ -1,21 +1,19 @@
-"""Stage 1: validate and normalise the request before anything else happens."""
+"""Stage 1: validate and normalise the request before anything else happens.
+
+The limits come from the query type's params (querynode/domain/fields.py), the normalising
+rules from the operation's declaration; this module keeps what every query shares.
+"""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from typing import Any
 
+from querynode.core.operations import field_type, registry
 from querynode.domain import identifiers as ids
-from querynode.domain.errors import InvalidArgument, violation
-from querynode.domain.model import (
-    DeathQuery,
-    IdentityQuery,
-    JudgmentQuery,
-    LicenseQuery,
-    MarriageQuery,
-    OrganizationQuery,
-    PlaceNameQuery,
-    RequestContext,
-)
+from querynode.domain.errors import InvalidArgument, invalid, violation
+from querynode.domain.fields import param_of
+from querynode.domain.model import RequestContext
 
 
 def validate_context(ctx: RequestContext) -> RequestContext:
@@ -28,51 +26,46 @@ def validate_context(ctx: RequestContext) -> RequestContext:
     )
 
 
-def _one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
+def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
+    """Exactly one of two keys (a credit code or a name, ...)."""
     if bool(a) == bool(b):
         raise InvalidArgument([violation(f"{field_a}|{field_b}", "ONE_OF")])
 
 
+def person(query: Any) -> tuple[Any, list[str]]:
+    """A query about one person by resident ID number and name (identity, death)."""
+    id_number, warnings = ids.resident_id(query.id_number, "id_number")
+    name, more = ids.person_name(query.name, "name")
+    return replace(query, id_number=id_number, name=name), warnings + more
+
+
+TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}  # JSON Schema names
+TYPE_CODES = {str: "NOT_A_STRING", int: "NOT_AN_INTEGER", bool: "NOT_A_BOOLEAN"}  # errors.MESSAGES codes
+
+
+def _within_limits(query: Any) -> None:
+    """The declared type and limits of each field."""
+    for f in dataclasses.fields(query):
+        value, p = getattr(query, f.name), param_of(f)
+        if value is None:
+            continue
+        expected = field_type(type(query), f.name)
+        if type(value) is not expected:
+            raise invalid(f.name, TYPE_CODES[expected])
+        # A bound before any work on the value; the normaliser applies the exact limit to the
+        # value it made (NFC, trimmed, invisible characters removed: domain/text.py).
+        if expected is str and p.max_length is not None and len(value) > 4 * p.max_length:
+            raise invalid(f.name, "TOO_LONG", max=p.max_length)
+        if expected is int and ((p.minimum is not None and value < p.minimum)
+                                or (p.maximum is not None and value > p.maximum)):
+            raise invalid(f.name, "OUT_OF_RANGE", low=p.minimum, high=p.maximum)
+
+
 def validate_query(query: Any) -> tuple[Any, list[str]]:
     """Return the normalised query and warnings, or raise InvalidArgument."""
-    warnings: list[str] = []
-    match query:
-        case IdentityQuery() | DeathQuery():
-            id_number, warnings = ids.resident_id(query.id_number, "id_number")
-            name, more = ids.person_name(query.name, "name")
-            return type(query)(id_number=id_number, name=name), warnings + more
-        case MarriageQuery():
-            id_number, warnings = ids.resident_id(query.id_number, "id_number")
-            name, more = ids.person_name(query.name, "name")
-            warnings += more
-            spouse_id = spouse_name = None
-            if query.spouse_id_number or query.spouse_name:
-                spouse_id, more = ids.resident_id(query.spouse_id_number or "", "spouse_id_number")
-                warnings += more
-                spouse_name, more = ids.person_name(query.spouse_name or "", "spouse_name")
-                warnings += more
-            return MarriageQuery(id_number, name, spouse_id, spouse_name), warnings
-        case OrganizationQuery():
-            _one_of("credit_code", query.credit_code, "name", query.name)
-            if query.credit_code:
-                code, warnings = ids.credit_code(query.credit_code)
-                return OrganizationQuery(credit_code=code), warnings
-            return OrganizationQuery(name=ids.organization_name(query.name)), warnings
-        case LicenseQuery():
-            _one_of("license_code", query.license_code, "institution_name", query.institution_name)
-            if query.license_code:
-                return LicenseQuery(license_code=ids.license_code(query.license_code)), warnings
-            return LicenseQuery(institution_name=ids.organization_name(query.institution_name, "institution_name")), warnings
-        case JudgmentQuery():
-            _one_of("case_number", query.case_number, "party_name", query.party_name)
-            if query.case_number:
-                return JudgmentQuery(case_number=ids.court_case_number(query.case_number)), warnings
-            return JudgmentQuery(party_name=ids.organization_name(query.party_name, "party_name")), warnings
-        case PlaceNameQuery():
-            _one_of("name", query.name, "division_code", query.division_code)
-            if not isinstance(query.limit, int) or not 1 <= query.limit <= 100:
-                raise InvalidArgument([violation("limit", "OUT_OF_RANGE", low=1, high=100)])
-            if query.name:
-                return PlaceNameQuery(name=ids.place_name(query.name), prefix=bool(query.prefix), limit=query.limit), warnings
-            return PlaceNameQuery(division_code=ids.division_code(query.division_code), limit=query.limit), warnings
-    raise InvalidArgument([violation("query", "UNKNOWN_QUERY")])
+    try:
+        op = registry().operation_for(query)
+    except LookupError:
+        raise invalid("query", "UNKNOWN_QUERY") from None
+    _within_limits(query)
+    return op.validate(query)

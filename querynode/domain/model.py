@@ -10,28 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-
-class Department(enum.StrEnum):
-    """Departments that hold the data; the value names the connector and config section."""
-
-    IDENTITY = "identity"
-    CREDIT_CODE = "credit_code"
-    MARRIAGE = "marriage"
-    COURT = "court"
-    DEATH = "death"
-    PLACE_NAME = "place_name"
-    FINANCIAL_LICENSE = "financial_license"
-
-
-DEPARTMENT_NAMES_ZH = {
-    Department.IDENTITY: "公安部",
-    Department.CREDIT_CODE: "市场监管总局",
-    Department.MARRIAGE: "民政部（婚姻登记）",
-    Department.COURT: "最高人民法院",
-    Department.DEATH: "国家卫生健康委",
-    Department.PLACE_NAME: "民政部（地名）",
-    Department.FINANCIAL_LICENSE: "金融监管总局",
-}
+from querynode.domain.fields import param
 
 
 @dataclass(frozen=True)
@@ -51,56 +30,55 @@ class RequestContext:
 # ------------------------------------------------------------------ queries
 
 
+_ID_NUMBER = dict(min_length=15, max_length=18, hint="18 位，末位可为 X", description="Resident ID number (GB 11643)")
+
+
 @dataclass(frozen=True)
 class IdentityQuery:
-    id_number: str
-    name: str
+    id_number: str = param("公民身份号码", **_ID_NUMBER)
+    name: str = param("姓名", min_length=1, max_length=30)
 
 
 @dataclass(frozen=True)
 class OrganizationQuery:
-    credit_code: str | None = None
-    name: str | None = None
+    credit_code: str | None = param("统一社会信用代码", default=None, max_length=18, hint="18 位；与名称二选一")
+    name: str | None = param("单位名称", default=None, max_length=100, hint="与代码二选一")
 
 
 @dataclass(frozen=True)
 class LicenseQuery:
-    license_code: str | None = None
-    institution_name: str | None = None
+    license_code: str | None = param("机构编码", default=None, max_length=15,
+                                     hint="15 位，如 B0001H111000001；与名称二选一")
+    institution_name: str | None = param("机构名称", default=None, max_length=100, hint="与编码二选一")
 
 
 @dataclass(frozen=True)
 class JudgmentQuery:
-    case_number: str | None = None
-    party_name: str | None = None
+    case_number: str | None = param("案号", default=None, max_length=40, hint="如（2023）京0105民初1234号；与当事人二选一")
+    party_name: str | None = param("当事人名称", default=None, max_length=100, hint="与案号二选一")
 
 
 @dataclass(frozen=True)
 class MarriageQuery:
-    id_number: str
-    name: str
-    spouse_id_number: str | None = None
-    spouse_name: str | None = None
+    id_number: str = param("公民身份号码", **_ID_NUMBER)
+    name: str = param("姓名", min_length=1, max_length=30)
+    spouse_id_number: str | None = param("配偶公民身份号码", default=None, max_length=18, hint="选填")
+    spouse_name: str | None = param("配偶姓名", default=None, max_length=30, hint="选填：核对两人是否互为配偶")
 
 
 @dataclass(frozen=True)
 class PlaceNameQuery:
-    name: str | None = None
-    division_code: str | None = None
-    prefix: bool = False
-    limit: int = 20
+    name: str | None = param("地名", default=None, max_length=50, hint="与区划代码二选一")
+    division_code: str | None = param("行政区划代码", default=None, max_length=12, hint="6 位")
+    prefix: bool = param("按前缀匹配", default=False)
+    limit: int = param("条数", default=20, minimum=1, maximum=100, on_form=False)
 
 
 @dataclass(frozen=True)
 class DeathQuery:
-    id_number: str
-    name: str
+    id_number: str = param("公民身份号码", **_ID_NUMBER)
+    name: str = param("姓名", min_length=1, max_length=30)
 
-
-Query = (
-    IdentityQuery | OrganizationQuery | LicenseQuery | JudgmentQuery | MarriageQuery
-    | PlaceNameQuery | DeathQuery
-)
 
 # ------------------------------------------------------------------ results
 
@@ -268,11 +246,6 @@ class DeathResult:
     record: DeathRecord | None
 
 
-Result = (
-    IdentityResult | OrganizationResult | LicenseResult | JudgmentResult | MarriageResult
-    | PlaceNameResult | DeathResult
-)
-
 # --------------------------------------------------------------- provenance
 
 
@@ -280,7 +253,7 @@ Result = (
 class Provenance:
     """Where an answer came from; attached by the hub, never by a connector."""
 
-    department: Department
+    department: str  # the registered department name
     source_time: datetime | None
     audit_id: str
     request_id: str

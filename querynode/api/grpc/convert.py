@@ -1,49 +1,47 @@
-"""Proto messages <-> domain types. No logic beyond the mapping."""
+"""Proto messages <-> domain types, by walking both: fields by name, enums by the
+`<ENUM>_<MEMBER>` naming rule (protobuf's json_format does the same walk over descriptors).
+
+A query dataclass and its request message share field names; a result dataclass shares its
+field names with the response message, which adds `verdict`, `warnings` (where it has it) and
+`provenance`. `check` proves that at start-up for every declared rpc, so a missing field is a
+start-up error, never a silently empty answer.
+"""
 from __future__ import annotations
 
+import dataclasses
+import enum
+import re
+import typing
 from datetime import datetime
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from querynode.core.operations import Operation
 from querynode.domain import model as m
 from querynode.domain.case import CaseParty, CaseRequest, CaseResult
+from querynode.domain.codec import from_data
 from querynode.v1 import querynode_pb2 as pb
 
-DEPARTMENT = {
-    m.Department.IDENTITY: pb.DEPARTMENT_IDENTITY,
-    m.Department.CREDIT_CODE: pb.DEPARTMENT_CREDIT_CODE,
-    m.Department.MARRIAGE: pb.DEPARTMENT_MARRIAGE,
-    m.Department.COURT: pb.DEPARTMENT_COURT,
-    m.Department.DEATH: pb.DEPARTMENT_DEATH,
-    m.Department.PLACE_NAME: pb.DEPARTMENT_PLACE_NAME,
-    m.Department.FINANCIAL_LICENSE: pb.DEPARTMENT_FINANCIAL_LICENSE,
-}
-IDENTITY_VERDICT = {
-    m.IdentityVerdict.MATCH: pb.IDENTITY_VERDICT_MATCH,
-    m.IdentityVerdict.MISMATCH: pb.IDENTITY_VERDICT_MISMATCH,
-    m.IdentityVerdict.NOT_FOUND: pb.IDENTITY_VERDICT_NOT_FOUND,
-    m.IdentityVerdict.SOURCE_UNAVAILABLE: pb.IDENTITY_VERDICT_SOURCE_UNAVAILABLE,
-}
-IDENTITY_ITEM = {m.IdentityItem.NAME: pb.IDENTITY_ITEM_NAME, m.IdentityItem.ID_NUMBER: pb.IDENTITY_ITEM_ID_NUMBER}
-ORG_STATUS = {
-    m.OrganizationStatus.ACTIVE: pb.ORGANIZATION_STATUS_ACTIVE,
-    m.OrganizationStatus.REVOKED: pb.ORGANIZATION_STATUS_REVOKED,
-    m.OrganizationStatus.CANCELLED: pb.ORGANIZATION_STATUS_CANCELLED,
-}
-MARITAL_STATUS = {
-    m.MaritalStatus.NO_RECORD: pb.MARITAL_STATUS_NO_RECORD,
-    m.MaritalStatus.MARRIED: pb.MARITAL_STATUS_MARRIED,
-    m.MaritalStatus.DIVORCED: pb.MARITAL_STATUS_DIVORCED,
-    m.MaritalStatus.ANNULLED: pb.MARITAL_STATUS_ANNULLED,
-}
-MARRIAGE_ACT = {
-    m.MarriageAct.MARRIAGE: pb.MARRIAGE_ACT_MARRIAGE,
-    m.MarriageAct.DIVORCE: pb.MARRIAGE_ACT_DIVORCE,
-    m.MarriageAct.REISSUE: pb.MARRIAGE_ACT_REISSUE,
-    m.MarriageAct.REISSUE_MARRIAGE: pb.MARRIAGE_ACT_REISSUE_MARRIAGE,
-    m.MarriageAct.REISSUE_DIVORCE: pb.MARRIAGE_ACT_REISSUE_DIVORCE,
-    m.MarriageAct.ANNULMENT: pb.MARRIAGE_ACT_ANNULMENT,
-}
+_CONTEXT = "context"
+_ADDED = ("verdict", "warnings", "provenance")  # response fields the result does not carry
+
+
+def enum_prefix(enum_type: EnumDescriptor) -> str:
+    """IdentityVerdict -> IDENTITY_VERDICT (the proto style guide's value prefix)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum_type.name).upper()
+
+
+@cache
+def _enum_numbers(enum_type: EnumDescriptor) -> dict[str, int]:
+    """MEMBER -> number, the enum's prefix taken off (IDENTITY_VERDICT_MATCH -> MATCH)."""
+    prefix = enum_prefix(enum_type) + "_"
+    return {v.name.removeprefix(prefix): v.number for v in enum_type.values}
 
 
 def context(msg: pb.RequestContext) -> dict:
@@ -51,143 +49,148 @@ def context(msg: pb.RequestContext) -> dict:
             "request_id": msg.request_id, "fresh": msg.fresh}
 
 
-def _key(msg, name: str):
-    return getattr(msg, name) if msg.WhichOneof("key") == name else None
+@cache
+def _query_plan(query_type: type, request_type: Descriptor) -> tuple[tuple[str, str | None, bool], ...]:
+    """Per query field: its name, the oneof it belongs to and whether the query requires it."""
+    return tuple((f.name, getattr(request_type.fields_by_name[f.name].containing_oneof, "name", None),
+                  f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+                 for f in dataclasses.fields(query_type))
 
 
-def query(request) -> m.Query:
-    match request:
-        case pb.VerifyIdentityRequest():
-            return m.IdentityQuery(id_number=request.id_number, name=request.name)
-        case pb.LookupOrganizationRequest():
-            return m.OrganizationQuery(credit_code=_key(request, "credit_code"), name=_key(request, "name"))
-        case pb.QueryFinancialLicenseRequest():
-            return m.LicenseQuery(license_code=_key(request, "license_code"),
-                                  institution_name=_key(request, "institution_name"))
-        case pb.QueryJudgmentsRequest():
-            return m.JudgmentQuery(case_number=_key(request, "case_number"), party_name=_key(request, "party_name"))
-        case pb.QueryMarriageRequest():
-            return m.MarriageQuery(id_number=request.id_number, name=request.name,
-                                   spouse_id_number=request.spouse_id_number or None,
-                                   spouse_name=request.spouse_name or None)
-        case pb.QueryPlaceNamesRequest():
-            return m.PlaceNameQuery(name=_key(request, "name"), division_code=_key(request, "division_code"),
-                                    prefix=request.prefix, limit=request.limit or 20)
-        case pb.QueryDeathRequest():
-            return m.DeathQuery(id_number=request.id_number, name=request.name)
-    raise TypeError(type(request).__name__)
+def query(op: Operation, request: Message) -> Any:
+    """A request message -> the operation's query. A key of a oneof that is not chosen, and a
+    field left at its zero value where the query has a default, take the query's default."""
+    kwargs = {}
+    for name, oneof, required in _query_plan(op.query_type, request.DESCRIPTOR):
+        if oneof is not None and request.WhichOneof(oneof) != name:
+            continue
+        value = getattr(request, name)
+        if value or required:
+            kwargs[name] = value
+    return op.query_type(**kwargs)
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
+def _timestamp(value: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
 
 
+def _converter(descriptor: FieldDescriptor) -> Callable[[Any], Any] | None:
+    """How one domain value becomes the field's value (None: as it is)."""
+    if descriptor.enum_type is not None:
+        numbers = _enum_numbers(descriptor.enum_type)
+        return lambda value: numbers[value.name if isinstance(value, enum.Enum) else value.upper()]
+    if descriptor.message_type is None:
+        return None
+    if descriptor.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
+        return _timestamp
+    message_type = descriptor.message_type
+    return lambda value: message(message_type, value)
+
+
+@cache
+def _plan(tp: type, message_type: Descriptor) -> tuple[type[Message], tuple]:
+    """The message class and, per dataclass field: name, converter, repeated. Built once per
+    (type, message): the walk over descriptors costs nothing per call."""
+    fields = []
+    for f in dataclasses.fields(tp):
+        descriptor = message_type.fields_by_name[f.name]
+        fields.append((f.name, _converter(descriptor), descriptor.is_repeated))
+    return GetMessageClass(message_type), tuple(fields)
+
+
+def _fields(value: Any, plan: tuple) -> dict[str, Any]:
+    kwargs = {}
+    for name, convert, repeated in plan:
+        item = getattr(value, name)
+        if item is None:
+            continue
+        if convert is None:
+            kwargs[name] = item
+        elif repeated:
+            kwargs[name] = [convert(x) for x in item]
+        else:
+            kwargs[name] = convert(item)
+    return kwargs
+
+
+def message(message_type: Descriptor, value: Any) -> Message:
+    """A dataclass value -> the message whose fields have the same names."""
+    cls, plan = _plan(type(value), message_type)
+    return cls(**_fields(value, plan))
+
+
 def provenance(p: m.Provenance) -> pb.Provenance:
-    return pb.Provenance(
-        department=DEPARTMENT[p.department], source_time=_timestamp(p.source_time), from_cache=p.from_cache,
-        cache_age_seconds=p.cache_age_seconds, stale=p.stale, audit_id=p.audit_id, request_id=p.request_id,
-        unavailable_reason=p.unavailable_reason,
-    )
+    return message(pb.Provenance.DESCRIPTOR, p)
 
 
-def _lookup_verdict(answer: m.Answer, found: bool) -> int:
-    if answer.result is None:
-        return pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-    return pb.LOOKUP_VERDICT_FOUND if found else pb.LOOKUP_VERDICT_NOT_FOUND
+@cache
+def _response_plan(message_type: Descriptor) -> tuple[dict[str, int], bool]:
+    fields = message_type.fields_by_name
+    return _enum_numbers(fields["verdict"].enum_type), "warnings" in fields
 
 
-def organization(o: m.Organization) -> pb.Organization:
-    return pb.Organization(
-        credit_code=o.credit_code, name=o.name, legal_representative=o.legal_representative,
-        org_type=o.org_type, domicile=o.domicile, registered_capital=o.registered_capital,
-        established_on=o.established_on, issuing_office=o.issuing_office, status=ORG_STATUS[o.status],
-        status_text=o.status_text, scope=o.scope,
-    )
+def response(op: Operation, message_type: Descriptor, answer: m.Answer) -> Message:
+    """The response message of an operation from its answer (result may be None: unavailable):
+    the result's fields, then verdict, warnings (where the message has them) and provenance."""
+    result = answer.result
+    if result is None:
+        cls, kwargs, verdict = GetMessageClass(message_type), {}, "SOURCE_UNAVAILABLE"
+    else:
+        cls, plan = _plan(type(result), message_type)
+        kwargs, verdict = _fields(result, plan), op.verdict(result)
+    verdicts, has_warnings = _response_plan(message_type)
+    kwargs["verdict"] = verdicts[verdict]
+    if has_warnings:
+        kwargs["warnings"] = answer.warnings
+    kwargs["provenance"] = provenance(answer.provenance)
+    return cls(**kwargs)
 
 
-def license(x: m.FinancialLicense) -> pb.FinancialLicense:
-    return pb.FinancialLicense(
-        license_code=x.license_code, serial_number=x.serial_number, institution_name=x.institution_name,
-        short_name=x.short_name, english_name=x.english_name, institution_type=x.institution_type,
-        address=x.address, scope=x.scope, issuing_office=x.issuing_office, approved_on=x.approved_on,
-        issued_on=x.issued_on, valid=x.valid, credit_code=x.credit_code,
-    )
+def check(op: Operation, request_type: Descriptor, response_type: Descriptor) -> list[str]:
+    """Why the rpc's messages do not fit the operation's types (empty: they fit)."""
+    problems = []
+    request_fields = set(request_type.fields_by_name) - {_CONTEXT}
+    query_fields = {f.name for f in dataclasses.fields(op.query_type)}
+    if request_fields != query_fields:
+        problems.append(f"{request_type.name} fields {sorted(request_fields)} differ from "
+                        f"{op.query_type.__name__} fields {sorted(query_fields)}")
+    for name in _ADDED:
+        if name not in response_type.fields_by_name and name != "warnings":
+            problems.append(f"{response_type.name} has no {name}")
+    problems += _fits(op.result_type, response_type)
+    return problems
 
 
-def judgment(j: m.Judgment) -> pb.Judgment:
-    return pb.Judgment(
-        case_number=j.case_number, court=j.court, cause=j.cause, decided_on=j.decided_on,
-        parties=[pb.Party(name=p.name, role=p.role, id_number=p.id_number) for p in j.parties],
-        operative_text=j.operative_text, document_type=j.document_type,
-    )
+def _fits(tp: type, message_type: Descriptor) -> list[str]:
+    """Every field of the dataclass (recursively) has a field of the same name in the message,
+    and every member of a domain enum a value of the message's enum."""
+    problems = []
+    hints = typing.get_type_hints(tp)
+    for f in dataclasses.fields(tp):
+        descriptor = message_type.fields_by_name.get(f.name)
+        if descriptor is None:
+            problems.append(f"{message_type.name} has no field {f.name} (of {tp.__name__})")
+            continue
+        inner = _dataclass_in(tp, f.name)
+        if inner is not None and descriptor.message_type is not None:
+            problems += _fits(inner, descriptor.message_type)
+        members = [a for a in (hints[f.name], *typing.get_args(hints[f.name]))
+                   if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if descriptor.enum_type is not None and members:
+            missing = [x.name for x in members[0] if x.name not in _enum_numbers(descriptor.enum_type)]
+            if missing:
+                problems.append(f"{descriptor.enum_type.name} has no value for {', '.join(missing)}")
+    return problems
 
 
-def marriage_record(r: m.MarriageRecord) -> pb.MarriageRecord:
-    return pb.MarriageRecord(
-        act=MARRIAGE_ACT[r.act], registered_on=r.registered_on, office_name=r.office_name,
-        office_code=r.office_code, certificate_number=r.certificate_number, party_name=r.party_name,
-        party_id_number=r.party_id_number, spouse_name=r.spouse_name, spouse_id_number=r.spouse_id_number,
-    )
-
-
-def place(p: m.PlaceName) -> pb.PlaceName:
-    return pb.PlaceName(
-        name=p.name, roman=p.roman, place_type=p.place_type, place_type_code=p.place_type_code, code=p.code,
-        division_code=p.division_code, division_name=p.division_name, longitude=p.longitude,
-        latitude=p.latitude, meaning=p.meaning, history=list(p.history),
-    )
-
-
-def response(op_name: str, answer: m.Answer):
-    """Build the response message of an operation from its answer."""
-    prov = provenance(answer.provenance)
-    r = answer.result
-    match op_name:
-        case "VerifyIdentity":
-            if r is None:
-                return pb.VerifyIdentityResponse(verdict=pb.IDENTITY_VERDICT_SOURCE_UNAVAILABLE,
-                                                 warnings=list(answer.warnings), provenance=prov)
-            return pb.VerifyIdentityResponse(
-                verdict=IDENTITY_VERDICT[r.verdict], mismatched_items=[IDENTITY_ITEM[i] for i in r.mismatched_items],
-                warnings=list(answer.warnings), provenance=prov)
-        case "LookupOrganization":
-            orgs = r.organizations if r else ()
-            return pb.LookupOrganizationResponse(
-                verdict=_lookup_verdict(answer, bool(orgs)), organizations=[organization(o) for o in orgs],
-                warnings=list(answer.warnings), provenance=prov)
-        case "QueryFinancialLicense":
-            lics = r.licenses if r else ()
-            return pb.QueryFinancialLicenseResponse(
-                verdict=_lookup_verdict(answer, bool(lics)), licenses=[license(x) for x in lics], provenance=prov)
-        case "QueryJudgments":
-            js = r.judgments if r else ()
-            pending = bool(r and r.pending)
-            return pb.QueryJudgmentsResponse(
-                verdict=pb.LOOKUP_VERDICT_PENDING if pending else _lookup_verdict(answer, bool(js)), judgments=[judgment(j) for j in js],
-                pending=pending, provenance=prov)
-        case "QueryMarriage":
-            if r is None:
-                return pb.QueryMarriageResponse(verdict=pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE, provenance=prov)
-            return pb.QueryMarriageResponse(
-                status=MARITAL_STATUS[r.status], spouse_name=r.spouse_name, spouse_id_number=r.spouse_id_number,
-                married_to_each_other=r.married_to_each_other, records=[marriage_record(x) for x in r.records],
-                verdict=_lookup_verdict(answer, bool(r.records)), provenance=prov)
-        case "QueryPlaceNames":
-            places = r.places if r else ()
-            return pb.QueryPlaceNamesResponse(
-                verdict=_lookup_verdict(answer, bool(places)), places=[place(p) for p in places], provenance=prov)
-        case "QueryDeath":
-            rec = r.record if r else None
-            return pb.QueryDeathResponse(
-                verdict=_lookup_verdict(answer, rec is not None),
-                record=pb.DeathRecord(died_on=rec.died_on, certificate_number=rec.certificate_number,
-                                      issuer=rec.issuer, cause_code=rec.cause_code) if rec else None,
-                provenance=prov)
-    raise ValueError(op_name)
+def _dataclass_in(tp: type, name: str) -> type | None:
+    hint = typing.get_type_hints(tp)[name]
+    for candidate in (hint, *typing.get_args(hint)):
+        if dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
 
 
 # ------------------------------------------------------------------ case checks
@@ -213,13 +216,7 @@ def case_request(request: pb.CheckCaseRequest) -> CaseRequest:
 
 def case_check(entry: dict) -> pb.CaseCheck:
     prov = entry["provenance"]
-    provenance_msg = None
-    if prov is not None:
-        source_time = datetime.fromisoformat(prov["source_time"]) if prov["source_time"] else None
-        provenance_msg = pb.Provenance(
-            department=DEPARTMENT[m.Department(prov["department"])], source_time=_timestamp(source_time),
-            from_cache=prov["from_cache"], cache_age_seconds=prov["cache_age_seconds"], stale=prov["stale"],
-            audit_id=prov["audit_id"], request_id=prov["request_id"], unavailable_reason=prov["unavailable_reason"])
+    provenance_msg = provenance(from_data(m.Provenance, prov)) if prov is not None else None
     return pb.CaseCheck(check_id=entry["check_id"], kind=entry["kind"], role=entry["role"],
                         party_index=entry["party_index"], status=CHECK_STATUS[entry["status"]],
                         summary=entry["summary"], provenance=provenance_msg)

@@ -12,7 +12,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from querynode.core.audit import UNAUTHENTICATED_CALLER, AuditTrail, call_audited, call_scope
-from querynode.core.operations import OPERATIONS
+from querynode.core.operations import registry
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import accept_request_id, observe_call
 from querynode.observability.health import AuditWatch
@@ -21,7 +21,6 @@ from querynode.v1 import querynode_pb2
 
 QUERYNODE_SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"].full_name
 _PREFIX = f"/{QUERYNODE_SERVICE}/"
-_DEPARTMENT_OF = {op.name: op.department.value for op in OPERATIONS.values()}
 
 
 class _Undecodable:
@@ -151,7 +150,8 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             return
         ctx = RequestContext(case_number="", operator_id="", purpose="",
                              caller=self._caller(context) or UNAUTHENTICATED_CALLER, request_id=request_id)
-        await self.audit.record_at_door(ctx, operation, _DEPARTMENT_OF.get(operation, "case"), code)
+        op = registry().operations.get(operation)
+        await self.audit.record_at_door(ctx, operation, op.department if op is not None else "case", code)
 
     def _caller(self, context) -> str:
         if self.caller_of is None:

@@ -1,4 +1,11 @@
-"""The QueryNode gRPC servicer: thin, every lookup goes through `Hub.execute`."""
+"""The QueryNode gRPC service: thin, every lookup goes through `Hub.execute`.
+
+The lookup rpcs are not methods here: `method_handlers` builds the service's
+`/querynode.v1.QueryNode/<Method>` table from the proto's service descriptor and the
+operation registry (grpcio's generic handlers, as the generated code does from servicer
+methods), and refuses to start when an rpc has no declared operation or an operation names
+an rpc the service lacks. Only the case rpcs, which are not department lookups, are methods.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +22,7 @@ from querynode.api.grpc import convert
 from querynode.api.grpc.observing import ObservingInterceptor, add_health_and_reflection
 from querynode.core.casecheck import CaseChecker
 from querynode.core.hub import Hub
-from querynode.core.operations import OPERATIONS
+from querynode.core.operations import Operation, Registry, RegistryError, registry
 from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import request_id_for
@@ -28,10 +35,11 @@ from querynode.security.authentication import (
 )
 from querynode.security.masking import present
 from querynode.v1 import querynode_pb2 as pb
-from querynode.v1 import querynode_pb2_grpc
+from google.protobuf.message_factory import GetMessageClass
 
 log = logging.getLogger("querynode.grpc")
-_DEPARTMENT_OF = {op.name: op.department.value for op in OPERATIONS.values()}
+SERVICE = pb.DESCRIPTOR.services_by_name["QueryNode"]
+CASE_RPCS = ("CheckCase", "CheckCaseStream", "GetCaseResult")  # methods of QueryNodeServicer
 
 
 def rich_status(exc: BaseException) -> grpc.Status:
@@ -50,7 +58,7 @@ def rich_status(exc: BaseException) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
+class QueryNodeServicer:
     def __init__(self, hub: Hub, *, cases: CaseChecker | None = None, caller_of=None,
                  anonymous_caller: str = "local-demo") -> None:
         self.hub = hub
@@ -68,37 +76,22 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
             deadline=deadline, **fields,
         )
 
-    async def _lookup(self, op_name: str, request, context: grpc.aio.ServicerContext):
-        try:
-            ctx = self._context(request, context)
-            answer = await self.hub.execute(ctx, convert.query(request))
-            answer = dataclasses.replace(answer, result=present(answer.result, self.hub.authorizer.view_for(ctx.caller)))
-            return convert.response(op_name, answer)
-        except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
-            await self._audit_if_unauthenticated(exc, op_name, request)
-            status = self._status_of(exc, op_name)
-        await context.abort(status.code, status.details, status.trailing_metadata)
+    def lookup(self, op: Operation, response_type):
+        """The behaviour of one lookup rpc."""
 
-    async def VerifyIdentity(self, request, context):
-        return await self._lookup("VerifyIdentity", request, context)
+        async def behaviour(request, context: grpc.aio.ServicerContext):
+            try:
+                ctx = self._context(request, context)
+                answer = await self.hub.execute(ctx, convert.query(op, request))
+                answer = dataclasses.replace(
+                    answer, result=present(answer.result, self.hub.authorizer.view_for(ctx.caller)))
+                return convert.response(op, response_type, answer)
+            except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
+                await self._audit_if_unauthenticated(exc, op.name, request, op.department)
+                status = self._status_of(exc, op.name)
+            await context.abort(status.code, status.details, status.trailing_metadata)
 
-    async def LookupOrganization(self, request, context):
-        return await self._lookup("LookupOrganization", request, context)
-
-    async def QueryFinancialLicense(self, request, context):
-        return await self._lookup("QueryFinancialLicense", request, context)
-
-    async def QueryJudgments(self, request, context):
-        return await self._lookup("QueryJudgments", request, context)
-
-    async def QueryMarriage(self, request, context):
-        return await self._lookup("QueryMarriage", request, context)
-
-    async def QueryPlaceNames(self, request, context):
-        return await self._lookup("QueryPlaceNames", request, context)
-
-    async def QueryDeath(self, request, context):
-        return await self._lookup("QueryDeath", request, context)
+        return behaviour
 
     async def CheckCase(self, request, context):
         try:
@@ -132,7 +125,8 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
             status = self._status_of(exc, "GetCaseResult")
         await context.abort(status.code, status.details, status.trailing_metadata)
 
-    async def _audit_if_unauthenticated(self, exc: BaseException, op_name: str, request) -> None:
+    async def _audit_if_unauthenticated(self, exc: BaseException, op_name: str, request,
+                                        department: str = "case") -> None:
         """A call refused at the door leaves an audit record too (caller unknown)."""
         if not isinstance(exc, e.Unauthenticated):
             return
@@ -141,7 +135,7 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
             case_number=fields.get("case_number", "")[:64], operator_id=fields.get("operator_id", "")[:64],
             purpose=fields.get("purpose", "")[:200], caller=UNAUTHENTICATED_CALLER,
             request_id=request_id_for(fields.get("request_id", "")))
-        await audit_refusal(self.hub.audit, ctx, op_name, _DEPARTMENT_OF.get(op_name, "case"), exc)
+        await audit_refusal(self.hub.audit, ctx, op_name, department, exc)
 
     def _cases(self) -> CaseChecker:
         if self.cases is None:
@@ -153,6 +147,33 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
         if not isinstance(exc, e.QueryError):
             log.exception("unexpected error in %s", method, exc_info=exc)
         return rich_status(exc)
+
+
+def method_handlers(servicer: QueryNodeServicer, operations: Registry) -> dict[str, grpc.RpcMethodHandler]:
+    """Method name -> handler for every rpc of QueryNode; RegistryError when an rpc has no
+    declaration, a declaration no rpc, or an rpc's messages do not fit its operation."""
+    declared = {op.rpc: op for op in operations.operations.values() if op.rpc}
+    handlers, problems = {}, []
+    for method in SERVICE.methods:
+        if method.name in CASE_RPCS:
+            behaviour = getattr(servicer, method.name)
+        elif method.name in declared:
+            op = declared.pop(method.name)
+            problems += [f"{op.name}: {p}" for p in convert.check(op, method.input_type, method.output_type)]
+            if f"DEPARTMENT_{op.department.upper()}" not in pb.Department.DESCRIPTOR.values_by_name:
+                problems.append(f"{op.name}: the proto's Department has no DEPARTMENT_{op.department.upper()}")
+            behaviour = servicer.lookup(op, method.output_type)
+        else:
+            problems.append(f"rpc {method.name} has no declared operation")
+            continue
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = make(behaviour, request_deserializer=GetMessageClass(method.input_type).FromString,
+                                     response_serializer=GetMessageClass(method.output_type).SerializeToString)
+    problems += [f"{op.name}: declares rpc {name}, which {SERVICE.full_name} does not have"
+                 for name, op in declared.items()]
+    if problems:
+        raise RegistryError("; ".join(problems))
+    return handlers
 
 
 async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller: str,
@@ -174,9 +195,11 @@ async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller:
                                  hub.audit, authenticator.grpc_caller if authenticator else lambda c: anonymous_caller)],
                              options=[("grpc.max_receive_message_length", 1024 * 1024),
                                       ("grpc.so_reuseport", 1 if reuse_port else 0)])
-    querynode_pb2_grpc.add_QueryNodeServicer_to_server(
-        QueryNodeServicer(hub, cases=cases, anonymous_caller=anonymous_caller,
-                          caller_of=authenticator.grpc_caller if authenticator else None), server)
+    servicer = QueryNodeServicer(hub, cases=cases, anonymous_caller=anonymous_caller,
+                                 caller_of=authenticator.grpc_caller if authenticator else None)
+    handlers = method_handlers(servicer, registry())
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)
     await add_health_and_reflection(server, audit_watch)
     if credentials is None:
         bound = server.add_insecure_port(f"{host}:{port}")

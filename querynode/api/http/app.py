@@ -14,7 +14,7 @@ from querynode.api.http.pages import add_pages
 from querynode.core.audit import UNAUTHENTICATED_CALLER, Refusal, call_audited, call_scope
 from querynode.core.casecheck import CaseChecker
 from querynode.core.hub import Hub
-from querynode.core.operations import OPERATIONS
+from querynode.core.operations import registry
 from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import request_id_for
@@ -25,10 +25,13 @@ log = logging.getLogger("querynode.http")
 TRUSTED_PROXIES_KEY = web.AppKey("trusted_proxies", tuple)
 LOGIN_THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
 HSTS = "max-age=31536000; includeSubDomains"
-# Operation and department of each API path, for the audit record of a refusal the hub never saw.
-_API_OPERATIONS = {route.path: (route.operation, OPERATIONS[route.query_type].department.value)
-                   for route in json_api.ROUTES}
-_API_OPERATIONS.update({"/api/v1/cases/check": ("CheckCase", "case"), "/api/v1/cases/result": ("GetCaseResult", "case")})
+_CASE_ROUTES = {"/api/v1/cases/check": ("CheckCase", "case"), "/api/v1/cases/result": ("GetCaseResult", "case")}
+
+
+def _api_operation(path: str) -> tuple[str, str] | None:
+    """Operation and department of an API path, for the audit record of a refusal the hub never saw."""
+    op = registry().operation_at(path)
+    return (op.name, op.department) if op is not None else _CASE_ROUTES.get(path)
 _OUTCOME_OF_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                       405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "INVALID_ARGUMENT",
                       429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
@@ -48,7 +51,7 @@ async def door_middleware(request: web.Request, handler) -> web.StreamResponse:
     with call_scope(source):
         if request.path == "/login" and request.method == "POST" and LOGIN_THROTTLE_KEY in request.app:
             response = await _login(request, handler, source)
-        elif request.path.startswith("/api/") and request.path in _API_OPERATIONS:
+        elif request.path.startswith("/api/") and _api_operation(request.path) is not None:
             response = await _api_call(request, handler, source)
         else:
             response = await handler(request)
@@ -65,7 +68,7 @@ def _forwarded_https(request: web.Request, proxies) -> bool:
 
 async def _api_call(request: web.Request, handler, source: str) -> web.StreamResponse:
     hub = request.app[json_api.HUB_KEY]
-    operation, department = _API_OPERATIONS[request.path]
+    operation, department = _api_operation(request.path)
     if (json_api.AUTH_KEY in request.app and "Authorization" not in request.headers
             and hub.audit.refusals.over_limit(source)):
         response = _problem_response(429, {"type": "about:blank", "title": "Too Many Requests", "status": 429,

@@ -1,15 +1,16 @@
-"""JSON API: one route per lookup, all through `Hub.execute`, errors as problem+json."""
+"""JSON API: one route per declared operation (core/operations.py), all through `Hub.execute`,
+errors as problem+json."""
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from querynode.core.hub import Hub
-from querynode.core.operations import OPERATIONS
+from querynode.core.operations import Operation, field_type, registry
+from querynode.core.validate import TYPE_CODES
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.codec import to_data
@@ -30,40 +31,14 @@ CALLER = web.RequestKey("caller", str)  # the authenticated caller system of one
 MAX_BODY_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Route:
-    path: str
-    operation: str
-    query_type: type
-    summary: str
-
-
-ROUTES = (
-    Route("/api/v1/identity/verify", "VerifyIdentity", m.IdentityQuery, "Verify name + resident ID number (公安部)"),
-    Route("/api/v1/organizations/lookup", "LookupOrganization", m.OrganizationQuery, "Organisation by credit code or name"),
-    Route("/api/v1/licenses/query", "QueryFinancialLicense", m.LicenseQuery, "Financial licence by code or name"),
-    Route("/api/v1/judgments/query", "QueryJudgments", m.JudgmentQuery, "Judgments by case number or party"),
-    Route("/api/v1/marriage/query", "QueryMarriage", m.MarriageQuery, "Marriage registration and status"),
-    Route("/api/v1/place-names/query", "QueryPlaceNames", m.PlaceNameQuery, "Standard place names"),
-    Route("/api/v1/death/query", "QueryDeath", m.DeathQuery, "Death medical certificate"),
-)
 _CONTEXT_FIELDS = {"case_number": 64, "operator_id": 64, "purpose": 200, "request_id": 64}
 
 
 def verdict_of(answer: m.Answer) -> str:
-    r = answer.result
-    if r is None:
+    """The answer's verdict by its operation's rule; SOURCE_UNAVAILABLE without a result."""
+    if answer.result is None:
         return "SOURCE_UNAVAILABLE"
-    if isinstance(r, m.IdentityResult):
-        return r.verdict.value
-    if isinstance(r, m.JudgmentResult) and r.pending:
-        return "PENDING"
-    found = {
-        m.OrganizationResult: lambda: bool(r.organizations), m.LicenseResult: lambda: bool(r.licenses),
-        m.JudgmentResult: lambda: bool(r.judgments), m.MarriageResult: lambda: bool(r.records),
-        m.PlaceNameResult: lambda: bool(r.places), m.DeathResult: lambda: r.record is not None,
-    }[type(r)]()
-    return "FOUND" if found else "NOT_FOUND"
+    return registry().operation_of_result(answer.result).verdict(answer.result)
 
 
 def _violation(field: str, code: str) -> e.InvalidArgument:
@@ -139,9 +114,9 @@ def _query(query_type: type, body: dict) -> Any:
             raise _violation(name, "UNKNOWN_FIELD")
         if value is None:
             continue
-        expected = {"prefix": bool, "limit": int}.get(name, str)
+        expected = field_type(query_type, name)
         if type(value) is not expected:
-            raise _violation(name, {bool: "NOT_A_BOOLEAN", int: "NOT_AN_INTEGER"}.get(expected, "NOT_A_STRING"))
+            raise _violation(name, TYPE_CODES[expected])
         kwargs[name] = value
     required = [f.name for f in known.values() if f.default is dataclasses.MISSING]
     for name in required:
@@ -149,12 +124,12 @@ def _query(query_type: type, body: dict) -> Any:
     return query_type(**kwargs)
 
 
-def _handler(route: Route):
+def _handler(op: Operation):
     async def handle(request: web.Request) -> web.Response:
-        await authenticate(request, route.operation, OPERATIONS[route.query_type].department.value)
+        await authenticate(request, op.name, op.department)
         body = await read_json(request)
         ctx = request_context(body, request)
-        query = _query(route.query_type, body)
+        query = _query(op.query_type, body)
         hub = request.app[HUB_KEY]
         answer = await hub.execute(ctx, query)
         payload = {
@@ -170,5 +145,5 @@ def _handler(route: Route):
 
 
 def add_routes(app: web.Application) -> None:
-    for route in ROUTES:
-        app.router.add_post(route.path, _handler(route))
+    for op in registry().operations.values():
+        app.router.add_post(op.http_path, _handler(op))

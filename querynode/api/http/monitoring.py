@@ -9,6 +9,7 @@ from aiohttp import web
 
 from querynode.api.errors import ERROR_TABLE
 from querynode.api.http import json_api
+from querynode.core.operations import registry
 from querynode.observability import metrics
 from querynode.observability.calls import accept_request_id, observe_call
 from querynode.observability.health import AuditWatch
@@ -18,7 +19,6 @@ AUDIT_WATCH_KEY = web.AppKey("audit_watch", AuditWatch)
 
 # Probes and scrapes are not calls: they would drown the log and the call metrics.
 _UNOBSERVED = ("/healthz", "/readyz", "/metrics", "/static/", "/favicon.ico")
-_OPERATIONS = {route.path: route.operation for route in json_api.ROUTES}
 # HTTP status -> the gRPC status code name the gRPC door would report, so both doors share one
 # `code` vocabulary in `querynode_calls_total`.
 _CODES = {m.http_status: m.grpc_code.name for m in ERROR_TABLE.values()} | {
@@ -36,7 +36,8 @@ def _operation(request: web.Request) -> str:
     resource = request.match_info.route.resource
     if resource is None:
         return "unmatched"
-    return _OPERATIONS.get(resource.canonical) or f"{request.method} {resource.canonical}"
+    op = registry().operation_at(resource.canonical)
+    return op.name if op else f"{request.method} {resource.canonical}"
 
 
 @web.middleware
@@ -73,7 +74,7 @@ async def readyz(request: web.Request) -> web.Response:
     departments = {}
     for dept, connector in sorted(hub.connectors.items()):
         guards = getattr(hub, "guards", {}).get(dept)
-        departments[dept.value] = {
+        departments[dept] = {
             "breaker": str(guards.breaker.state) if guards is not None else "none",
             "plain_http": urlsplit(connector.config.base_url).scheme == "http",
         }
@@ -88,7 +89,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_endpoint(request: web.Request) -> web.Response:
     hub = request.app[json_api.HUB_KEY]
     for dept, guards in getattr(hub, "guards", {}).items():
-        metrics.record_guards(dept.value, guards)
+        metrics.record_guards(dept, guards)
     body, content_type = metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

@@ -1,24 +1,12 @@
-"""The OpenAPI 3.1 description of the JSON API, built from the route table."""
+"""The OpenAPI 3.1 description of the JSON API, built from the operation registry: one path per
+operation, its request schema from the query type's fields and their params, its scope."""
 from __future__ import annotations
 
 import dataclasses
 
-from querynode.api.http.json_api import ROUTES
-
-_STRING_LIMITS = {
-    "id_number": {"type": "string", "minLength": 15, "maxLength": 18, "description": "Resident ID number (GB 11643)"},
-    "spouse_id_number": {"type": ["string", "null"], "maxLength": 18},
-    "name": {"type": "string", "minLength": 1, "maxLength": 100},
-    "spouse_name": {"type": ["string", "null"], "maxLength": 30},
-    "credit_code": {"type": ["string", "null"], "maxLength": 18},
-    "license_code": {"type": ["string", "null"], "maxLength": 15},
-    "institution_name": {"type": ["string", "null"], "maxLength": 100},
-    "case_number": {"type": ["string", "null"], "maxLength": 40},
-    "party_name": {"type": ["string", "null"], "maxLength": 100},
-    "division_code": {"type": ["string", "null"], "maxLength": 12},
-    "prefix": {"type": ["boolean", "null"]},
-    "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
-}
+from querynode.core.operations import field_type, registry
+from querynode.core.validate import TYPE_NAMES
+from querynode.domain.fields import param_of, required
 
 CONTEXT_SCHEMA = {
     "type": "object",
@@ -121,15 +109,30 @@ RECORD_FILE_SCHEMA = {
 }
 
 
+def _field_schema(query_type: type, f: dataclasses.Field) -> dict:
+    """One query field: its JSON type (nullable when it may be left out) and its declared limits."""
+    p = param_of(f)
+    json_type = TYPE_NAMES[field_type(query_type, f.name)]
+    schema: dict = {"type": json_type if required(f) else [json_type, "null"]}
+    if p.min_length and required(f):
+        schema["minLength"] = p.min_length
+    for key, value in (("maxLength", p.max_length), ("minimum", p.minimum), ("maximum", p.maximum)):
+        if value is not None:
+            schema[key] = value
+    if not required(f) and f.default is not None:
+        schema["default"] = f.default
+    schema["description"] = p.description or p.label
+    return schema
+
+
 def _request_schema(query_type: type) -> dict:
-    fields = dataclasses.fields(query_type)
     props = {"context": {"$ref": "#/components/schemas/RequestContext"}}
-    required = ["context"]
-    for f in fields:
-        props[f.name] = _STRING_LIMITS.get(f.name, {"type": "string"})
-        if f.default is dataclasses.MISSING:
-            required.append(f.name)
-    return {"type": "object", "required": required, "additionalProperties": False, "properties": props}
+    needed = ["context"]
+    for f in dataclasses.fields(query_type):
+        props[f.name] = _field_schema(query_type, f)
+        if required(f):
+            needed.append(f.name)
+    return {"type": "object", "required": needed, "additionalProperties": False, "properties": props}
 
 
 def _problem(description: str) -> dict:
@@ -172,14 +175,16 @@ def document() -> dict:
                "CaseParty": PARTY_SCHEMA, "CaseRequest": CASE_REQUEST_SCHEMA,
                "CaseResultRequest": CASE_RESULT_REQUEST_SCHEMA, "Record": RECORD_SCHEMA,
                "CaseAnswer": CASE_ANSWER_SCHEMA, "RecordFile": RECORD_FILE_SCHEMA}
-    for route in ROUTES:
-        name = route.query_type.__name__
-        schemas[name] = _request_schema(route.query_type)
-        paths[route.path] = _post(
-            route.summary, route.operation, name,
+    for op in registry().operations.values():
+        name = op.query_type.__name__
+        schemas[name] = _request_schema(op.query_type)
+        paths[op.http_path] = _post(
+            f"{op.summary} ({op.label})", op.name, name,
             _json("Answer (a verdict, never an error, for NOT_FOUND or MISMATCH)", "Answer"),
             **{"403": _problem("Operation or department not permitted for this caller"),
                "429": _problem("The operator's per-minute limit is reached")})
+        # The scope a caller's `operations` list must name (querynode/security/authorization.py).
+        paths[op.http_path]["post"]["security"] = [{"bearer": [op.scope]}]
     paths["/api/v1/cases/check"] = _post(
         "Check a whole registration case; answers the signed verification record", "CheckCase", "CaseRequest",
         _json("The record (status CLEAR, NEEDS_ATTENTION or INCOMPLETE, with a handle while the court is pending)",

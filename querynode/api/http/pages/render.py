@@ -9,7 +9,6 @@ import jinja2
 from aiohttp import web
 
 from querynode.api.http.pages.keys import SESSION
-from querynode.domain.model import DEPARTMENT_NAMES_ZH
 from querynode.security.accounts import ROLE_NAMES_ZH
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -27,7 +26,6 @@ _env = jinja2.Environment(
 )
 _env.filters["shanghai"] = shanghai_time
 _env.globals["role_names"] = ROLE_NAMES_ZH
-_env.globals["department_names"] = DEPARTMENT_NAMES_ZH
 
 
 def render(request: web.Request | None, template: str, *, status: int = 200, **context) -> web.Response:

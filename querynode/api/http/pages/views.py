@@ -9,13 +9,14 @@ from aiohttp import web
 
 from querynode.api.http.json_api import HUB_KEY
 from querynode.api.http.pages.keys import ACCOUNTS_KEY, FORM, SESSION_ID
-from querynode.api.http.pages.lookups import FIELD_LABELS, LOOKUPS, show
+from querynode.api.http.pages.lookups import lookups, show
 from querynode.api.http.pages.render import SHANGHAI, render, render_error
 from querynode.api.http.pages.session import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, current, delete_cookie, new_login_csrf, page,
     see_other, set_cookie, tokens_equal,
 )
 from querynode.core.hub import new_request_id
+from querynode.core.operations import Department, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.security.accounts import AccountError, Role
@@ -25,9 +26,6 @@ WEB_CALLER = "web-clerk"
 HOME = {Role.CLERK: "/lookup", Role.AUDITOR: "/history", Role.ADMINISTRATOR: "/status"}
 PURPOSES = ("首次登记", "转移登记", "抵押登记", "变更登记", "更正登记", "异议登记", "查封登记", "预告登记",
             "注销登记", "继承（受遗赠）登记")
-OPERATION_NAMES = {"VerifyIdentity": "身份核验", "LookupOrganization": "统一社会信用代码",
-                   "QueryFinancialLicense": "金融许可证", "QueryJudgments": "司法判决", "QueryMarriage": "婚姻登记",
-                   "QueryPlaceNames": "标准地名", "QueryDeath": "死亡医学证明"}
 OUTCOME_NAMES = {"ANSWERED": "已答复", "CACHE_HIT": "缓存", "STALE": "缓存（来源不可用）",
                  "SOURCE_UNAVAILABLE": "来源不可用", "INVALID_ARGUMENT": "输入有误", "PERMISSION_DENIED": "无权限",
                  "AUDIT_UNAVAILABLE": "审计不可用", "DEADLINE_EXCEEDED": "超时"}
@@ -104,11 +102,12 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 @page(Role.CLERK)
 async def lookup_index(request: web.Request) -> web.Response:
-    return render(request, "lookup_index.html", lookups=LOOKUPS.values())
+    return render(request, "lookup_index.html", lookups=lookups().values(),
+                  department_names={d.name: d.title for d in registry().departments.values()})
 
 
 def _lookup_of(request: web.Request):
-    lookup = LOOKUPS.get(request.match_info["kind"])
+    lookup = lookups().get(request.match_info["kind"])
     if lookup is None:
         raise web.HTTPNotFound()
     return lookup
@@ -116,7 +115,7 @@ def _lookup_of(request: web.Request):
 
 @page(Role.CLERK)
 async def lookup_get(request: web.Request) -> web.Response:
-    return render(request, "lookup.html", lookup=_lookup_of(request), lookups=LOOKUPS.values(), purposes=PURPOSES,
+    return render(request, "lookup.html", lookup=_lookup_of(request), lookups=lookups().values(), purposes=PURPOSES,
                   case_number="", purpose="", shown=None, errors=[])
 
 
@@ -139,12 +138,11 @@ async def lookup_post(request: web.Request) -> web.Response:
         shown = show(lookup, query, answer)
     except e.InvalidArgument as exc:
         status = 400
-        errors = [f"{lookup.field_labels.get(v.field) or FIELD_LABELS.get(v.field, v.field)}：{v.description}"
-                  for v in exc.violations]
+        errors = [f"{lookup.label_of(v.field)}：{v.description}" for v in exc.violations]
     except e.QueryError as exc:
         status = 503 if isinstance(exc, e.AuditUnavailable) else 403 if isinstance(exc, e.PermissionDenied) else 502
         errors = [f"查询未完成（{exc.reason}）。"]
-    return render(request, "lookup.html", status=status, lookup=lookup, lookups=LOOKUPS.values(), purposes=PURPOSES,
+    return render(request, "lookup.html", status=status, lookup=lookup, lookups=lookups().values(), purposes=PURPOSES,
                   case_number=case_number, purpose=purpose, shown=shown, errors=errors)
 
 
@@ -159,11 +157,10 @@ async def _records(request: web.Request) -> list[AuditRecord]:
     return await request.app[HUB_KEY].audit.store.records()
 
 
-def _department_name(value: str) -> str:
-    try:
-        return m.DEPARTMENT_NAMES_ZH[m.Department(value)]
-    except ValueError:
-        return value
+def _operation_name(name: str) -> str:
+    """The Chinese label of an operation in the audit trail (case rpcs keep their names)."""
+    op = registry().operations.get(name)
+    return op.label if op else name
 
 
 @dataclass(frozen=True)
@@ -190,8 +187,7 @@ async def history(request: web.Request) -> web.Response:
         if wanted_case and r.case_number != wanted_case:
             continue
         cases[r.case_number].append(HistoryRow(
-            at, r.operator_id, OPERATION_NAMES.get(r.operation, r.operation),
-            _department_name(r.department),
+            at, r.operator_id, _operation_name(r.operation), registry().title_of(r.department),
             OUTCOME_NAMES.get(r.outcome, r.outcome), r.audit_id))
     ordered = sorted(cases.items(), key=lambda kv: max(row.at for row in kv[1]), reverse=True)
     return render(request, "history.html", cases=[(case, sorted(rows, key=lambda x: x.at, reverse=True))
@@ -214,10 +210,10 @@ CHART_WIDTH, CHART_HEIGHT, RECENT = 240, 48, 30
 _UPSTREAM_OUTCOMES = {"ANSWERED", "CACHE_HIT", "STALE", "SOURCE_UNAVAILABLE"}
 
 
-def department_status(dept: m.Department, configured: bool, records: list[AuditRecord]) -> DepartmentStatus:
+def department_status(dept: Department, configured: bool, records: list[AuditRecord]) -> DepartmentStatus:
     """The state of one department, from its most recent answered calls in the audit trail."""
-    name = m.DEPARTMENT_NAMES_ZH[dept]
-    recent = [r for r in records if r.department == dept.value and r.outcome in _UPSTREAM_OUTCOMES][-RECENT:]
+    name = dept.title
+    recent = [r for r in records if r.department == dept.name and r.outcome in _UPSTREAM_OUTCOMES][-RECENT:]
     if not configured:
         return DepartmentStatus(name, "未配置", "info", 0, 0.0, (), 0.0)
     if not recent:
@@ -246,6 +242,6 @@ async def status(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     since = datetime.now(UTC) - timedelta(hours=24)
     records = [r for r in await _records(request) if datetime.fromisoformat(r.at) >= since]
-    departments = [department_status(d, d in hub.connectors, records) for d in m.Department]
+    departments = [department_status(d, d.name in hub.connectors, records) for d in registry().departments.values()]
     return render(request, "status.html", departments=departments, width=CHART_WIDTH, height=CHART_HEIGHT,
                   bar_width=round(CHART_WIDTH / RECENT - 1, 1), now=datetime.now(UTC))

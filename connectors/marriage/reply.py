@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from connectors.base import BadUpstream
+from connectors.base.wire import json_object
 from querynode.domain.model import (
     MaritalStatus,
     MarriageAct,
@@ -21,6 +22,7 @@ from querynode.domain.model import (
 )
 
 DEPT = "marriage"
+FOUND, NO_RECORD = "0000", "1001"
 CHANGES_STATUS = {MarriageAct.MARRIAGE: MaritalStatus.MARRIED, MarriageAct.DIVORCE: MaritalStatus.DIVORCED,
                   MarriageAct.ANNULMENT: MaritalStatus.ANNULLED}
 REISSUE_STATUS = {MarriageAct.REISSUE_MARRIAGE: MaritalStatus.MARRIED,
@@ -156,3 +158,19 @@ def result(query: MarriageQuery, acts: list[Act]) -> MarriageResult:
         status=status, records=records, spouse_name=spouse.name if spouse else "",
         spouse_id_number=spouse.id_number if spouse else "", married_to_each_other=married_to_each_other,
     )
+
+
+def envelope(raw: bytes) -> dict:
+    """Any reply (token or query): a JSON object with a head status."""
+    reply = json_object(DEPT, raw)
+    head = reply.get("head")
+    if not isinstance(head, dict) or not isinstance(head.get("status"), str):
+        raise BadUpstream(f"{DEPT}: reply has no head status")
+    return reply
+
+
+def parse(reply: dict, query: MarriageQuery) -> MarriageResult:
+    """A query reply of status 0000 (its acts) or 1001 (no record)."""
+    if reply["head"]["status"] == NO_RECORD:
+        return result(query, [])
+    return result(query, parse_acts(reply.get("data")))

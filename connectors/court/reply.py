@@ -1,7 +1,4 @@
-"""The court's wire format: signed form fields out, XML replies in.
-
-Requests are form posts signed with hex HMAC-SHA256(shared secret, "k=v&..." over the other
-non-empty fields sorted by name). Replies are UTF-8 XML:
+"""The court's replies: UTF-8 XML (requests and their signature: client.py):
 
     <Response><Head><Code>0000</Code><Msg>..</Msg><CXQQDH>..</CXQQDH></Head>
       <Body><Cases total="n"><Case><AH/><FYDM/><FYMC/><AJLX/><AY/><LARQ/>
@@ -15,10 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import secrets
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date
@@ -45,14 +38,6 @@ BUSY = {"9999": "court system busy"}
 
 
 
-def signed_fields(secret: str, app_id: str, fields: dict[str, str]) -> dict[str, str]:
-    """The fields plus appId, timestamp, nonce and sign."""
-    out = {**fields, "appId": app_id, "timestamp": str(int(time.time() * 1000)), "nonce": secrets.token_hex(16)}
-    message = "&".join(f"{k}={v}" for k, v in sorted(out.items()) if v != "").encode()
-    out["sign"] = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-    return out
-
-
 @dataclass(frozen=True)
 class Reply:
     code: str
@@ -60,7 +45,7 @@ class Reply:
     root: ET.Element
 
 
-def parse_reply(raw: bytes, content_type: str, charset: str | None) -> Reply:
+def parse(raw: bytes, content_type: str, charset: str | None) -> Reply:
     """Parse the XML envelope safely (no DTD, no entities) and read its head."""
     if content_type not in ("application/xml", "text/xml"):
         raise BadUpstream(f"court: reply is {content_type[:40] or 'untyped'}, not XML")
