@@ -31,6 +31,7 @@ from querynode.domain.errors import QueryError
 from querynode.domain.model import Answer, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
+from querynode.observability.stages import stage
 from querynode.security.abuse import AbuseDetector
 from querynode.security.audit_store import INTENT
 from querynode.security.authorization import Authorizer
@@ -93,11 +94,15 @@ class Hub:
         subject = flags = ""
         audit_ctx = replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
         try:
-            ctx = audit_ctx = validate_context(ctx)
-            query, warnings = validate_query(query)
-            subject = subject_index(self.index, op.name, query)
-            self.authorizer.check(ctx, op.scope, op.department)
-            flags = self.abuse.observe(ctx, query) if self.abuse else ""
+            with stage("validation"):
+                ctx = audit_ctx = validate_context(ctx)
+                query, warnings = validate_query(query)
+            with stage("blind_index"):
+                subject = subject_index(self.index, op.name, query)
+            with stage("authorization"):
+                self.authorizer.check(ctx, op.scope, op.department)
+            with stage("abuse"):
+                flags = self.abuse.observe(ctx, query) if self.abuse else ""
 
             async def intent() -> None:  # on record before any department is asked (linked by audit id)
                 await self._audit(f"{audit_id}-intent", ctx, op, subject, INTENT, started, flags, done=False)
@@ -125,35 +130,41 @@ class Hub:
     async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: str,
                      outcome: str, started: float, flags: str = "", *, done: bool = True) -> None:
         try:
-            await self.audit.record(
-                audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department,
-                subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
-                flags=flags,
-            )
+            with stage("audit" if done else "audit_intent"):  # record build, chain hash, wait for commit
+                await self.audit.record(
+                    audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department,
+                    subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
+                    flags=flags,
+                )
         except QueryError as exc:
             outcome = exc.reason
             raise
         finally:
             if done:
-                query_done(op.name, op.department, ctx.caller, outcome)
+                with stage("metrics"):
+                    query_done(op.name, op.department, ctx.caller, outcome)
 
     async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float, intent) -> Fetched:
         """Cache, then single-flight, then the department; stale answer if it fails. `intent`
         writes the intent record; it is awaited just before a department is asked."""
         if not self.cache.enabled(op):
             return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None, intent=intent)
-        key = self.cache.key(op, query)
-        hit = await self.cache.get(op, key, deadline)
+        with stage("cache"):
+            key = self.cache.key(op, query)
+            hit = await self.cache.get(op, key, deadline)
         if hit is not None and hit.fresh and not ctx.fresh:
-            metrics.CACHE_HITS.labels(op.department).inc()
+            with stage("metrics"):
+                metrics.CACHE_HITS.labels(op.department).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
-        metrics.CACHE_MISSES.labels(op.department).inc()
+        with stage("metrics"):
+            metrics.CACHE_MISSES.labels(op.department).inc()
 
         async def fill() -> Fetched:
             fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit, intent=intent)
             # An asynchronous source's "not ready yet" (PENDING) is an answer for now, never one to reuse.
             if fetched.result is not None and not fetched.from_cache and op.verdict(fetched.result) != "PENDING":
-                await self.cache.put(op, key, fetched.result, fetched.source_time, deadline)
+                with stage("cache_put"):
+                    await self.cache.put(op, key, fetched.result, fetched.source_time, deadline)
             return fetched
 
         flight_key = key + (":fresh" if ctx.fresh else "")
@@ -182,7 +193,8 @@ class Hub:
                 return await call_with_retry(self.retry, deadline, attempt, guards.retry_budget)
 
         try:
-            result = await guards.breaker.call(guarded)
+            with stage("connector"):
+                result = await guards.breaker.call(guarded)
         except UpstreamError as exc:
             log.warning("department failed", extra={"department": op.department,
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
@@ -192,7 +204,8 @@ class Hub:
                                age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)
         finally:
-            metrics.record_guards(op.department, guards)
+            with stage("metrics"):
+                metrics.record_guards(op.department, guards)
         return Fetched(result, datetime.now(UTC))
 
 

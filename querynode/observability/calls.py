@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from connectors.base.errors import UpstreamError
 from querynode.observability import metrics
 from querynode.observability.logs import REQUEST_ID
+from querynode.observability.stages import stage
 
 log = logging.getLogger("querynode.calls")
 
@@ -90,13 +91,15 @@ def observe_call(door: str, operation: str, request_id: str) -> Iterator[CallRec
         raise
     finally:
         elapsed = time.perf_counter() - started
-        in_flight.dec()
-        metrics.CALLS.labels(operation, door, record.code).inc()
-        metrics.CALL_DURATION.labels(operation, door).observe(elapsed)
-        log.info("call", extra={
-            "door": door, "caller": record.caller, "operation": operation, "code": record.code,
-            "outcome": record.outcome or record.code, "latency_ms": round(elapsed * 1000, 3),
-        })
+        with stage("metrics"):
+            in_flight.dec()
+            metrics.CALLS.labels(operation, door, record.code).inc()
+            metrics.CALL_DURATION.labels(operation, door).observe(elapsed)
+        with stage("logging"):
+            log.info("call", extra={
+                "door": door, "caller": record.caller, "operation": operation, "code": record.code,
+                "outcome": record.outcome or record.code, "latency_ms": round(elapsed * 1000, 3),
+            })
         REQUEST_ID.reset(id_token)
         _CURRENT.reset(call_token)
 

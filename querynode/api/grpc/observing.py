@@ -16,6 +16,7 @@ from querynode.core.operations import registry
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import accept_request_id, observe_call
 from querynode.observability.health import AuditWatch
+from querynode.observability.stages import stage
 from querynode.security.door import grpc_peer_address
 from querynode.v1 import querynode_pb2
 
@@ -36,10 +37,21 @@ def _safe(deserializer):
 
     def load(data: bytes):
         try:
-            return deserializer(data)
+            with stage("decode"):
+                return deserializer(data)
         except Exception:  # noqa: BLE001 - DecodeError and whatever a parser raises on garbage
             return UNDECODABLE
     return load
+
+
+def _timed_encode(serializer):
+    if serializer is None:
+        return None
+
+    def dump(message) -> bytes:
+        with stage("encode"):
+            return serializer(message)
+    return dump
 
 
 def _request_id(request) -> str:
@@ -102,7 +114,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary, request_deserializer=_safe(handler.request_deserializer),
-                response_serializer=handler.response_serializer)
+                response_serializer=_timed_encode(handler.response_serializer))
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
 

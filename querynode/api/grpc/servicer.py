@@ -27,6 +27,7 @@ from querynode.domain import errors as e
 from querynode.domain.model import RequestContext
 from querynode.observability.calls import request_id_for
 from querynode.observability.health import AuditWatch
+from querynode.observability.stages import stage
 from querynode.security.authentication import (
     UNAUTHENTICATED_CALLER,
     Authenticator,
@@ -68,13 +69,14 @@ class QueryNodeServicer:
     def _context(self, request, context: grpc.aio.ServicerContext) -> RequestContext:
         if not request.HasField("context"):
             raise e.invalid("context", "CONTEXT_REQUIRED")
-        fields = convert.context(request.context)
-        remaining = context.time_remaining()
-        deadline = asyncio.get_running_loop().time() + remaining if remaining is not None else None
-        return RequestContext(
-            caller=self._caller_of(context), request_id=request_id_for(fields.pop("request_id")),
-            deadline=deadline, **fields,
-        )
+        with stage("decode"):
+            fields = convert.context(request.context)
+            remaining = context.time_remaining()
+            deadline = asyncio.get_running_loop().time() + remaining if remaining is not None else None
+        with stage("authentication"):
+            caller = self._caller_of(context)
+        return RequestContext(caller=caller, request_id=request_id_for(fields.pop("request_id")),
+                              deadline=deadline, **fields)
 
     def lookup(self, op: Operation, response_type):
         """The behaviour of one lookup rpc."""
@@ -82,10 +84,13 @@ class QueryNodeServicer:
         async def behaviour(request, context: grpc.aio.ServicerContext):
             try:
                 ctx = self._context(request, context)
-                answer = await self.hub.execute(ctx, convert.query(op, request))
-                answer = dataclasses.replace(
-                    answer, result=present(answer.result, self.hub.authorizer.view_for(ctx.caller)))
-                return convert.response(op, response_type, answer)
+                with stage("decode"):
+                    query = convert.query(op, request)
+                answer = await self.hub.execute(ctx, query)
+                with stage("response"):
+                    answer = dataclasses.replace(
+                        answer, result=present(answer.result, self.hub.authorizer.view_for(ctx.caller)))
+                    return convert.response(op, response_type, answer)
             except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
                 await self._audit_if_unauthenticated(exc, op.name, request, op.department)
                 status = self._status_of(exc, op.name)
@@ -96,7 +101,11 @@ class QueryNodeServicer:
     async def CheckCase(self, request, context):
         try:
             ctx = self._context(request, context)
-            return convert.case_response(await self._cases().check(ctx, convert.case_request(request)))
+            with stage("decode"):
+                case = convert.case_request(request)
+            report = await self._cases().check(ctx, case)
+            with stage("response"):
+                return convert.case_response(report)
         except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
             await self._audit_if_unauthenticated(exc, "CheckCase", request)
             status = self._status_of(exc, "CheckCase")

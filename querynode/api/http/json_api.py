@@ -20,6 +20,7 @@ from querynode.security.authentication import (
     Authenticator,
     audit_refusal,
 )
+from querynode.observability.stages import stage
 from querynode.security.masking import present
 
 HUB_KEY = web.AppKey("hub", Hub)
@@ -126,20 +127,24 @@ def _query(query_type: type, body: dict) -> Any:
 
 def _handler(op: Operation):
     async def handle(request: web.Request) -> web.Response:
-        await authenticate(request, op.name, op.department)
-        body = await read_json(request)
-        ctx = request_context(body, request)
-        query = _query(op.query_type, body)
+        with stage("authentication"):
+            await authenticate(request, op.name, op.department)
+        with stage("decode"):
+            body = await read_json(request)
+            ctx = request_context(body, request)
+            query = _query(op.query_type, body)
         hub = request.app[HUB_KEY]
         answer = await hub.execute(ctx, query)
-        payload = {
-            "verdict": verdict_of(answer),  # from the full result; the body shows what the caller may see
-            "result": to_data(present(answer.result, hub.authorizer.view_for(ctx.caller))),
-            "warnings": list(answer.warnings),
-            "provenance": to_data(answer.provenance),
-        }
-        return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False),
-                                 headers={"X-Request-Id": ctx.request_id})
+        with stage("response"):
+            payload = {
+                "verdict": verdict_of(answer),  # from the full result; the body shows what the caller may see
+                "result": to_data(present(answer.result, hub.authorizer.view_for(ctx.caller))),
+                "warnings": list(answer.warnings),
+                "provenance": to_data(answer.provenance),
+            }
+        with stage("encode"):
+            return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False),
+                                     headers={"X-Request-Id": ctx.request_id})
 
     return handle
 
