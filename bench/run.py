@@ -46,6 +46,8 @@ def department_ports() -> dict[str, int]:
 
     return {d.name: BASE + d.default_port - 18000 for d in registry().departments.values()}
 NODE_GRPC, NODE_HTTP, ECHO_GRPC, ECHO_HTTP = 19051, 19080, 19052, 19081
+STAGE_GRPC, STAGE_HTTP = 19053, 19082  # the in-process node of the stage budget
+STAGE_CALLS = int(os.environ.get("BENCH_STAGE_CALLS", "500"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
 POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -250,8 +252,7 @@ async def case_checks(world, ca_file: Path, token: str, node_pid: int, *, concur
     the widest plan any registration type has, in parallel."""
     import aiohttp
 
-    bank = next(lic for lic in world.licenses if lic.valid)
-    persons = [p for p in world.persons if p.kind == "resident" and p.id_number not in world.deaths]
+    bank, persons = case_parties(world)
     async with aiohttp.ClientSession() as http:
         for port in department_ports().values():
             async with http.post(f"http://127.0.0.1:{port}/_admin/faults", json={"latency": str(delay_ms)}) as r:
@@ -266,14 +267,7 @@ async def case_checks(world, ca_file: Path, token: str, node_pid: int, *, concur
 
                 async def client(c: int) -> None:
                     for i in range(per_client):
-                        person = persons[(c * per_client + i) % len(persons)]
-                        request = pb.CheckCaseRequest(
-                            context=pb.RequestContext(case_number=f"BENCH-{c:03d}-{i}", operator_id=f"clerk{c:03d}",
-                                                      purpose="抵押登记", fresh=True),
-                            registration_type="mortgage", parties=[
-                                pb.CaseParty(role="mortgagor", name=person.name, id_number=person.id_number),
-                                pb.CaseParty(role="mortgagee", organization_name=bank.organization.name,
-                                             credit_code=bank.organization.credit_code, license_code=bank.license_code)])
+                        request = mortgage_case(persons[(c * per_client + i) % len(persons)], bank, f"{c:03d}-{i}")
                         t0 = time.perf_counter()
                         reply = await stub.CheckCase(request, metadata=metadata, timeout=10)
                         latencies.append((time.perf_counter() - t0) * 1000)
@@ -295,6 +289,159 @@ async def case_checks(world, ca_file: Path, token: str, node_pid: int, *, concur
             "check_kinds_per_case": sorted(departments), "p50_ms": statistics.median(latencies),
             "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies),
             "p99_over_slowest_ms": percentile(latencies, 0.99) - delay_ms}
+
+
+def case_parties(world) -> tuple:
+    """A valid bank licence and the living residents: the parties of the benchmark's cases."""
+    bank = next(lic for lic in world.licenses if lic.valid)
+    return bank, [p for p in world.persons if p.kind == "resident" and p.id_number not in world.deaths]
+
+
+def mortgage_case(person, bank, tag: str) -> pb.CheckCaseRequest:
+    """A mortgage by `person` to `bank`: identity, marriage, credit code and financial licence."""
+    return pb.CheckCaseRequest(
+        context=pb.RequestContext(case_number=f"BENCH-{tag}", operator_id="clerk-bench", purpose="抵押登记",
+                                  fresh=True),
+        registration_type="mortgage", parties=[
+            pb.CaseParty(role="mortgagor", name=person.name, id_number=person.id_number),
+            pb.CaseParty(role="mortgagee", organization_name=bank.organization.name,
+                         credit_code=bank.organization.credit_code, license_code=bank.license_code)])
+
+
+async def stage_budget(stack: "Stack", person: dict, world, calls: int = STAGE_CALLS) -> dict:
+    """Where one call's time goes: the production node runs in this process with the stage
+    timers on (observability/stages.py); a blocking gRPC client in another thread makes one
+    call at a time, so the loop thread's CPU (`thread_time`) is the node's alone. Per call
+    the stages are summed; the table gives each stage's median over `calls` calls, for a
+    cache hit, a cache miss (fresh) and `calls // 50` CheckCases."""
+    from querynode.cli import run_node
+    from querynode.config import load_settings
+    from querynode.observability import stages
+    from querynode.observability.logs import configure as configure_logging
+
+    os.environ.update({**stack.env, "QUERYNODE_GRPC__PORT": str(STAGE_GRPC), "QUERYNODE_HTTP__PORT": str(STAGE_HTTP)})
+    devnull = open(os.devnull, "w")  # the log line is built and written, to nowhere
+    configure_logging(stream=devnull)
+    with contextlib.redirect_stdout(devnull):
+        node = asyncio.create_task(run_node(load_settings(None)))
+        await asyncio.sleep(0)
+    channel = grpc.secure_channel(f"127.0.0.1:{STAGE_GRPC}", grpc.ssl_channel_credentials(
+        root_certificates=Path(stack.pki.ca_cert).read_bytes()))
+    stub = querynode_pb2_grpc.QueryNodeStub(channel)
+    metadata = (("authorization", f"Bearer {stack.token}"),)
+    bank, persons = case_parties(world)
+
+    def lookup(fresh: bool):
+        return lambda: stub.VerifyIdentity(pb.VerifyIdentityRequest(
+            context=pb.RequestContext(case_number="BENCH-0001", operator_id="bench", purpose="benchmark", fresh=fresh),
+            id_number=person["id_number"], name=person["name"]), metadata=metadata, timeout=10)
+
+    async def measure(call, count: int) -> dict:
+        per_stage: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+        wall, loop_cpu = [], []
+        for i in range(count + 20):  # the first 20 warm up
+            with stages.recording() as records:
+                cpu0, t0 = time.thread_time(), time.perf_counter()
+                await asyncio.to_thread(call(i))
+                cpu, elapsed = (time.thread_time() - cpu0) * 1e6, (time.perf_counter() - t0) * 1e6
+            if i >= 20:
+                wall.append(elapsed)
+                loop_cpu.append(cpu)
+                for name, value in stages.per_call(records).items():
+                    per_stage[name].append(value)
+        table = {name: {"cpu_us": statistics.median(v[0] for v in values),
+                        "wall_us": statistics.median(v[1] for v in values), "calls": len(values)}
+                 for name, values in sorted(per_stage.items(), key=lambda kv: _stage_order(kv[0]))}
+        return {"stages": table, "calls": count, "client_wall_us": statistics.median(wall),
+                "loop_cpu_us": statistics.median(loop_cpu)}
+
+    try:
+        for _ in range(100):  # the node is up when a call gets through
+            try:
+                await asyncio.to_thread(lookup(False))
+                break
+            except grpc.RpcError:
+                await asyncio.sleep(0.1)
+        out = {}
+        for kind, call, count in (
+                ("hit", lambda i: lookup(False), calls), ("miss", lambda i: lookup(True), calls),
+                ("case", lambda i: lambda: stub.CheckCase(mortgage_case(persons[i % len(persons)], bank, f"S{i}"),
+                                                          metadata=metadata, timeout=10), max(10, calls // 50))):
+            with profile(os.getpid(), f"stages-{kind}"):
+                out[kind] = await measure(call, count)
+            if os.environ.get("BENCH_PROFILE"):
+                out[kind]["profile"] = profile_by_stage(ROOT / "bench" / "results" / f"profile-stages-{kind}.txt")
+    finally:
+        channel.close()
+        node.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await node
+        devnull.close()
+    return out
+
+
+# Where a sampled stack is, by the innermost frame from a file named here (py-spy's frames
+# read "function (path:line)"); the stage names are those of observability/stages.py.
+PROFILE_STAGES = (
+    ("core/validate.py", "validation"), ("domain/", "validation"), ("security/blind_index.py", "blind_index"),
+    ("security/authorization.py", "authorization"), ("security/authentication.py", "authentication"),
+    ("security/abuse.py", "abuse"), ("core/cache.py", "cache"), ("security/field_crypto.py", "cache"),
+    ("aiocache/", "cache"), ("core/audit.py", "audit"), ("security/audit_store.py", "audit"),
+    ("aiosqlite/", "audit"), ("connectors/", "connector"), ("aiohttp/client", "connector"),
+    ("api/grpc/convert.py", "response"), ("security/masking.py", "response"),
+    ("observability/metrics.py", "metrics"), ("prometheus_client/", "metrics"),
+    ("observability/logs.py", "logging"), ("logging/", "logging"), ("observability/stages.py", "stage timers"),
+    ("api/grpc/", "door"), ("api/http/", "door"), ("grpc/_", "grpc transport"), ("grpc/aio/", "grpc transport"),
+    ("google/protobuf/", "decode / encode"), ("core/casecheck.py", "case"), ("core/findings.py", "case"),
+    ("security/records.py", "case"), ("asyncio/", "event loop"),
+)
+
+
+def profile_by_stage(raw: Path, top: int = 3) -> dict:
+    """Summarise py-spy's collapsed stacks (`frame;frame;... count`) per stage: samples and
+    the innermost frames that took the most of them. Only the event loop's thread (the main
+    one, whose stacks start in this file): the client thread and aiosqlite's are not the node's
+    loop (the audit writer's share shows as the wall time of the audit stages)."""
+    samples: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    if not raw.exists():
+        return {"error": f"py-spy wrote no {raw.name} (is py-spy installed and allowed to attach?)"}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not frames[0].startswith("<module> (run.py"):
+            continue
+        stage = next((name for frame in reversed(frames) for part, name in PROFILE_STAGES if part in frame), "other")
+        samples[stage][frames[-1]] += int(count)
+    total = sum(sum(c.values()) for c in samples.values()) or 1
+    return {stage: {"share": sum(c.values()) / total, "top_frames": [f"{f} ({n})" for f, n in c.most_common(top)]}
+            for stage, c in sorted(samples.items(), key=lambda kv: -sum(kv[1].values()))}
+
+
+def _stage_order(name: str) -> int:
+    from querynode.observability.stages import STAGES
+
+    return STAGES.index(name) if name in STAGES else len(STAGES)
+
+
+def stage_table(budget: dict) -> list[str]:
+    """Markdown: one row per stage, CPU and wall µs (median per call) for hit, miss and case."""
+    kinds = ("hit", "miss", "case")
+    names = sorted({n for k in kinds for n in budget[k]["stages"]}, key=_stage_order)
+    lines = ["| stage | hit CPU µs | hit wall µs | miss CPU µs | miss wall µs | CheckCase CPU µs | CheckCase wall µs |",
+             "|---|---|---|---|---|---|---|"]
+
+    def cell(kind: str, name: str) -> str:
+        row = budget[kind]["stages"].get(name)
+        return f"{row['cpu_us']:.0f} | {row['wall_us']:.0f}" if row else "– | –"
+
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cell(k, name) for k in kinds) + " |")
+    lines.append("| sum of stage medians | " + " | ".join(
+        f"{sum(r['cpu_us'] for r in budget[k]['stages'].values()):.0f} | "
+        f"{sum(r['wall_us'] for r in budget[k]['stages'].values()):.0f}" for k in kinds) + " |")
+    lines.append("| whole call: node loop thread CPU / client wall | " + " | ".join(
+        f"{budget[k]['loop_cpu_us']:.0f} | {budget[k]['client_wall_us']:.0f}" for k in kinds) + " |")
+    return lines
 
 
 @dataclasses.dataclass
@@ -378,8 +525,16 @@ def main() -> None:
     stack = prepare_stack()
     work, secret, pki, token, auth = stack.work, stack.secret, stack.pki, stack.token, stack.auth
     procs = []
+    from mocks.world import build as build_world
+
+    world = build_world()
     try:
         procs.append(stack.start_mocks())
+        stage_budget_results = asyncio.run(stage_budget(stack, person, world))
+        if os.environ.get("BENCH_ONLY") == "stages":
+            write_stage_report({"date": datetime.now(UTC).isoformat(), "machine": machine(),
+                                "stage_budget": stage_budget_results})
+            return
         node = stack.start_node()
         procs.append(node)
         echo_grpc = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC), str(pki.server_cert), str(pki.server_key)])
@@ -393,9 +548,8 @@ def main() -> None:
         path = "/querynode.v1.QueryNode/VerifyIdentity"
         json_body = json.dumps({"context": {"case_number": "BENCH-0001", "operator_id": "bench", "purpose": "benchmark"},
                                 "id_number": person["id_number"], "name": person["name"]}, ensure_ascii=False)
-        results: dict = {"date": datetime.now(UTC).isoformat(), "machine": {
-            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "requests_per_run": N_REQUESTS}
+        results: dict = {"date": datetime.now(UTC).isoformat(), "machine": machine(),
+                         "requests_per_run": N_REQUESTS, "stage_budget": stage_budget_results}
         results["added_latency"] = asyncio.run(added_latency(person, secret, pki.ca_cert, token))  # warms the cache
         results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid, auth)
         with profile(node.pid, "grpc"):
@@ -404,9 +558,6 @@ def main() -> None:
                                     auth)
         results["http_node_cache_hit"] = wrk(f"http://127.0.0.1:{NODE_HTTP}/api/v1/identity/verify", json_body,
                                              node.pid, auth)
-        from mocks.world import build as build_world
-
-        world = build_world()
         results["case_check"] = {"concurrent_10": asyncio.run(case_checks(world, pki.ca_cert, token, node.pid, concurrent=10))}
         with profile(node.pid, "case"):
             results["case_check"]["concurrent_100"] = asyncio.run(
@@ -428,6 +579,47 @@ def main() -> None:
         "http_cache_hit_vs_plain": results["http_node_cache_hit"]["rps"] / results["http_plain"]["rps"],
     }
     write_report(results)
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": os.getloadavg()}
+
+
+STAGE_NOTE = ("Per-stage budget: median per call of each stage's summed CPU µs (node event-loop thread, "
+              "`thread_time`) and wall µs, the node in the bench process with stage timers on, one call at a time "
+              "from a client thread. CPU of a stage that awaits includes whatever else the loop ran meanwhile; "
+              "aiosqlite's writer thread and grpc's own threads are not in it. CheckCase runs its checks in "
+              "parallel, so its wall figures add overlapping time.")
+
+
+def profile_lines(budget: dict) -> list[str]:
+    """With BENCH_PROFILE: py-spy's samples per stage (share of samples, top innermost frames)."""
+    lines = []
+    for kind in ("hit", "miss", "case"):
+        summary = budget[kind].get("profile")
+        if not summary:
+            continue
+        lines += ["", f"py-spy samples by stage, {kind}:", "", "| stage | share | top frames |", "|---|---|---|"]
+        if "error" in summary:
+            lines.append(f"| – | – | {summary['error']} |")
+            continue
+        lines += [f"| {stage} | {row['share']:.0%} | {'; '.join(row['top_frames'])} |" for stage, row in summary.items()]
+    return lines
+
+
+def write_stage_report(r: dict) -> None:
+    """Only the stage budget (BENCH_ONLY=stages): bench/results/<date>-stages.json and .md."""
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = r["date"][:10]
+    (out / f"{stamp}-stages.json").write_text(json.dumps(r, indent=2) + "\n")
+    lines = [f"# Stage budget {r['date'][:19]}Z — {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, "
+             f"load average {', '.join(f'{x:.1f}' for x in r['machine']['load_average'])}", "", STAGE_NOTE, "",
+             *stage_table(r["stage_budget"])]
+    lines += profile_lines(r["stage_budget"])
+    (out / f"{stamp}-stages.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def write_report(r: dict) -> None:
@@ -467,6 +659,7 @@ def write_report(r: dict) -> None:
           f"{r['audit'][name]['intent_ms_p99']:.2f} | | {r['audit'][name]['uncached_lookups_per_s']:.0f}/s | |"
           for name in ("sqlite", "postgres")),
     ]
+    lines += ["", STAGE_NOTE, "", *stage_table(r["stage_budget"]), *profile_lines(r["stage_budget"])]
     (out / f"{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
