@@ -101,9 +101,10 @@ class QueryNodeServicer:
     async def CheckCase(self, request, context):
         try:
             ctx = self._context(request, context)
+            checker = self._cases()
             with stage("decode"):
                 case = convert.case_request(request)
-            report = await self._cases().check(ctx, case)
+            report = await checker.check(ctx, case)
             with stage("response"):
                 return convert.case_response(report)
         except Exception as exc:  # noqa: BLE001 - mapped to a status, never crashes the node
