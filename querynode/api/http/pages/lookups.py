@@ -3,12 +3,11 @@ shown. Personal data is masked here, on the server: the page never receives a fu
 ID number, not even the ones the clerk typed (the form comes back empty)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from querynode.api.http.json_api import verdict_of
+from querynode.api.http.pages.present import Badge, lookup_badges, lookup_warnings, mask_names_in_text
 from querynode.domain import model as m
 from querynode.security.masking import mask_id_number, mask_name
 
@@ -33,12 +32,6 @@ class Row:
 class Card:
     title: str
     rows: tuple[Row, ...]
-
-
-@dataclass(frozen=True)
-class Badge:
-    text: str
-    tone: str  # ok | bad | warn | info
 
 
 @dataclass(frozen=True)
@@ -123,6 +116,7 @@ def _judgment_cards(r: m.JudgmentResult) -> list[Card]:
                 text = text.replace(p.name, _party_name(p.name))
             if p.id_number:
                 text = text.replace(p.id_number, mask_id_number(p.id_number))
+        text = mask_names_in_text(text)  # people the text names who are not parties (被继承人…)
         parties = "；".join(f"{p.role}：{_party_name(p.name)}" for p in j.parties)
         cards.append(Card(j.case_number, (
             Row("法院", j.court), Row("案由", j.cause), Row("裁判日期", j.decided_on),
@@ -208,30 +202,10 @@ LOOKUPS: dict[str, Lookup] = {lk.slug: lk for lk in (
            _person, _death_cards),
 )}
 
-FIELD_LABELS = {"id_number": "公民身份号码", "name": "姓名", "spouse_id_number": "配偶公民身份号码",
-                "spouse_name": "配偶姓名", "credit_code": "统一社会信用代码", "license_code": "机构编码",
-                "institution_name": "机构名称", "case_number": "案号", "party_name": "当事人名称",
-                "division_code": "行政区划代码", "limit": "条数", "context.case_number": "受理编号",
-                "context.purpose": "查询事由", "context.operator_id": "操作员"}
-
-VERDICT_BADGES = {
-    "MATCH": Badge("一致", "ok"), "MISMATCH": Badge("不一致", "bad"), "NOT_FOUND": Badge("未查到", "warn"),
-    "FOUND": Badge("已查到", "ok"), "SOURCE_UNAVAILABLE": Badge("来源不可用", "bad"),
-}
-
-
 def show(lookup: Lookup, query: Any, answer: m.Answer) -> Shown:
     """Turn an answer into what the page shows: badges, masked subject, cards, provenance."""
     p = answer.provenance
-    badges = [VERDICT_BADGES[verdict_of(answer)]]
-    if p.from_cache:
-        minutes = math.floor(p.cache_age_seconds / 60)
-        badges.append(Badge("缓存 刚刚" if minutes == 0 else f"缓存 {minutes} 分钟前", "info"))
-    if p.stale:
-        badges.append(Badge("来源暂不可用，显示缓存", "warn"))
-    if isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
-        badges.append(Badge("法院查询处理中", "info"))
     cards = lookup.cards(answer.result) if answer.result is not None else []
-    return Shown(badges=tuple(badges), subject=lookup.subject(query), cards=tuple(cards),
+    return Shown(badges=tuple(lookup_badges(query, answer)), subject=lookup.subject(query), cards=tuple(cards),
                  department=m.DEPARTMENT_NAMES_ZH[p.department], source_time=p.source_time,
-                 audit_id=p.audit_id, warnings=answer.warnings)
+                 audit_id=p.audit_id, warnings=tuple(lookup_warnings(answer)))

@@ -28,12 +28,18 @@ _env = jinja2.Environment(
 _env.filters["shanghai"] = shanghai_time
 _env.globals["role_names"] = ROLE_NAMES_ZH
 _env.globals["department_names"] = DEPARTMENT_NAMES_ZH
+_env.globals["code_fields"] = ("id_number", "spouse_id_number", "credit_code", "license_code", "division_code")
 
 
 def render(request: web.Request | None, template: str, *, status: int = 200, **context) -> web.Response:
     session = request.get(SESSION) if request is not None else None
     html = _env.get_template(template).render(session=session, **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def render_fragment(template: str, **context) -> str:
+    """A partial template as HTML text (the streamed case result uses the page's own partial)."""
+    return _env.get_template(template).render(**context)
 
 
 def render_error(status: int, message: str) -> web.Response:
