@@ -261,7 +261,8 @@ def lookup_badges(query: Any, answer: m.Answer) -> list[Badge]:
 
 def lookup_warnings(answer: m.Answer) -> list[str]:
     """The answer's notes in Chinese; a pending court answer says what to do next."""
-    out = [w for w in answer.warnings if not _has_english(w)]
+    out = [w if not _has_english(w) else "部门答复附有一条提示（非中文），请向系统管理员了解并人工核对。"
+           for w in answer.warnings]
     if isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
         out.append("法院尚未返回查询结果：请稍后再次查询同一案号（查询会继续进行，不重复提交）。")
     if answer.result is None:
