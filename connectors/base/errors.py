@@ -49,3 +49,9 @@ class BadUpstream(UpstreamError):
 
 class Rejected(UpstreamError):
     """The department refused the request itself (signature, credentials, 4xx)."""
+
+
+class PermissionDenied(Rejected):
+    """A relay refuses this node the service (no or partial access, credentials not authorised).
+
+    Another try cannot help until someone changes the grant: never retried, always alerted."""

@@ -1,0 +1,46 @@
+"""What the three mock relays share: a MockDepartment (real aiohttp server, request counter, faults)
+that unwraps a relay request and hands the business payload to a pluggable handler per service code.
+
+`handlers[code](payload) -> reply payload` stands in for the department behind the relay until the
+department mocks are wired in. Relay-level misbehaviour is switched on the mock itself:
+
+    next_statuses   relay status codes to answer the next requests with, one each (0401, 0302, 9900 ...)
+    mixed_case      spell envelope field names as some relays do (Status, CXQQDH, Data ...)
+    escape_text     send text payloads (XML) JSON-escaped inside an extra pair of quotes
+"""
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from mocks.server import MockDepartment
+
+Handler = Callable[[Any], Any]
+
+MIXED_CASE = {"status": "Status", "code": "Code", "msg": "MSG", "cxqqdh": "CXQQDH",
+              "requestType": "RequestType", "data": "Data", "head": "Head", "cxjg": "CXJG",
+              "biz_data": "BIZ_DATA"}
+
+
+class MockRelay(MockDepartment):
+    """Base of a mock relay; subclasses add the relay's routes."""
+
+    def __init__(self, handlers: dict[str, Handler] | None = None) -> None:
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.next_statuses: deque[str] = deque()
+        self.mixed_case = False
+        self.escape_text = False
+        # the latest business requests (envelope fields and payload), for tests to read
+        self.seen: deque[dict[str, Any]] = deque(maxlen=1000)
+        super().__init__()
+
+    def key(self, name: str) -> str:
+        return MIXED_CASE.get(name, name) if self.mixed_case else name
+
+    def carried(self, payload: Any) -> Any:
+        """A reply payload as the relay puts it on the wire (text possibly escaped)."""
+        if self.escape_text and isinstance(payload, str):
+            return json.dumps(payload, ensure_ascii=False).replace("/", "\\/")
+        return payload
