@@ -386,7 +386,7 @@ def normalise_form(fields: dict[str, str]) -> dict[str, str]:
     out = {}
     for key, value in fields.items():
         value = value.translate({0x3000: 0x20}).strip()
-        if key.rsplit("_", 2)[-1] in ("number", "code") and key.endswith(CODE_FIELDS):
+        if key.endswith(CODE_FIELDS):  # id_number, p3_id_number, credit_code, ...
             value = normalise_code(value)
         out[key] = value
     return out

@@ -28,7 +28,6 @@ _env = jinja2.Environment(
 _env.filters["shanghai"] = shanghai_time
 _env.globals["role_names"] = ROLE_NAMES_ZH
 _env.globals["department_names"] = DEPARTMENT_NAMES_ZH
-_env.globals["code_fields"] = ("id_number", "spouse_id_number", "credit_code", "license_code", "division_code")
 
 
 def render(request: web.Request | None, template: str, *, status: int = 200, **context) -> web.Response:

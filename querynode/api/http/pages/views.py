@@ -125,7 +125,8 @@ async def lookup_get(request: web.Request) -> web.Response:
     """The form; 受理编号 and 查询事由 come over from the lookup the clerk switched from (neither is
     personal data, so they may travel in the link)."""
     purpose = request.query.get("purpose", "")
-    return render(request, "lookup.html", lookup=_lookup_of(request), lookups=LOOKUPS.values(), purposes=PURPOSES,
+    return render(request, "lookup.html", code_fields=present.CODE_FIELDS, lookup=_lookup_of(request),
+                  lookups=LOOKUPS.values(), purposes=PURPOSES,
                   case_number=request.query.get("case_number", "").strip()[:64],
                   purpose=purpose if purpose in PURPOSES else "", shown=None, errors=[])
 
@@ -155,7 +156,8 @@ async def lookup_post(request: web.Request) -> web.Response:
     except e.QueryError as exc:
         status = 503 if isinstance(exc, e.AuditUnavailable) else 403 if isinstance(exc, e.PermissionDenied) else 502
         errors = [present.query_error_text(exc)]
-    return render(request, "lookup.html", status=status, lookup=lookup, lookups=LOOKUPS.values(), purposes=PURPOSES,
+    return render(request, "lookup.html", code_fields=present.CODE_FIELDS, status=status, lookup=lookup,
+                  lookups=LOOKUPS.values(), purposes=PURPOSES,
                   case_number=case_number, purpose=purpose, shown=shown, errors=errors)
 
 
