@@ -274,18 +274,24 @@ def lookup_warnings(answer: m.Answer) -> list[str]:
 
 _PERSON_ROLES = ("被继承人", "继承人", "原告", "被告", "第三人", "上诉人", "被上诉人", "申请人", "被申请人",
                  "申请执行人", "被执行人", "受遗赠人", "遗赠人", "配偶", "之子", "之女", "之妻", "之夫")
-_NAMED = re.compile("(" + "|".join(sorted(_PERSON_ROLES, key=len, reverse=True)) + r")([\u4e00-\u9fff·]{2,4})")
-_ORGANISATION = ("公司", "银行", "法院", "中心", "集团", "委员会", "合作社", "企业", "政府")
+_NAMED = re.compile("(" + "|".join(sorted(_PERSON_ROLES, key=len, reverse=True)) + r")([\u4e00-\u9fff·]{2,3})")
+_ORGANISATION = ("公司", "银行", "法院", "中心", "集团", "委员会", "合作社", "企业", "政府", "事务所", "协会")
+_NOT_IN_A_NAME = set("于与和及的在已对向等诉名继共之、，。；：")  # a word after the name (谢佳名下, 谢佳于)
 
 
 def mask_names_in_text(text: str) -> str:
     """Mask a person's name that follows a role word (被继承人谢佳 -> 被继承人谢*), for names the
-    result does not list as parties. Over-masking a following word is the safe way to err."""
+    result does not list as parties; an organisation after the role word stays as it is."""
 
     def replace(match: re.Match) -> str:
         role, name = match.groups()
-        if any(marker in name for marker in _ORGANISATION) or name.startswith(("名下", "于", "在", "已", "对")):
+        if name[0] in _NOT_IN_A_NAME:
             return match.group(0)
+        following = re.split(r"[与和及、，。；：（）]", text[match.start(2):match.start(2) + 14])[0]
+        if any(marker in following for marker in _ORGANISATION):
+            return match.group(0)
+        if len(name) == 3 and name[2] in _NOT_IN_A_NAME:
+            return role + mask_name(name[:2]) + name[2]
         return role + mask_name(name)
 
     return _NAMED.sub(replace, text)
