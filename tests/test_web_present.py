@@ -110,3 +110,17 @@ async def test_display_name_is_sealed_and_older_files_gain_the_column(tmp_path):
     await store.open()
     assert await store.display_name("clerk09") == ""
     await store.close()
+
+
+def test_a_stale_answer_never_shows_a_clean_verdict():
+    record = {
+        "record_id": "b" * 32, "created_at": "2026-01-02T03:04:05+00:00", "status": "CLEAR",
+        "case": {}, "parties": [{"index": 0, "role": "seller", "role_label": "转让方", "name": "龙**"}],
+        "checks": [{"check_id": "death:seller:0", "kind": "death", "party_index": 0, "status": "OK", "summary": "s",
+                    "provenance": {"department": "death", "from_cache": True, "stale": True, "cache_age_seconds": 1800}}],
+        "findings": [],
+    }
+    view = present.record_view(record)
+    assert (view.rows[0].verdict, view.rows[0].tone, view.rows[0].flag_tone) == ("数据可能过期", "stale", "stale")
+    assert (view.status, view.tone) == ("数据可能过期", "stale")
+    assert view.by_hand == ["死亡核查 · 转让方 龙**：数据来自过期缓存，请重新核验"]

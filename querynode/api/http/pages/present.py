@@ -159,6 +159,8 @@ def check_row(check: dict, labels: dict[int, str], blocking_ids: set[str]) -> Ch
     department = department_name(provenance.get("department") or KIND_DEPARTMENT.get(kind, ""))
     who = labels.get(check.get("party_index", -1)) or {"judgment": "裁判文书", "place_name": "地名"}.get(kind, "")
     verdict, tone = _check_verdict(check, blocking_ids)
+    if provenance.get("stale") and tone == "good":  # an old cached answer never looks settled
+        verdict, tone = "数据可能过期", "stale"
     summary = check.get("summary", "")
     if check["status"] == "UNAVAILABLE":
         summary = unavailable_step(department)  # the core's text may carry a transport reason
@@ -181,8 +183,12 @@ def record_view(record: dict) -> RecordView:
     rows = [check_row(c, labels, blocking_ids) for c in checks]
     ordered = sorted(findings, key=lambda f: list(SEVERITY).index(f["severity"]) if f["severity"] in SEVERITY else 9)
     finding_rows = [FindingRow(*SEVERITY.get(f["severity"], ("提示", "info")), f["message"]) for f in ordered]
-    by_hand = [f"{row.item}：{row.summary}" for c, row in zip(checks, rows) if c["status"] not in ("OK", "ATTENTION")]
-    status, tone = CASE_STATUS.get(record["status"], UNKNOWN_STATUS)
+    by_hand = [f"{row.item}：{row.summary}" if row.tone != "stale" else f"{row.item}：数据来自过期缓存，请重新核验"
+               for c, row in zip(checks, rows) if c["status"] not in ("OK", "ATTENTION") or row.tone == "stale"]
+    status_key = record["status"]
+    if status_key == "CLEAR" and any(row.tone == "stale" for row in rows):
+        status_key = "STALE"  # the page never shows a clean headline over a stale answer
+    status, tone = CASE_STATUS.get(status_key, UNKNOWN_STATUS)
     case = record.get("case", {})
     parties = [(labels[p["index"]].rsplit(" ", 1)[0] if " " in labels[p["index"]] else p.get("role_label", ""),
                 p.get("name") or p.get("organization_name") or "—",
@@ -192,7 +198,7 @@ def record_view(record: dict) -> RecordView:
         record_id=record["record_id"], case_number=case.get("case_number", ""),
         registration_label=case.get("registration_label", ""), purpose=case.get("purpose", ""),
         operator_id=case.get("operator_id", ""), created_at=beijing(record.get("created_at"), "%Y年%m月%d日 %H:%M:%S"),
-        status=status, tone=tone, note=CASE_STATUS_NOTE.get(record["status"], "请人工核验后再受理。"),
+        status=status, tone=tone, note=CASE_STATUS_NOTE.get(status_key, "请人工核验后再受理。"),
         parties=parties, rows=rows, findings=finding_rows, by_hand=by_hand,
         judgment_case_number=case.get("judgment_case_number", ""), place_name=case.get("place_name", ""), raw=record)
 
