@@ -251,7 +251,7 @@ async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
         subject = None
         if args.id_number:
             index = BlindIndex(settings.read_node_key(), settings.security.blind_index)
-            subject = identifier_digest(index, args.id_number)
+            subject = identifier_digest(index, _normalised_id_number(args.id_number))
         records = await store.records(case_number=args.case_number, subject=subject, flagged=args.flagged,
                                       limit=args.limit)
         for r in records:
@@ -261,6 +261,18 @@ async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.close()
+
+
+def _normalised_id_number(typed: str) -> str:
+    """The ID number as the node records it (upper-case X, 18 digits, ASCII digits), so that a
+    search finds every lookup about the person however the number is typed."""
+    from querynode.domain.errors import InvalidArgument
+    from querynode.domain.identifiers import resident_id
+
+    try:
+        return resident_id(typed, "id_number")[0]
+    except InvalidArgument as exc:
+        raise SystemExit(f"--id-number: {exc.message}") from None
 
 
 async def _audit_purge(store, settings: Settings, args: argparse.Namespace) -> int:

@@ -27,18 +27,17 @@ def test_validation_errors_never_show_raw_english():
     ]
     texts = [present.violation_text(v) for v in cases]
     assert not [t for t in texts if ENGLISH.search(t)], texts
-    assert texts[0].startswith("公民身份号码：") and "18 位" in texts[0]
-    assert texts[2] == "第 1 行当事人的角色：该登记类型没有这个角色，请在列表中选择"
-    assert texts[3].startswith("第 4 行当事人：")
+    assert texts[0].startswith("身份证号：") and "18 位" in texts[0]
+    assert texts[2] == "当事人1 角色：该登记类型没有这个角色，请在列表中选择"
+    assert texts[3].startswith("当事人4：")
     assert texts[5].startswith("受理编号：")
 
 
-def test_validation_errors_use_the_machine_code_or_the_validators_chinese():
-    coded = e.FieldViolation("id_number", "check digit")
-    object.__setattr__(coded, "code", "BAD_CHECKSUM")  # the validators' machine code (frozen dataclass)
-    assert present.violation_text(coded) == "公民身份号码：校验位不正确，请逐位核对"
-    chinese = e.FieldViolation("name", "姓名含有不允许的字符")
-    assert present.violation_text(chinese) == "姓名：姓名含有不允许的字符"
+def test_validation_errors_use_the_validators_chinese_and_the_form_row():
+    assert present.violation_text(e.violation("id_number", "ID_CHECK_CHARACTER")) == "身份证号：校验位不符（GB 11643）"
+    # parties[1] is the second party the form sent, which was on row 3 (row 2 was left empty).
+    text = present.violation_text(e.violation("parties[1].id_number", "ID_CHARACTERS"), party_rows=[1, 3])
+    assert text == "第 3 行当事人的身份证号：应为 17 位数字加 1 位数字或 X"
 
 
 def test_cache_wording_is_one_and_the_same():

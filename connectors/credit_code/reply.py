@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from connectors.base import BadUpstream, Unavailable
 from connectors.base.wire import json_object
 from querynode.domain.model import Organization, OrganizationQuery, OrganizationStatus
+from querynode.domain.names import same_name
 
 DEPT = "credit_code"
 
@@ -86,7 +87,8 @@ def organization(row: object, query: OrganizationQuery) -> Organization:
     if not _CODE.match(row["UNISCID"]):
         raise bad("record credit code is malformed")
     # A record for another code or name than asked would be an answer about someone else.
-    if (query.credit_code and row["UNISCID"] != query.credit_code) or (query.name and row["ENTNAME"] != query.name):
+    if (query.credit_code and row["UNISCID"] != query.credit_code) or (
+            query.name and not same_name(row["ENTNAME"], query.name)):
         raise bad("record does not match the query")
     status = STATUS.get(row["REGSTATE_CN"])
     if status is None:

@@ -16,6 +16,7 @@ from defusedxml.ElementTree import fromstring
 
 from connectors.base import BadUpstream, Rejected, Unavailable
 from querynode.domain.model import DeathQuery, DeathRecord, DeathResult
+from querynode.domain.names import same_name
 
 DEPT = "death"
 FOUND, NO_RECORD, NAME_MISMATCH, SIGN_REFUSED, BAD_REQUEST, BUSY = "00", "01", "02", "10", "11", "99"
@@ -77,7 +78,7 @@ def parse(raw: bytes, query: DeathQuery) -> DeathResult:
     if len(records) != 1:
         raise BadUpstream(f"{DEPT}: found-reply must hold exactly one record")
     record = records[0]
-    if _field(record, "SFZH").upper() != query.id_number or _field(record, "XM") != query.name:
+    if _field(record, "SFZH").upper() != query.id_number or not same_name(_field(record, "XM"), query.name):
         raise BadUpstream(f"{DEPT}: reply is about another person")
     sex = _field(record, "XB")
     if sex not in SEX_CODES or sex in ("1", "2") and int(query.id_number[16]) % 2 != (sex == "1"):

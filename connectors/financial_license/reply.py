@@ -8,6 +8,7 @@ from datetime import date
 from connectors.base import BadUpstream, Rejected, Unavailable
 from connectors.base.wire import json_object
 from querynode.domain.model import FinancialLicense, LicenseQuery
+from querynode.domain.names import same_name
 
 DEPT = "financial_license"
 
@@ -65,7 +66,7 @@ def license_record(row: object, query: LicenseQuery) -> FinancialLicense:
         raise bad("record licence code is malformed")
     # A record for another licence or institution would be an answer about someone else.
     if (query.license_code and code != query.license_code) or (
-            query.institution_name and row["jgqc"] != query.institution_name):
+            query.institution_name and not same_name(row["jgqc"], query.institution_name)):
         raise bad("record does not match the query")
     valid = VALIDITY.get(row["zt"])
     if valid is None:

@@ -16,7 +16,7 @@ class Mapping:
 
 
 ERROR_TABLE: dict[type[e.QueryError], Mapping] = {
-    e.InvalidArgument: Mapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "Invalid request"),
+    e.InvalidArgument: Mapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "请求参数无效"),
     e.Unauthenticated: Mapping(grpc.StatusCode.UNAUTHENTICATED, 401, "Authentication required"),
     e.PermissionDenied: Mapping(grpc.StatusCode.PERMISSION_DENIED, 403, "Not permitted"),
     e.NotFound: Mapping(grpc.StatusCode.NOT_FOUND, 404, "Not found"),
@@ -47,5 +47,6 @@ def problem(exc: BaseException, instance: str = "") -> tuple[int, dict]:
     if instance:
         body["instance"] = instance
     if isinstance(exc, e.InvalidArgument):
-        body["invalid_params"] = [{"name": v.field, "reason": v.description} for v in exc.violations]
+        # name: the field's path; code: a stable machine code; reason: Chinese, naming the field
+        body["invalid_params"] = [{"name": v.field, "code": v.code, "reason": v.message} for v in exc.violations]
     return m.http_status, body

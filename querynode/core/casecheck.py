@@ -143,7 +143,7 @@ class CaseChecker:
         except e.InvalidArgument as exc:
             rename = _FIELD_IN_CASE.get(kind, {})
             raise e.InvalidArgument([
-                e.FieldViolation(case_field or prefix + rename.get(v.field, v.field), v.description)
+                dataclasses.replace(v, field=case_field or prefix + rename.get(v.field, v.field))
                 for v in exc.violations
             ]) from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from querynode.domain import model as m
 from querynode.domain.case import CaseRequest, CheckKind, CheckResult, CheckStatus, Finding, Severity
+from querynode.domain.names import name_key, same_name
 from querynode.security.masking import mask_id_number, mask_name
 
 STATUS_TEXT = {
@@ -113,7 +114,7 @@ def local_findings(result: CheckResult, request: CaseRequest, who: str) -> list[
                     out.append(Finding("ORG_REVOKED", Severity.BLOCKING, f"{who} 营业执照已被吊销，不能办理该登记。", ids))
                 elif org.status == m.OrganizationStatus.CANCELLED:
                     out.append(Finding("ORG_CANCELLED", Severity.BLOCKING, f"{who} 已注销，主体资格已终止。", ids))
-                if party.organization_name and party.credit_code and party.organization_name != org.name:
+                if party.organization_name and party.credit_code and not same_name(party.organization_name, org.name):
                     out.append(Finding("ORG_NAME_MISMATCH", Severity.WARNING,
                                        f"申请材料中的名称“{party.organization_name}”与登记名称“{org.name}”不一致。", ids))
         case CheckKind.LICENSE:
@@ -125,7 +126,7 @@ def local_findings(result: CheckResult, request: CaseRequest, who: str) -> list[
                 lic = r.licenses[0]
                 if not lic.valid:
                     out.append(Finding("LICENSE_INVALID", Severity.BLOCKING, f"{who} 的金融许可证 {lic.license_code} 已失效。", ids))
-                if party.organization_name and lic.institution_name != party.organization_name:
+                if party.organization_name and not same_name(lic.institution_name, party.organization_name):
                     out.append(Finding("LICENSE_NAME_MISMATCH", Severity.WARNING,
                                        f"金融许可证上的机构名称“{lic.institution_name}”与抵押权人“{party.organization_name}”不一致。", ids))
         case CheckKind.JUDGMENT:
@@ -149,9 +150,9 @@ def cross_findings(results: list[CheckResult], request: CaseRequest, labels: dic
     for j in by_kind.get(CheckKind.JUDGMENT, []):
         if not j.answer.result.judgments:
             continue
-        names = {p.name for judgment in j.answer.result.judgments for p in judgment.parties}
+        names = {name_key(p.name) for judgment in j.answer.result.judgments for p in judgment.parties}
         missing = [i for i, p in enumerate(request.parties) if (p.name if p.is_person else p.organization_name)
-                   and (p.name if p.is_person else p.organization_name) not in names]
+                   and name_key(p.name if p.is_person else p.organization_name) not in names]
         if missing:
             out.append(Finding("JUDGMENT_PARTIES_DIFFER", Severity.WARNING,
                                "裁判文书的当事人与申请人不一致：" + "、".join(labels[i] for i in missing) + " 不在文书当事人之中。",
@@ -164,7 +165,7 @@ def cross_findings(results: list[CheckResult], request: CaseRequest, labels: dic
             continue
         registered = orgs[0].legal_representative
         for i in reps:
-            if request.parties[i].name and registered and request.parties[i].name != registered:
+            if request.parties[i].name and registered and not same_name(request.parties[i].name, registered):
                 out.append(Finding("LEGAL_REPRESENTATIVE_DIFFERS", Severity.WARNING,
                                    f"{labels[i]} 与登记机关记载的法定代表人 {mask_name(registered)} 不一致，请核实授权。",
                                    (org_check.check.check_id,)))

@@ -5,7 +5,7 @@ from dataclasses import replace
 from typing import Any
 
 from querynode.domain import identifiers as ids
-from querynode.domain.errors import FieldViolation, InvalidArgument
+from querynode.domain.errors import InvalidArgument, violation
 from querynode.domain.model import (
     DeathQuery,
     IdentityQuery,
@@ -30,7 +30,7 @@ def validate_context(ctx: RequestContext) -> RequestContext:
 
 def _one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
     if bool(a) == bool(b):
-        raise InvalidArgument([FieldViolation(f"{field_a}|{field_b}", f"give exactly one of {field_a} and {field_b}")])
+        raise InvalidArgument([violation(f"{field_a}|{field_b}", "ONE_OF")])
 
 
 def validate_query(query: Any) -> tuple[Any, list[str]]:
@@ -39,14 +39,17 @@ def validate_query(query: Any) -> tuple[Any, list[str]]:
     match query:
         case IdentityQuery() | DeathQuery():
             id_number, warnings = ids.resident_id(query.id_number, "id_number")
-            return type(query)(id_number=id_number, name=ids.person_name(query.name, "name")), warnings
+            name, more = ids.person_name(query.name, "name")
+            return type(query)(id_number=id_number, name=name), warnings + more
         case MarriageQuery():
             id_number, warnings = ids.resident_id(query.id_number, "id_number")
-            name = ids.person_name(query.name, "name")
+            name, more = ids.person_name(query.name, "name")
+            warnings += more
             spouse_id = spouse_name = None
             if query.spouse_id_number or query.spouse_name:
                 spouse_id, more = ids.resident_id(query.spouse_id_number or "", "spouse_id_number")
-                spouse_name = ids.person_name(query.spouse_name or "", "spouse_name")
+                warnings += more
+                spouse_name, more = ids.person_name(query.spouse_name or "", "spouse_name")
                 warnings += more
             return MarriageQuery(id_number, name, spouse_id, spouse_name), warnings
         case OrganizationQuery():
@@ -68,8 +71,8 @@ def validate_query(query: Any) -> tuple[Any, list[str]]:
         case PlaceNameQuery():
             _one_of("name", query.name, "division_code", query.division_code)
             if not isinstance(query.limit, int) or not 1 <= query.limit <= 100:
-                raise InvalidArgument([FieldViolation("limit", "must be between 1 and 100")])
+                raise InvalidArgument([violation("limit", "OUT_OF_RANGE", low=1, high=100)])
             if query.name:
                 return PlaceNameQuery(name=ids.place_name(query.name), prefix=bool(query.prefix), limit=query.limit), warnings
             return PlaceNameQuery(division_code=ids.division_code(query.division_code), limit=query.limit), warnings
-    raise InvalidArgument([FieldViolation("query", "unknown query type")])
+    raise InvalidArgument([violation("query", "UNKNOWN_QUERY")])

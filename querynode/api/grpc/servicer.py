@@ -41,7 +41,7 @@ def rich_status(exc: BaseException) -> grpc.Status:
     detail = any_pb2.Any()
     if isinstance(exc, e.InvalidArgument):
         detail.Pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, reason=v.code, description=v.message)
             for v in exc.violations
         ]))
     else:
@@ -59,7 +59,7 @@ class QueryNodeServicer(querynode_pb2_grpc.QueryNodeServicer):
 
     def _context(self, request, context: grpc.aio.ServicerContext) -> RequestContext:
         if not request.HasField("context"):
-            raise e.InvalidArgument([e.FieldViolation("context", "is required (case number, operator, purpose)")])
+            raise e.invalid("context", "CONTEXT_REQUIRED")
         fields = convert.context(request.context)
         remaining = context.time_remaining()
         deadline = asyncio.get_running_loop().time() + remaining if remaining is not None else None

@@ -20,27 +20,27 @@ _PARTY_FIELDS = {f.name for f in dataclasses.fields(CaseParty)}
 def _case_request(body: dict) -> CaseRequest:
     parties = body.pop("parties", None)
     if not isinstance(parties, list):
-        raise e.InvalidArgument([e.FieldViolation("parties", "must be a list of parties")])
+        raise e.invalid("parties", "NOT_A_LIST")
     parsed = []
     for i, party in enumerate(parties):
         if not isinstance(party, dict):
-            raise e.InvalidArgument([e.FieldViolation(f"parties[{i}]", "must be an object")])
+            raise e.invalid(f"parties[{i}]", "NOT_AN_OBJECT")
         for name, value in party.items():
             if name not in _PARTY_FIELDS:
-                raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].{name}", "is not a known field")])
+                raise e.invalid(f"parties[{i}].{name}", "UNKNOWN_FIELD")
             if not isinstance(value, str):
-                raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].{name}", "must be a string")])
+                raise e.invalid(f"parties[{i}].{name}", "NOT_A_STRING")
         if "role" not in party:
-            raise e.InvalidArgument([e.FieldViolation(f"parties[{i}].role", "is required")])
+            raise e.invalid(f"parties[{i}].role", "REQUIRED")
         parsed.append(CaseParty(**party))
     fields = {}
     for name in ("registration_type", "judgment_case_number", "place_name"):
         value = body.pop(name, "")
         if not isinstance(value, str):
-            raise e.InvalidArgument([e.FieldViolation(name, "must be a string")])
+            raise e.invalid(name, "NOT_A_STRING")
         fields[name] = value
     if body:
-        raise e.InvalidArgument([e.FieldViolation(next(iter(body)), "is not a known field")])
+        raise e.invalid(next(iter(body)), "UNKNOWN_FIELD")
     return CaseRequest(parties=tuple(parsed), **fields)
 
 
@@ -63,9 +63,9 @@ async def case_result(request: web.Request) -> web.Response:
     ctx = json_api.request_context(body, request)
     handle = body.pop("handle", "")
     if not isinstance(handle, str) or not handle:
-        raise e.InvalidArgument([e.FieldViolation("handle", "is required (a string)")])
+        raise e.invalid("handle", "REQUIRED")
     if body:
-        raise e.InvalidArgument([e.FieldViolation(next(iter(body)), "is not a known field")])
+        raise e.invalid(next(iter(body)), "UNKNOWN_FIELD")
     return _answer(await request.app[CASES_KEY].result(ctx, handle))
 
 

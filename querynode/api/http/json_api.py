@@ -66,20 +66,22 @@ def verdict_of(answer: m.Answer) -> str:
     return "FOUND" if found else "NOT_FOUND"
 
 
-def _violation(field: str, description: str) -> e.InvalidArgument:
-    return e.InvalidArgument([e.FieldViolation(field, description)])
+def _violation(field: str, code: str) -> e.InvalidArgument:
+    return e.invalid(field, code)
 
 
 async def read_json(request: web.Request) -> dict:
     if request.content_type != "application/json":
-        raise _violation("body", "must be application/json")
+        raise _violation("body", "BODY_CONTENT_TYPE")
     raw = await request.read()  # larger than MAX_BODY_BYTES: 413, rendered as problem+json
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise _violation("body", "is not valid UTF-8 JSON") from None
+        raise _violation("body", "BODY_NOT_JSON") from None
+    except RecursionError:  # nested deeper than the parser's stack allows: the caller's fault, not a 500
+        raise _violation("body", "BODY_TOO_DEEP") from None
     if not isinstance(body, dict):
-        raise _violation("body", "must be a JSON object")
+        raise _violation("body", "BODY_NOT_OBJECT")
     return body
 
 
@@ -88,19 +90,19 @@ def request_context(body: dict, request: web.Request) -> m.RequestContext:
     caller = request.get(CALLER) or _caller(request)
     raw = body.pop("context", None)
     if not isinstance(raw, dict):
-        raise _violation("context", "is required (case_number, operator_id, purpose)")
+        raise _violation("context", "CONTEXT_REQUIRED")
     fields: dict[str, Any] = {}
     for name, value in raw.items():
         if name == "fresh":
             if not isinstance(value, bool):
-                raise _violation("context.fresh", "must be a boolean")
+                raise _violation("context.fresh", "NOT_A_BOOLEAN")
             fields["fresh"] = value
         elif name in _CONTEXT_FIELDS:
             if not isinstance(value, str):
-                raise _violation(f"context.{name}", "must be a string")
+                raise _violation(f"context.{name}", "NOT_A_STRING")
             fields[name] = value
         else:
-            raise _violation(f"context.{name}", "is not a known field")
+            raise _violation(f"context.{name}", "UNKNOWN_FIELD")
     request_id = request_id_for(fields.pop("request_id", ""))
     return m.RequestContext(
         case_number=fields.get("case_number", ""), operator_id=fields.get("operator_id", ""),
@@ -134,12 +136,12 @@ def _query(query_type: type, body: dict) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in body.items():
         if name not in known:
-            raise _violation(name, "is not a known field")
+            raise _violation(name, "UNKNOWN_FIELD")
         if value is None:
             continue
         expected = {"prefix": bool, "limit": int}.get(name, str)
         if type(value) is not expected:
-            raise _violation(name, f"must be a {'boolean' if expected is bool else 'integer' if expected is int else 'string'}")
+            raise _violation(name, {bool: "NOT_A_BOOLEAN", int: "NOT_AN_INTEGER"}.get(expected, "NOT_A_STRING"))
         kwargs[name] = value
     required = [f.name for f in known.values() if f.default is dataclasses.MISSING]
     for name in required:

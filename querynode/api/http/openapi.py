@@ -40,7 +40,7 @@ PROBLEM_SCHEMA = {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string"},
         "invalid_params": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "reason": {"type": "string"}}}},
+            "name": {"type": "string"}, "code": {"type": "string"}, "reason": {"type": "string"}}}},
     },
 }
 

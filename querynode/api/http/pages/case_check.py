@@ -56,15 +56,18 @@ async def case_get(request: web.Request) -> web.Response:
     return render(request, "case.html", **_form_context(request))
 
 
-def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest, dict, int]:
+def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest, dict, list[int], int]:
+    """The case from the form; for each party the number of its row as the clerk sees it
+    (empty rows are skipped, so parties[1] may be row 3); and how many rows the form had."""
     form, session = request[FORM], current(request)
     fields = present.normalise_form({k: str(v) for k, v in form.items() if k != "csrf_token"})
     rows = sorted(int(match.group(1)) for k in fields if (match := _ROW_KEY.match(k)))[:MAX_PARTIES + 1]
-    parties = []
-    for i in rows:
+    parties, party_rows = [], []
+    for shown, i in enumerate(rows, start=1):
         row = {f: fields.get(f"p{i}_{f}", "") for f in PARTY_FIELDS}
         if any(v for k, v in row.items() if k != "role"):
             parties.append(CaseParty(**row))
+            party_rows.append(shown)
     ctx = m.RequestContext(
         case_number=fields.get("case_number", ""), operator_id=session.username, purpose=fields.get("purpose", ""),
         caller=WEB_CALLER, request_id=new_request_id())
@@ -72,11 +75,11 @@ def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest
                        judgment_case_number=fields.get("judgment_case_number", ""),
                        place_name=fields.get("place_name", ""))
     kept = {k: fields.get(k, "") for k in ("case_number", "purpose", "registration_type")}  # no personal data
-    return ctx, case, kept, len(rows)
+    return ctx, case, kept, party_rows, len(rows)
 
 
-def _errors(exc: e.InvalidArgument) -> list[str]:
-    return [present.violation_text(v) for v in exc.violations]
+def _errors(exc: e.InvalidArgument, party_rows: list[int]) -> list[str]:
+    return [present.violation_text(v, party_rows=party_rows) for v in exc.violations]
 
 
 @page(Role.CLERK)
@@ -84,12 +87,12 @@ async def case_post(request: web.Request) -> web.Response:
     """Run the case check through the hub (every check audited, the clerk as operator); the
     page shows the record, whose personal data is already masked. Without JavaScript the whole
     page comes when every check is done."""
-    ctx, case, kept, rows = _case_from_form(request)
+    ctx, case, kept, party_rows, rows = _case_from_form(request)
     try:
         result = await request.app[CASES_KEY].check(ctx, case)
     except e.InvalidArgument as exc:
         return render(request, "case.html", status=400,
-                      **_form_context(request, errors=_errors(exc), fields=kept, row_count=rows))
+                      **_form_context(request, errors=_errors(exc, party_rows), fields=kept, row_count=rows))
     return render(request, "case.html",
                   **_form_context(request, view=present.record_view(result.record), fields=kept, row_count=rows))
 
@@ -99,7 +102,7 @@ async def case_stream(request: web.Request) -> web.StreamResponse:
     """The same check as server-sent events, for app.js: `check` as each completes, then
     `summary` with the result section as the no-JavaScript page renders it (or `invalid`).
     Every text in them is already masked."""
-    ctx, case, _, _ = _case_from_form(request)
+    ctx, case, _, party_rows, _ = _case_from_form(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                            "Cache-Control": "no-store"})
     await response.prepare(request)
@@ -121,7 +124,7 @@ async def case_stream(request: web.Request) -> web.StreamResponse:
                 await send("summary", {"status": view.status, "tone": view.tone, "record_id": view.record_id,
                                        "html": render_fragment("_case_result.html", view=view)})
     except e.InvalidArgument as exc:
-        await send("invalid", {"errors": _errors(exc)})
+        await send("invalid", {"errors": _errors(exc, party_rows)})
     await response.write_eof()
     return response
 

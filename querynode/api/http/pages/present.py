@@ -305,30 +305,7 @@ def mask_names_in_text(text: str) -> str:
 
 # ------------------------------------------------------------------ errors
 
-FIELD_LABELS = {"id_number": "公民身份号码", "name": "姓名", "spouse_id_number": "配偶公民身份号码",
-                "spouse_name": "配偶姓名", "credit_code": "统一社会信用代码", "license_code": "金融许可证号",
-                "institution_name": "机构名称", "case_number": "案号", "party_name": "当事人名称",
-                "organization_name": "单位名称", "role": "角色", "division_code": "行政区划代码", "limit": "条数",
-                "context.case_number": "受理编号", "context.purpose": "查询事由", "context.operator_id": "操作员",
-                "registration_type": "登记类型", "judgment_case_number": "裁判文书案号", "place_name": "地名",
-                "parties": "当事人", "prefix": "按前缀匹配"}
-
-# Chinese per machine code (errors.FieldViolation.code, where the validators give one).
-CODE_TEXT = {
-    "REQUIRED": "必须填写",
-    "TOO_LONG": "超过允许的长度",
-    "BAD_LENGTH": "位数不对",
-    "BAD_FORMAT": "格式不正确",
-    "BAD_CHECKSUM": "校验位不正确，请逐位核对",
-    "BAD_CHECK_DIGIT": "校验位不正确，请逐位核对",
-    "BAD_REGION": "地区代码不存在",
-    "BAD_DATE": "出生日期不存在",
-    "UNKNOWN_ROLE": "该登记类型没有这个角色，请在列表中选择",
-    "UNKNOWN_TYPE": "请在列表中选择登记类型",
-    "NOT_USED": "该登记类型不使用此项，请清空",
-    "ONE_OF": "请填写其中一项",
-}
-# When a violation has no known code: a helpful generic line per field, never the raw English.
+# When a violation's text is not Chinese (an older validator): a hint per field, never raw English.
 FIELD_HINTS = {
     "id_number": "应为 18 位公民身份号码（末位可为 X），请逐位核对",
     "spouse_id_number": "应为 18 位公民身份号码（末位可为 X），请逐位核对",
@@ -347,29 +324,24 @@ def _has_english(text: str) -> bool:
     return re.search(r"[A-Za-z]{3,}", text) is not None
 
 
-def field_label(name: str, labels: dict[str, str] | None = None) -> tuple[str, str]:
-    """(Chinese label, the base field name) for a violation's field."""
-    if labels and name in labels:
-        return labels[name], name
-    party = _PARTY_FIELD.match(name)
-    if party:
-        index, sub = int(party.group(1)) + 1, party.group(2) or ""
-        return f"第 {index} 行当事人" + (f"的{FIELD_LABELS.get(sub, '信息')}" if sub else ""), sub or "parties"
-    if "|" in name:
-        return "或".join(FIELD_LABELS.get(part, "此项") for part in name.split("|")), name
-    return FIELD_LABELS.get(name, "填写内容"), name
-
-
-def violation_text(v: e.FieldViolation, labels: dict[str, str] | None = None) -> str:
-    """One validation error in Chinese: by machine code, else the validator's Chinese text, else a
-    generic hint for the field. Raw English never reaches the page."""
-    label, base = field_label(v.field, labels)
-    code = getattr(v, "code", "") or ""
-    text = CODE_TEXT.get(code) or (v.description if v.description and not _has_english(v.description) else "")
+def violation_text(v: e.FieldViolation, labels: dict[str, str] | None = None,
+                   party_rows: list[int] | None = None) -> str:
+    """One validation error in Chinese. The validators give a machine code and its Chinese text
+    (errors.MESSAGES); a text that is not Chinese is replaced by a hint for the field. A party
+    is named by its row on the form ("第 3 行当事人的身份证号"), since empty rows are skipped."""
+    base = v.field if v.field.startswith("context.") else v.field.rpartition(".")[2]
+    party = _PARTY_FIELD.match(v.field)
+    if party and party_rows is not None:
+        index, sub = int(party.group(1)), party.group(2) or ""
+        row = party_rows[index] if index < len(party_rows) else index + 1
+        label = f"第 {row} 行当事人" + (f"的{e.FIELD_LABELS.get(sub, '信息')}" if sub else "")
+        base = sub or "parties"
+    else:
+        label = (labels or {}).get(v.field) or v.label or e.field_label(v.field)
+        label = label if not _has_english(label) else "填写内容"  # a field the labels do not know yet
+    text = v.description if v.description and not _has_english(v.description) else ""
     if not text:
-        text = FIELD_HINTS.get(base, "填写有误，请核对后重新提交")
-        if "|" in base:
-            text = "请至少填写其中一项"
+        text = "请至少填写其中一项" if "|" in v.field else FIELD_HINTS.get(base, "填写有误，请核对后重新提交")
     return f"{label}：{text}"
 
 
