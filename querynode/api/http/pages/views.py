@@ -152,7 +152,8 @@ async def lookup_post(request: web.Request) -> web.Response:
         shown = show(lookup, query, answer)
     except e.InvalidArgument as exc:
         status = 400
-        errors = [present.violation_text(v, lookup.field_labels) for v in exc.violations]
+        labels = {f.name: f.label for f in lookup.fields} | lookup.field_labels  # the words on this form
+        errors = [present.violation_text(v, labels) for v in exc.violations]
     except e.QueryError as exc:
         status = 503 if isinstance(exc, e.AuditUnavailable) else 403 if isinstance(exc, e.PermissionDenied) else 502
         errors = [present.query_error_text(exc)]
