@@ -60,6 +60,9 @@ class Submitted:
     cases: tuple[CourtCase, ...]
 
 
+LATER_INSTANCES = ("民终", "民再", "民申")
+
+
 class CourtDepartment(MockDepartment):
     name = "court"
 
@@ -74,6 +77,14 @@ class CourtDepartment(MockDepartment):
         for case in self.cases:
             for name in dict.fromkeys(p.name for p in case.parties):
                 self.by_party.setdefault(name, []).append(case)
+        # A case-number query also returns the later appeals and retrials of that case (关联案件),
+        # as the court's docket links them: each cites the first case's number.
+        self.later: dict[str, list[CourtCase]] = {}
+        for case in self.cases:
+            if case.case_type in LATER_INSTANCES:
+                cited = {n for d in case.documents for t in d.body for n in self.by_number if n in t}
+                for number in cited - {case.case_number}:
+                    self.later.setdefault(number, []).append(case)
         self.slow = {c.case_number for c in self.cases if c.kind == "pending"}
         self.submitted: dict[str, Submitted] = {}
         self._nonces: dict[str, float] = {}
@@ -97,7 +108,7 @@ class CourtDepartment(MockDepartment):
         kind = fields.get("cxlx")
         if kind == "AH" and fields.get("ah"):
             case = self.by_number.get(_full_width(fields["ah"]))
-            cases: tuple[CourtCase, ...] = (case,) if case else ()
+            cases: tuple[CourtCase, ...] = (case, *self.later.get(case.case_number, ())) if case else ()
             delay = self.slow_after if case and case.case_number in self.slow else self.ready_after
         elif kind == "DSR" and fields.get("dsrmc"):
             cases, delay = tuple(self.by_party.get(fields["dsrmc"].strip(), ())), self.ready_after

@@ -365,7 +365,37 @@ class _Builder:
         doc = Document("判决书", "民事判决书", decided, body, operative, self.appeal_notice(court) + self.bench(decided))
         return self.add(court, "民初", "继承纠纷", filed, [_person(heir, "原告"), _person(other, "被告")], [doc], kind)
 
-    def divorce_refused(self) -> CourtCase | None:
+    def mediation(self, kind: str = "", court: str | None = None) -> CourtCase:
+        """A house sale settled by mediation (民事调解书): the seller agrees to transfer."""
+        court = court or self.court()
+        buyer = self.adult()
+        seller = self.adult(buyer)
+        filed, decided = self.dates(2024)
+        flat = self.flat(court)
+        body = (f"原告{buyer.name}与被告{seller.name}房屋买卖合同纠纷一案，本院于{_ymd(filed)}立案。",
+                "本案在审理过程中，经本院主持调解，双方当事人自愿达成如下协议：")
+        operative = (f"一、被告{seller.name}于本调解书生效之日起三十日内协助原告{buyer.name}办理位于{flat}房屋"
+                     f"（权属证书号：{self.certificate(court, 2019)}）的所有权转移登记手续；",
+                     f"二、原告{buyer.name}于过户当日向被告{seller.name}支付剩余购房款{_money(self.rng, 50_000, 500_000)}元。",
+                     "上述协议，符合有关法律规定，本院予以确认。本调解书经双方当事人签收后，即具有法律效力。")
+        doc = Document("调解书", "民事调解书", decided, body, operative, self.bench(decided))
+        return self.add(court, "民初", "房屋买卖合同纠纷", filed, [_person(buyer, "原告"), _person(seller, "被告")],
+                        [doc], kind)
+
+    def company_loan(self, company: Organization, court: str = "京0105") -> CourtCase:
+        """A bank sues a company borrower for repayment (for seizures of a company's property)."""
+        bank = self.rng.choice(self.banks)
+        filed, decided = self.dates(2024)
+        amount = _money(self.rng, 1_000_000, 9_000_000)
+        body = (f"原告{bank.name}与被告{company.name}金融借款合同纠纷一案，本院立案后，依法适用普通程序，公开开庭进行了审理。",
+                "本院认为，被告未按约还款，构成违约。依照《中华人民共和国民法典》第六百七十五条之规定，判决如下：")
+        operative = (f"被告{company.name}于本判决生效之日起十日内偿还原告{bank.name}借款本金{amount}元及利息。",
+                     f"案件受理费{amount // 200 + 100}元，由被告{company.name}负担。")
+        doc = Document("判决书", "民事判决书", decided, body, operative, self.appeal_notice(court) + self.bench(decided))
+        return self.add(court, "民初", "金融借款合同纠纷", filed,
+                        [_organization(bank, "原告"), _organization(company, "被告")], [doc])
+
+    def divorce_refused(self, kind: str = "") -> CourtCase | None:
         """A divorce suit the court refuses: the couple stays married, as the registry says."""
         ended = {(a.man.id_number, a.woman.id_number) for a in self.world.marriages if a.op_type in ("IB", "ID")}
         dead = self.world.deaths
@@ -385,7 +415,8 @@ class _Builder:
         )
         operative = (f"不准许原告{plaintiff.name}与被告{defendant.name}离婚。", "案件受理费150元，由原告负担。")
         doc = Document("判决书", "民事判决书", decided, body, operative, self.appeal_notice(court) + self.bench(decided))
-        return self.add(court, "民初", "离婚纠纷", filed, [_person(plaintiff, "原告"), _person(defendant, "被告")], [doc])
+        return self.add(court, "民初", "离婚纠纷", filed, [_person(plaintiff, "原告"), _person(defendant, "被告")], [doc],
+                        kind)
 
     def company_dispute(self) -> CourtCase:
         company = self.rng.choice(self.companies)
@@ -404,7 +435,7 @@ class _Builder:
         return self.add(court, "民初", "商品房预售合同纠纷", filed,
                         [_person(buyer, "原告"), _organization(company, "被告")], [doc])
 
-    def appeal(self, first: CourtCase) -> CourtCase:
+    def appeal(self, first: CourtCase, kind: str = "") -> CourtCase:
         court = BASIC_COURTS[first.court_code][3]
         loser = next(p for p in first.parties if p.role == "被告")
         winner = next(p for p in first.parties if p.role == "原告")
@@ -419,7 +450,7 @@ class _Builder:
                        ("驳回上诉，维持原判。", f"二审案件受理费由上诉人{loser.name}负担。", "本判决为终审判决。"),
                        (f"审判长　{judge}", f"审判员　{second}", f"审判员　{third}", cn_date(decided), f"书记员　{clerk}"))
         parties = [replace(loser, role="上诉人"), replace(winner, role="被上诉人")]
-        return self.add(court, "民终", first.cause, filed, parties, [doc])
+        return self.add(court, "民终", first.cause, filed, parties, [doc], kind)
 
 
 def generate(world: World) -> tuple[CourtCase, ...]:
@@ -458,4 +489,10 @@ def generate(world: World) -> tuple[CourtCase, ...]:
             b.seizure(first, debt_in_kind=b.rng.random() < 0.3, case_type=b.rng.choice(("执", "执", "执保")))
         elif follow < 0.5 and first.documents[0].decided_on < TODAY - timedelta(days=200):
             b.appeal(first)
+    # Cases the case-check scenarios need, made last so that the docket above stays as it was.
+    b.appeal(b.house_sale(2025, "appealed", court="京0105"), "appeal")
+    b.mediation("mediation", court="京0105")
+    b.divorce_refused("divorce_refused")
+    revoked = next(o for o in world.organizations if o.status == "吊销")
+    b.seizure(b.company_loan(revoked), "seizure_revoked_company")
     return tuple(b.cases)

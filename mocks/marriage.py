@@ -6,7 +6,8 @@ Its own habits, unlike the MPS envelope:
 - the query envelope carries the token in its head (user_id, token, dept_name, user_name,
   req_type, query_req_no, business_no, division_code);
 - the body names the man and/or the woman (name_man, cert_num_man, name_woman,
-  cert_num_woman); an act is returned when its party's ID number and name both match;
+  cert_num_woman); an act is returned when its party's ID number matches (not the name: a
+  marriage registered under a former name is still the person's);
 - every reply is HTTP 200 with head.status: 0000 found, 1001 no record, 2001 token invalid
   or expired, 2002 bad request; dates are YYYYMMDD; acts oldest first.
 """
@@ -114,7 +115,7 @@ class MarriageDepartment(MockDepartment):
         for number, name, side in asked:
             for act in self.world.acts_of(number.upper()):
                 party = act.man if side == "man" else act.woman
-                if party.id_number == number.upper() and party.name == name:
+                if party.id_number == number.upper():  # by ID only: a name may have changed since
                     acts[act.certificate_number] = act
         if not acts:
             return reply("1001", "未查询到婚姻登记信息")

@@ -8,14 +8,14 @@ so a case check sees the same people everywhere.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
 
 from stdnum import numdb
 from stdnum.cn import uscc
 
-from mocks.population import SEED, Person, generate
+from mocks.population import SEED, Person, generate, make_id
 
 TODAY = date(2026, 11, 1)  # the world's "now": fixed so every run gives the same world
 
@@ -82,6 +82,8 @@ class World:
     deaths: dict[str, Death] = field(default_factory=dict)  # by id_number
     organizations: list[Organization] = field(default_factory=list)
     licenses: list[License] = field(default_factory=list)
+    # id_number -> the name under which older records (marriage) were registered
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def person(self, id_number: str) -> Person | None:
         return self._by_id().get(id_number)
@@ -327,6 +329,67 @@ def _banks(rng: random.Random, persons: list[Person], deaths: dict[str, Death]) 
     return orgs, licenses
 
 
+MINOR_BIRTHS = (date(2012, 3, 14), date(2015, 9, 2), date(2019, 6, 30))
+# 事业单位 (registered by 机构编制, code 1 2) and 社会组织 (民政: 5 1 社会团体, 5 2 民办非企业, 5 3 基金会).
+PUBLIC_BODIES = (("1", "2", "北京市朝阳区第一实验中学", "事业单位", "教育教学"),
+                 ("5", "1", "北京市朝阳区慈善协会", "社会团体", "慈善募捐；社会救助"),
+                 ("5", "3", "北京安康公益基金会", "基金会", "资助公益项目"))
+# Lenders that hold no financial licence and need none to be mortgagees.
+NON_BANK_LENDERS = (("北京中盈融资担保有限公司", "融资性担保业务"), ("北京恒信商贸有限公司", "日用百货销售"))
+
+
+def _specials(world: World) -> None:
+    """People and bodies the case scenarios need that chance may not give: minors, a person
+    whose marriage was registered under a former name, public bodies and non-bank lenders.
+    Drawn from their own random stream, so the rest of the world stays as it was."""
+    rng = random.Random(world.seed * 13 + 5)
+    taken = {p.id_number for p in world.persons}
+
+    def new_person(name: str, born: date, male: bool) -> Person:
+        while True:
+            seq = rng.randrange(0, 999)
+            number = make_id("110105", born, seq | 1 if male else seq & ~1)
+            if number not in taken:
+                taken.add(number)
+                return Person(number, name, "1" if male else "2", born, "01")
+
+    for i, born in enumerate(MINOR_BIRTHS):
+        world.persons.append(new_person(("王小明", "李思琪", "张子涵")[i], born, i != 1))
+    # Renamed: she married in 2008 as 赵秀英 and is 赵雨桐 in the population register now.
+    wife = new_person("赵雨桐", date(1983, 4, 9), False)
+    husband = new_person("孙建国", date(1980, 11, 23), True)
+    world.persons.extend((wife, husband))
+    world.renamed[wife.id_number] = "赵秀英"
+    world.marriages.append(MarriageAct("IA", date(2008, 5, 20), "110105", "朝阳区民政局婚姻登记处",
+                                       "J110105-2008-900001", husband, replace(wife, name="赵秀英")))
+    world.marriages.sort(key=lambda a: (a.registered_on, a.certificate_number))
+    # A couple who both died (he in 2019, she in 2023): her estate has no living spouse.
+    late_husband = new_person("钱德明", date(1941, 2, 11), True)
+    late_wife = new_person("周淑兰", date(1944, 8, 3), False)
+    world.persons.extend((late_husband, late_wife))
+    world.marriages.append(MarriageAct("IA", date(1966, 10, 1), "110105", "朝阳区民政局婚姻登记处",
+                                       "J110105-1966-900002", late_husband, late_wife))
+    world.marriages.sort(key=lambda a: (a.registered_on, a.certificate_number))
+    for person, died in ((late_husband, date(2019, 3, 2)), (late_wife, date(2023, 12, 9))):
+        world.deaths[person.id_number] = Death(person, died, f"11{died.year}{rng.randrange(10**6, 10**7):07d}",
+                                               "朝阳区人民医院", "I21.9")
+    reps = [p for p in world.persons if p.kind == "resident" and age_on(p, TODAY) >= 40
+            and p.id_number not in world.deaths]
+    for dept, kind, name, org_type, scope in PUBLIC_BODIES:
+        world.organizations.append(Organization(
+            credit_code=make_credit_code(rng, dept, kind, "110105"), name=name, legal_representative=rng.choice(reps),
+            org_type=org_type, domicile=f"北京市朝阳区{rng.choice(BRAND)}路{rng.randrange(1, 300)}号",
+            registered_capital=f"{rng.choice((10, 200, 800))}万元人民币", established_on=date(2001, 9, 1),
+            issuing_office="北京市朝阳区民政局" if dept == "5" else "北京市朝阳区委机构编制委员会办公室",
+            status="存续", scope=scope, division_code="110105"))
+    for name, scope in NON_BANK_LENDERS:
+        world.organizations.append(Organization(
+            credit_code=make_credit_code(rng, "9", "1", "110105"), name=name, legal_representative=rng.choice(reps),
+            org_type="有限责任公司（自然人投资或控股）", domicile=f"北京市朝阳区{rng.choice(BRAND)}路{rng.randrange(1, 300)}号",
+            registered_capital="5000万元人民币", established_on=date(2016, 3, 1),
+            issuing_office="北京市朝阳区市场监督管理局", status="存续", scope=scope, division_code="110105"))
+
+
 def build(size: int = 2000, seed: int = SEED) -> World:
     """The whole world for a population size and seed (deterministic)."""
     persons = generate(size, seed)
@@ -335,5 +398,7 @@ def build(size: int = 2000, seed: int = SEED) -> World:
     marriages = _marriages(rng, persons, deaths)
     organizations = _organizations(rng, persons, deaths)
     banks, licenses = _banks(rng, persons, deaths)
-    return World(seed=seed, persons=persons, marriages=marriages, deaths=deaths,
-                 organizations=organizations + banks, licenses=licenses)
+    world = World(seed=seed, persons=persons, marriages=marriages, deaths=deaths,
+                  organizations=organizations + banks, licenses=licenses)
+    _specials(world)
+    return world

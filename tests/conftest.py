@@ -85,6 +85,17 @@ async def identity_mock(start_mock) -> IdentityDepartment:
     return await start_mock(IdentityDepartment)
 
 
+@pytest.fixture
+async def person_departments(start_mock, identity_mock) -> dict[Department, str]:
+    """URLs of the departments every signing person is checked against (identity, death,
+    marriage): the least a case check needs to come out complete."""
+    from mocks.death import DeathDepartment
+    from mocks.marriage import MarriageDepartment
+
+    return {Department.IDENTITY: identity_mock.url, Department.DEATH: (await start_mock(DeathDepartment)).url,
+            Department.MARRIAGE: (await start_mock(MarriageDepartment)).url}
+
+
 def make_settings(tmp_path, urls: dict[Department, str], secret: str, *, breaker: dict | None = None,
                   **overrides) -> Settings:
     """Settings for a test node; `breaker` applies to every department given."""

@@ -23,7 +23,13 @@ def person(p, role: str) -> pb.CaseParty:
 
 
 @pytest.fixture
-async def identity_node(node_for, identity_mock):
+async def identity_node(node_for, person_departments):
+    """A node with the departments a person is checked against (identity, death, marriage)."""
+    return await node_for(person_departments)
+
+
+@pytest.fixture
+async def identity_only_node(node_for, identity_mock):
     """A node that only has the identity department: other checks are unavailable."""
     return await node_for({Department.IDENTITY: identity_mock.url})
 
@@ -63,9 +69,10 @@ async def test_identity_only_plan_is_clear(identity_node, samples):
     reply = await identity_node.stub.CheckCase(pb.CheckCaseRequest(
         context=ctx(), registration_type="advance_notice", parties=[person(a, "seller"), person(b, "buyer")]))
     assert reply.status == pb.CASE_STATUS_CLEAR
-    assert [c.check_id for c in reply.checks] == ["identity:buyer:1", "identity:seller:0"]
+    assert [c.check_id for c in reply.checks] == ["death:buyer:1", "death:seller:0", "identity:buyer:1",
+                                                  "identity:seller:0", "marriage:seller:0"]
     assert all(c.status == pb.CHECK_STATUS_OK for c in reply.checks)
-    assert not reply.findings and reply.record_id and not reply.handle
+    assert [f.code for f in reply.findings] == ["MARRIAGE_NO_RECORD"] and reply.record_id and not reply.handle
     record = json.loads(reply.record_json)
     assert record["status"] == "CLEAR" and record["case"]["case_number"] == "2026-110105-000123"
     assert a["id_number"] not in reply.record_json.decode() and a["name"] not in reply.record_json.decode()
@@ -82,9 +89,9 @@ async def test_name_mismatch_needs_attention(identity_node, samples):
     assert {c.check_id: c.status for c in reply.checks}["identity:seller:0"] == pb.CHECK_STATUS_ATTENTION
 
 
-async def test_department_missing_makes_the_case_incomplete_with_partial_results(identity_node, samples):
+async def test_department_missing_makes_the_case_incomplete_with_partial_results(identity_only_node, samples):
     a, b = samples["identity"]["match"][:2]
-    reply = await identity_node.stub.CheckCase(pb.CheckCaseRequest(
+    reply = await identity_only_node.stub.CheckCase(pb.CheckCaseRequest(
         context=ctx(), registration_type="transfer", parties=[person(a, "seller"), person(b, "buyer")]))
     assert reply.status == pb.CASE_STATUS_INCOMPLETE
     statuses = {c.check_id: c.status for c in reply.checks}

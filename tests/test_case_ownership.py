@@ -16,7 +16,7 @@ from querynode.api.grpc.servicer import start_grpc_server
 from querynode.api.http import json_api
 from querynode.api.http.app import create_app
 from querynode.domain.case import CaseParty, CaseRequest
-from querynode.domain.model import Department, RequestContext
+from querynode.domain.model import RequestContext
 from querynode.node import Node
 from querynode.security.authentication import Authenticator, TokenStore, issue_token
 from querynode.v1 import querynode_pb2 as pb
@@ -45,12 +45,12 @@ class TokenNode:
 
 
 @pytest.fixture
-async def token_node(tmp_path, identity_mock, dept_secret):
+async def token_node(tmp_path, person_departments, dept_secret):
     """A node whose doors name the caller by bearer token (gRPC and JSON API), one token per
     caller in CALLERS, wired to the identity mock."""
     token_file = tmp_path / "tokens.json"
     tokens = {caller: issue_token(token_file, caller) for caller in CALLERS}
-    node = await Node.start(make_settings(tmp_path, {Department.IDENTITY: identity_mock.url}, dept_secret))
+    node = await Node.start(make_settings(tmp_path, person_departments, dept_secret))
     authenticator = Authenticator(TokenStore.load(token_file), grpc_mode="token", http_mode="token")
     server, port = await start_grpc_server(node.hub, "127.0.0.1", 0, anonymous_caller="nobody", cases=node.cases,
                                            authenticator=authenticator)

@@ -36,7 +36,8 @@ async def test_case_page_shows_the_record_masked_and_prints_it(page, site, sampl
     assert "不动产登记精准查询核验记录" in printed and "所列项目未发现异常" in printed
     assert a["name"] not in printed and a["id_number"] not in printed
     records = await site.node.audit_store.records(case_number="2026-110105-000777")
-    assert {r.operation for r in records} == {"VerifyIdentity", "CheckCase", "GetCaseResult"}  # printing is a read
+    assert {r.operation for r in records} == {"VerifyIdentity", "QueryDeath", "QueryMarriage", "CheckCase",
+                                              "GetCaseResult"}  # printing is a read
     assert all(r.operator_id == "clerk01" and r.caller == "web-clerk" for r in records)
 
 
@@ -57,7 +58,7 @@ async def test_case_page_findings_and_plan_errors(page, site, samples):  # noqa:
 
 
 async def test_case_page_shows_each_check_as_it_completes(page, site, identity_mock, samples):  # noqa: F811
-    """With JavaScript the checks arrive one by one: the department-less checks first, the
+    """With JavaScript the checks arrive one by one: the death and marriage checks first, the
     slow identity check later, the conclusion last."""
     import aiohttp
 
@@ -78,11 +79,12 @@ async def test_case_page_shows_each_check_as_it_completes(page, site, identity_m
     await page.wait_for_selector("#progress-checks li")
     assert await page.locator("#case-status").count() == 0  # identity still running at the mock
     first = await page.inner_text("#progress-checks li")
-    assert "来源不可用" in first
+    assert "身份核查" not in first
     await page.wait_for_selector("#case-status", timeout=10_000)
-    assert await page.inner_text("#case-status") == "核验不完整"
-    assert await page.locator("#checks tbody tr").count() == 6  # the progress list became the result table
-    assert "人工核验" in await page.inner_text("#by-hand")
+    assert await page.inner_text("#case-status") == "所列项目未发现异常"
+    # six checks, and the death of the married buyer's spouse the marriage record named; the
+    # progress list became the result table
+    assert await page.locator("#checks tbody tr").count() == 7
     html = await page.content()
     assert a["name"] not in html and a["id_number"] not in html
 

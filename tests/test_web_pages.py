@@ -14,7 +14,6 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from querynode.domain.model import Department
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.field_crypto import cipher_for
 
@@ -38,8 +37,8 @@ class Site:
 
 
 @pytest.fixture
-async def site(identity_mock, node_for) -> Site:
-    running = await node_for({Department.IDENTITY: identity_mock.url})
+async def site(person_departments, node_for) -> Site:
+    running = await node_for(person_departments)
     path = accounts_path(running.node.settings.data_dir)
     store = AccountStore(path, cipher_for(running.node.settings))
     await store.open()
@@ -275,8 +274,8 @@ async def test_status_page_draws_the_departments(page, site, samples):
     assert (await identity.locator(".badge").inner_text()).strip() == "正常"
     assert await identity.locator("svg.chart rect.bar").count() == 2
     assert "缓存命中率 50%" in await identity.inner_text()
-    marriage = page.locator("article.dept", has_text="民政部（婚姻登记）")
-    assert (await marriage.locator(".badge").inner_text()).strip() == "未配置"
+    court = page.locator("article.dept", has_text="最高人民法院")
+    assert (await court.locator(".badge").inner_text()).strip() == "未配置"
     await page.screenshot(path=str(SCREENSHOTS / "status.png"), full_page=True)
 
 

@@ -18,16 +18,16 @@ from typing import Any
 
 from querynode.core import findings as f
 from querynode.core.hub import Hub
+from querynode.core.kinds import KINDS, Kind
+from querynode.core.operations import operation_for
 from querynode.core.plans import Plans, TypePlan
 from querynode.core.validate import validate_context, validate_query
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.case import (
-    CaseParty,
     CaseRequest,
     CaseResult,
     CaseStatus,
-    CheckKind,
     CheckResult,
     CheckStatus,
     Finding,
@@ -35,20 +35,13 @@ from querynode.domain.case import (
     Severity,
 )
 from querynode.domain.codec import to_data
+from querynode.domain.identifiers import SHANGHAI, context_text
 from querynode.security.masking import mask_id_number, mask_name
 from querynode.security.record_store import RecordStore
 from querynode.security.records import RecordSigner, SealedRecord
 
 log = logging.getLogger("querynode.casecheck")
 MAX_PARTIES = 20
-
-# How a lookup's field names read in a case request.
-_FIELD_IN_CASE = {
-    CheckKind.ORGANIZATION: {"name": "organization_name", "credit_code|name": "credit_code|organization_name"},
-    CheckKind.LICENSE: {"institution_name": "organization_name",
-                        "license_code|institution_name": "license_code|organization_name"},
-}
-
 
 class Readers(enum.Enum):
     """Who may read a stored case result: the caller system that ran the case (gRPC, JSON
@@ -69,23 +62,37 @@ def _invalid(field: str, description: str) -> e.InvalidArgument:
     return e.InvalidArgument([e.FieldViolation(field, description)])
 
 
-def _party_query(kind: CheckKind, party: CaseParty) -> Any:
-    match kind:
-        case CheckKind.IDENTITY:
-            return m.IdentityQuery(party.id_number, party.name)
-        case CheckKind.DEATH:
-            return m.DeathQuery(party.id_number, party.name)
-        case CheckKind.MARRIAGE:
-            return m.MarriageQuery(party.id_number, party.name)
-        case CheckKind.ORGANIZATION:
-            if party.credit_code:
-                return m.OrganizationQuery(credit_code=party.credit_code)
-            return m.OrganizationQuery(name=party.organization_name or None)
-        case CheckKind.LICENSE:
-            if party.license_code:
-                return m.LicenseQuery(license_code=party.license_code)
-            return m.LicenseQuery(institution_name=party.organization_name or None)
-    raise ValueError(kind)
+NOT_DONE = (CheckStatus.UNAVAILABLE, CheckStatus.PENDING, CheckStatus.STALE)
+
+
+def _recheck_line(result: CheckResult) -> str:
+    """What the clerk must still do about a check that is not done (its summary says why)."""
+    if result.status == CheckStatus.STALE:
+        return result.summary
+    if result.status == CheckStatus.PENDING:
+        return f"{result.summary}；急需时请人工核验"
+    return f"{result.summary}，请人工核验，或待恢复后重新核验"
+
+
+def _status_text(status: CaseStatus, blocked: bool, open_checks: bool) -> str:
+    if status == CaseStatus.CLEAR:
+        return "所列项目未发现异常（不替代审核）"
+    if blocked:
+        return "存在不能办理的事项（见核验发现）" + ("；另有未完成的核验项，须重新核验" if open_checks else "")
+    if status == CaseStatus.INCOMPLETE:
+        return "核验未完成，须对未完成项人工核验或重新核验"
+    return "存在需关注的事项（见核验发现）"
+
+
+def _follow_ups(result: CheckResult) -> list[PlannedCheck]:
+    """Checks an answer calls for (kinds.py: Kind.follow_up), about the same party."""
+    kind, answer = KINDS[result.check.kind], result.answer
+    if kind.follow_up is None or answer is None or answer.result is None or result.status == CheckStatus.PENDING:
+        return []
+    check = result.check
+    return [PlannedCheck(f"{name}:{about}:{check.role}:{check.party_index}", name, check.role, check.party_index,
+                         query, about)
+            for name, about, query in kind.follow_up(answer.result)]
 
 
 class CaseChecker:
@@ -105,45 +112,48 @@ class CaseChecker:
         not have, or a party whose data the checks cannot use."""
         type_plan = self.plans.types.get(request.registration_type)
         if type_plan is None:
-            raise _invalid("registration_type", "unknown registration type; known: " + ", ".join(self.plans.types))
+            raise _invalid("registration_type", "登记类型未知，可选：" + "、".join(self.plans.types))
         if not request.parties:
-            raise _invalid("parties", "at least one party is required")
+            raise _invalid("parties", "至少需要一名当事人")
         if len(request.parties) > MAX_PARTIES:
-            raise _invalid("parties", f"at most {MAX_PARTIES} parties")
+            raise _invalid("parties", f"当事人不能超过 {MAX_PARTIES} 名")
+        for name, limit in (("property_unit", 40), ("property_address", 200)):
+            if getattr(request, name):
+                context_text(getattr(request, name), name, max_len=limit)
         checks: list[PlannedCheck] = []
         for i, party in enumerate(request.parties):
             role_plan = type_plan.roles.get(party.role)
             if role_plan is None:
-                raise _invalid(f"parties[{i}].role", f"registration type {request.registration_type} has no such role; "
-                                                     f"roles: {', '.join(type_plan.roles)}")
+                raise _invalid(f"parties[{i}].role", f"登记类型 {request.registration_type} 没有该角色，可选："
+                                                     + "、".join(type_plan.roles))
             kinds = role_plan.person if party.is_person else role_plan.organization
             if not kinds:
-                expected = "an organisation" if party.is_person else "a natural person"
-                raise _invalid(f"parties[{i}]", f"role {party.role} must be {expected}")
-            for kind in kinds:
-                query = self._validated(kind, _party_query(kind, party), f"parties[{i}].")
-                checks.append(PlannedCheck(f"{kind.value}:{party.role}:{i}", kind, party.role, i, query,
-                                           role_plan.rule(kind)))
-        for kind, value, field in ((CheckKind.JUDGMENT, request.judgment_case_number, "judgment_case_number"),
-                                   (CheckKind.PLACE_NAME, request.place_name, "place_name")):
-            need = type_plan.case.get(kind.value)
+                expected = "组织（法人或非法人组织）" if party.is_person else "自然人"
+                raise _invalid(f"parties[{i}]", f"角色 {party.role} 的当事人须为{expected}")
+            for name in kinds:
+                kind = KINDS[name]
+                query = self._validated(kind, kind.query(party), f"parties[{i}].")
+                checks.append(PlannedCheck(f"{name}:{party.role}:{i}", name, party.role, i, query))
+        for name, kind in KINDS.items():
+            if kind.subject != "case":
+                continue
+            value, need = getattr(request, kind.case_field), type_plan.case.get(name)
             if need == "required" and not value:
-                raise _invalid(field, f"registration type {request.registration_type} requires it")
+                raise _invalid(kind.case_field, f"登记类型 {request.registration_type} 必须填写")
             if value and need is None:
-                raise _invalid(field, f"registration type {request.registration_type} does not use it")
+                raise _invalid(kind.case_field, f"登记类型 {request.registration_type} 不使用此项")
             if value:
-                query = m.JudgmentQuery(case_number=value) if kind == CheckKind.JUDGMENT else m.PlaceNameQuery(name=value)
-                checks.append(PlannedCheck(f"{kind.value}:case", kind, "", -1, self._validated(kind, query, "", field)))
+                query = self._validated(kind, kind.query(request), "", kind.case_field)
+                checks.append(PlannedCheck(f"{name}:case", name, "", -1, query))
         return type_plan, checks
 
     @staticmethod
-    def _validated(kind: CheckKind, query: Any, prefix: str, case_field: str = "") -> Any:
+    def _validated(kind: Kind, query: Any, prefix: str, case_field: str = "") -> Any:
         try:
             return validate_query(query)[0]
         except e.InvalidArgument as exc:
-            rename = _FIELD_IN_CASE.get(kind, {})
             raise e.InvalidArgument([
-                dataclasses.replace(v, field=case_field or prefix + rename.get(v.field, v.field))
+                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field))
                 for v in exc.violations
             ]) from None
 
@@ -164,71 +174,91 @@ class CaseChecker:
             ctx = dataclasses.replace(
                 ctx, deadline=asyncio.get_running_loop().time() + self.hub.default_deadline_seconds)
         type_plan, planned = self.plan(request)
-        labels = {i: f.party_label(request, {k: v.label for k, v in type_plan.roles.items()}, i)
-                  for i in range(len(request.parties))}
-        tasks = [asyncio.ensure_future(self._run(ctx, check)) for check in planned]
-        pairs: list[tuple[CheckResult, list[Finding]]] = []
+        view = self._view(request, type_plan)
+        running = {asyncio.ensure_future(self._run(ctx, check)) for check in planned}
         try:
-            for next_done in asyncio.as_completed(tasks):
-                pair = self._with_local_findings(await next_done, request, labels)
-                pairs.append(pair)
-                yield self._check_entry(pair)
+            while running:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    result = task.result()
+                    view.results.append(result)
+                    running |= {asyncio.ensure_future(self._run(ctx, later)) for later in _follow_ups(result)}
+                    yield self._check_entry(self._assessed(result, view))
         finally:
-            for task in tasks:
+            for task in running:
                 task.cancel()
-        handle = uuid.uuid4().hex if any(r.status == CheckStatus.PENDING for r, _ in pairs) else ""
-        case_result = await self._seal(ctx, request, type_plan, pairs, labels, handle, started)
+        handle = uuid.uuid4().hex if any(r.status == CheckStatus.PENDING for r in view.results) else ""
+        case_result = await self._seal(ctx, view, handle, started)
         if handle:
-            self._continue_pending(ctx, request, type_plan, pairs, labels, handle, started)
+            self._continue_pending(ctx, view, handle, started)
         yield case_result
+
+    def _view(self, request: CaseRequest, type_plan: TypePlan) -> f.CaseView:
+        role_labels = {k: v.label for k, v in type_plan.roles.items()}
+        labels = {i: f.party_label(request, role_labels, i) for i in range(len(request.parties))}
+        case_labels = {name: kind.label for name, kind in KINDS.items() if kind.subject == "case"}
+        return f.CaseView(request, type_plan, labels, [], case_labels, datetime.now(SHANGHAI).date())
 
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
         try:
             answer = await self.hub.execute(ctx, check.query)
-        except (e.PermissionDenied, e.ResourceExhausted) as exc:
-            return CheckResult(check, CheckStatus.UNAVAILABLE, exc.message, None)
+        except (e.InvalidArgument, e.PermissionDenied, e.ResourceExhausted):
+            # (InvalidArgument: a follow-up built from a department's answer that cannot be asked)
+            return CheckResult(check, CheckStatus.UNAVAILABLE, "", None)
         if answer.result is None:
             status = CheckStatus.UNAVAILABLE
-        elif isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
+        elif KINDS[check.kind].pending(answer.result):
             status = CheckStatus.PENDING
+        elif answer.provenance.stale:
+            status = CheckStatus.STALE
         else:
             status = CheckStatus.OK
         return CheckResult(check, status, "", answer)
 
-    def _with_local_findings(self, result: CheckResult, request: CaseRequest,
-                             labels: dict[int, str]) -> tuple[CheckResult, list[Finding]]:
-        who = labels.get(result.check.party_index, "") or {"judgment": "裁判文书", "place_name": "地名"}[result.check.kind.value]
-        summary = result.summary or f.summary(result, who)
-        found = f.local_findings(result, request, who)
+    @staticmethod
+    def _findings(result: CheckResult, view: f.CaseView) -> list[Finding]:
+        """A check's findings; a stale answer gives them too (a death does not undo itself), but
+        its check stays STALE and the case is not complete."""
+        if result.status in (CheckStatus.PENDING, CheckStatus.UNAVAILABLE) or result.answer is None \
+                or result.answer.result is None:
+            return []
+        return KINDS[result.check.kind].findings(result, view)
+
+    def _assessed(self, result: CheckResult, view: f.CaseView) -> CheckResult:
+        """The check with its one-line summary, and ATTENTION when it gives a finding."""
+        source = m.DEPARTMENT_NAMES_ZH[operation_for(result.check.query).department]
+        summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check), source)
         status = result.status
-        if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in found):
+        if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in self._findings(result, view)):
             status = CheckStatus.ATTENTION
-        return dataclasses.replace(result, status=status, summary=summary), found
+        return dataclasses.replace(result, status=status, summary=summary)
 
     # ------------------------------------------------------------------ the record
 
     @staticmethod
-    def _check_entry(pair: tuple[CheckResult, list[Finding]]) -> dict:
-        result, _ = pair
+    def _check_entry(result: CheckResult) -> dict:
         check = result.check
         provenance = to_data(result.answer.provenance) if result.answer else None
-        return {"check_id": check.check_id, "kind": check.kind.value, "role": check.role,
+        return {"check_id": check.check_id, "kind": check.kind, "role": check.role,
                 "party_index": check.party_index, "status": result.status.value, "summary": result.summary,
                 "provenance": provenance}
 
-    async def _seal(self, ctx: m.RequestContext, request: CaseRequest, type_plan: TypePlan, pairs: list,
-                    labels: dict[int, str], handle: str, started: float) -> CaseResult:
-        results = [r for r, _ in pairs]
-        found: list[Finding] = [x for _, fs in pairs for x in fs]
-        found += f.cross_findings(results, request, labels)
-        by_hand = [r.summary for r in results if r.status in (CheckStatus.UNAVAILABLE, CheckStatus.PENDING)]
-        if by_hand:
+    async def _seal(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> CaseResult:
+        request, type_plan = view.request, view.type_plan
+        results = [self._assessed(r, view) for r in view.results]
+        found = f.ordered([x for r in view.results for x in self._findings(r, view)] + f.party_findings(view))
+        recheck = [_recheck_line(r) for r in sorted(results, key=lambda r: r.check.check_id) if r.status in NOT_DONE]
+        blocked = any(x.severity == Severity.BLOCKING for x in found)
+        # A blocker is the headline even when some checks are not done: the case cannot go on
+        # as it stands whatever they say. `complete` and `recheck` tell what is still open.
+        if blocked:
+            status = CaseStatus.NEEDS_ATTENTION
+        elif recheck:
             status = CaseStatus.INCOMPLETE
         elif any(x.severity != Severity.INFO for x in found):
             status = CaseStatus.NEEDS_ATTENTION
         else:
             status = CaseStatus.CLEAR
-        order = {c: i for i, c in enumerate(sorted({r.check.check_id for r in results}))}
         record = {
             "version": 1,
             "record_id": uuid.uuid4().hex,
@@ -238,41 +268,39 @@ class CaseChecker:
             "case": {"case_number": ctx.case_number, "operator_id": ctx.operator_id, "caller": ctx.caller,
                      "purpose": ctx.purpose, "registration_type": request.registration_type,
                      "registration_label": type_plan.label, "judgment_case_number": request.judgment_case_number,
-                     "place_name": request.place_name},
+                     "place_name": request.place_name, "property_unit": request.property_unit,
+                     "property_address": request.property_address, "fresh": ctx.fresh,
+                     "case_date": view.today.isoformat()},
             "parties": [{"index": i, "role": p.role, "role_label": type_plan.roles[p.role].label,
                          "name": mask_name(p.name), "id_number": mask_id_number(p.id_number),
                          "credit_code": p.credit_code, "organization_name": p.organization_name,
                          "license_code": p.license_code} for i, p in enumerate(request.parties)],
-            "checks": sorted((self._check_entry(pair) for pair in pairs),
-                             key=lambda c: order[c["check_id"]]),
+            "checks": [self._check_entry(r) for r in sorted(results, key=lambda r: r.check.check_id)],
             "findings": [{"code": x.code, "severity": x.severity.value, "message": x.message,
                           "check_ids": list(x.check_ids)} for x in found],
             "status": status.value,
-            "by_hand": [f"{s}（请人工核验）" for s in by_hand],
+            "status_text": _status_text(status, blocked, bool(recheck)),
+            "complete": not recheck,
+            "by_hand": recheck,
         }
         sealed = self.signer.seal(record)
         await self.store.put(record_id=record["record_id"], handle=handle or record["record_id"],
                              case_number=ctx.case_number, created_at=record["created_at"],
-                             complete=not any(r.status == CheckStatus.PENDING for r in results),
+                             complete=not any(r.status == CheckStatus.PENDING for r in view.results),
                              body=sealed.body, digest=sealed.digest, signature=sealed.signature, key_id=sealed.key_id)
         await self.hub.audit.record(
             audit_id=record["record_id"], ctx=ctx, operation="CheckCase", department="case", subject_index="",
             outcome=status.value, latency_ms=(time.perf_counter() - started) * 1000)
         return CaseResult(record, sealed.body, sealed.digest, sealed.signature)
 
-    def _continue_pending(self, ctx, request, type_plan, pairs, labels, handle, started: float) -> None:
+    def _continue_pending(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> None:
         """Keep waiting for pending (court) checks in the background; store the completed
         record under the same handle for GetCaseResult."""
         async def finish() -> None:
             loop = asyncio.get_running_loop()
             later = dataclasses.replace(ctx, deadline=loop.time() + self.pending_budget_seconds)
-            done = []
-            for result, found in pairs:
-                if result.status == CheckStatus.PENDING:
-                    done.append(self._with_local_findings(await self._run(later, result.check), request, labels))
-                else:
-                    done.append((result, found))
-            await self._seal(ctx, request, type_plan, done, labels, handle, started)
+            done = [await self._run(later, r.check) if r.status == CheckStatus.PENDING else r for r in view.results]
+            await self._seal(ctx, dataclasses.replace(view, results=done), handle, started)
 
         task = asyncio.ensure_future(finish())
         self._background.add(task)

@@ -31,16 +31,9 @@ class CaseRequest:
     parties: tuple[CaseParty, ...]
     judgment_case_number: str = ""
     place_name: str = ""
-
-
-class CheckKind(enum.StrEnum):
-    IDENTITY = "identity"
-    DEATH = "death"
-    MARRIAGE = "marriage"
-    ORGANIZATION = "organization"
-    LICENSE = "license"
-    JUDGMENT = "judgment"
-    PLACE_NAME = "place_name"
+    # The property the case is about, when given: 不动产单元号 and/or 坐落 (address).
+    property_unit: str = ""
+    property_address: str = ""
 
 
 class CheckStatus(enum.StrEnum):
@@ -48,6 +41,8 @@ class CheckStatus(enum.StrEnum):
     ATTENTION = "ATTENTION"
     UNAVAILABLE = "UNAVAILABLE"
     PENDING = "PENDING"
+    # Answered from the cache while the department failed: the answer may be out of date.
+    STALE = "STALE"
 
 
 class Severity(enum.StrEnum):
@@ -65,11 +60,11 @@ class CaseStatus(enum.StrEnum):
 @dataclass(frozen=True)
 class PlannedCheck:
     check_id: str  # e.g. "identity:seller:0"
-    kind: CheckKind
+    kind: str  # a name registered in querynode.core.kinds
     role: str = ""
     party_index: int = -1  # index into CaseRequest.parties, -1 for case-level checks
     query: Any = None
-    rule: str = ""  # the role's rule for this kind (plans.yaml: deceased / spouse)
+    about: str = ""  # "" for the party itself; "spouse" for a follow-up about the party's spouse
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class CheckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHECK_STATUS_ATTENTION: _ClassVar[CheckStatus]
     CHECK_STATUS_UNAVAILABLE: _ClassVar[CheckStatus]
     CHECK_STATUS_PENDING: _ClassVar[CheckStatus]
+    CHECK_STATUS_STALE: _ClassVar[CheckStatus]
 
 class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -131,6 +132,7 @@ CHECK_STATUS_OK: CheckStatus
 CHECK_STATUS_ATTENTION: CheckStatus
 CHECK_STATUS_UNAVAILABLE: CheckStatus
 CHECK_STATUS_PENDING: CheckStatus
+CHECK_STATUS_STALE: CheckStatus
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_INFO: Severity
 SEVERITY_WARNING: Severity
@@ -497,18 +499,22 @@ class CaseParty(_message.Message):
     def __init__(self, role: _Optional[str] = ..., name: _Optional[str] = ..., id_number: _Optional[str] = ..., credit_code: _Optional[str] = ..., organization_name: _Optional[str] = ..., license_code: _Optional[str] = ...) -> None: ...
 
 class CheckCaseRequest(_message.Message):
-    __slots__ = ("context", "registration_type", "parties", "judgment_case_number", "place_name")
+    __slots__ = ("context", "registration_type", "parties", "judgment_case_number", "place_name", "property_unit", "property_address")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_TYPE_FIELD_NUMBER: _ClassVar[int]
     PARTIES_FIELD_NUMBER: _ClassVar[int]
     JUDGMENT_CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PLACE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_UNIT_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     context: RequestContext
     registration_type: str
     parties: _containers.RepeatedCompositeFieldContainer[CaseParty]
     judgment_case_number: str
     place_name: str
-    def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., registration_type: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[CaseParty, _Mapping]]] = ..., judgment_case_number: _Optional[str] = ..., place_name: _Optional[str] = ...) -> None: ...
+    property_unit: str
+    property_address: str
+    def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., registration_type: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[CaseParty, _Mapping]]] = ..., judgment_case_number: _Optional[str] = ..., place_name: _Optional[str] = ..., property_unit: _Optional[str] = ..., property_address: _Optional[str] = ...) -> None: ...
 
 class CaseCheck(_message.Message):
     __slots__ = ("check_id", "kind", "role", "party_index", "status", "summary", "provenance")
@@ -541,7 +547,7 @@ class Finding(_message.Message):
     def __init__(self, code: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., message: _Optional[str] = ..., check_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckCaseResponse(_message.Message):
-    __slots__ = ("status", "checks", "findings", "handle", "record_id", "record_json", "record_digest", "record_signature")
+    __slots__ = ("status", "checks", "findings", "handle", "record_id", "record_json", "record_digest", "record_signature", "complete", "recheck", "status_text")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CHECKS_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
@@ -550,6 +556,9 @@ class CheckCaseResponse(_message.Message):
     RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
     RECORD_DIGEST_FIELD_NUMBER: _ClassVar[int]
     RECORD_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    RECHECK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_TEXT_FIELD_NUMBER: _ClassVar[int]
     status: CaseStatus
     checks: _containers.RepeatedCompositeFieldContainer[CaseCheck]
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
@@ -558,7 +567,10 @@ class CheckCaseResponse(_message.Message):
     record_json: bytes
     record_digest: str
     record_signature: str
-    def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., checks: _Optional[_Iterable[_Union[CaseCheck, _Mapping]]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., handle: _Optional[str] = ..., record_id: _Optional[str] = ..., record_json: _Optional[bytes] = ..., record_digest: _Optional[str] = ..., record_signature: _Optional[str] = ...) -> None: ...
+    complete: bool
+    recheck: _containers.RepeatedScalarFieldContainer[str]
+    status_text: str
+    def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., checks: _Optional[_Iterable[_Union[CaseCheck, _Mapping]]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., handle: _Optional[str] = ..., record_id: _Optional[str] = ..., record_json: _Optional[bytes] = ..., record_digest: _Optional[str] = ..., record_signature: _Optional[str] = ..., complete: _Optional[bool] = ..., recheck: _Optional[_Iterable[str]] = ..., status_text: _Optional[str] = ...) -> None: ...
 
 class CheckCaseEvent(_message.Message):
     __slots__ = ("check", "summary")

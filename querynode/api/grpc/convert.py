@@ -193,7 +193,8 @@ def response(op_name: str, answer: m.Answer):
 # ------------------------------------------------------------------ case checks
 
 CHECK_STATUS = {"OK": pb.CHECK_STATUS_OK, "ATTENTION": pb.CHECK_STATUS_ATTENTION,
-                "UNAVAILABLE": pb.CHECK_STATUS_UNAVAILABLE, "PENDING": pb.CHECK_STATUS_PENDING}
+                "UNAVAILABLE": pb.CHECK_STATUS_UNAVAILABLE, "PENDING": pb.CHECK_STATUS_PENDING,
+                "STALE": pb.CHECK_STATUS_STALE}
 SEVERITY = {"INFO": pb.SEVERITY_INFO, "WARNING": pb.SEVERITY_WARNING, "BLOCKING": pb.SEVERITY_BLOCKING}
 CASE_STATUS = {"CLEAR": pb.CASE_STATUS_CLEAR, "NEEDS_ATTENTION": pb.CASE_STATUS_NEEDS_ATTENTION,
                "INCOMPLETE": pb.CASE_STATUS_INCOMPLETE}
@@ -206,6 +207,7 @@ def case_request(request: pb.CheckCaseRequest) -> CaseRequest:
                                 organization_name=p.organization_name, license_code=p.license_code)
                       for p in request.parties),
         judgment_case_number=request.judgment_case_number, place_name=request.place_name,
+        property_unit=request.property_unit, property_address=request.property_address,
     )
 
 
@@ -232,4 +234,6 @@ def case_response(result: CaseResult) -> pb.CheckCaseResponse:
                              check_ids=x["check_ids"]) for x in record["findings"]],
         handle=record["handle"], record_id=record["record_id"], record_json=result.record_json,
         record_digest=result.record_digest, record_signature=result.record_signature,
+        complete=record.get("complete", True), recheck=record.get("by_hand", []),
+        status_text=record.get("status_text", ""),
     )

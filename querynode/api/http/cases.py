@@ -34,7 +34,7 @@ def _case_request(body: dict) -> CaseRequest:
             raise e.invalid(f"parties[{i}].role", "REQUIRED")
         parsed.append(CaseParty(**party))
     fields = {}
-    for name in ("registration_type", "judgment_case_number", "place_name"):
+    for name in ("registration_type", "judgment_case_number", "place_name", "property_unit", "property_address"):
         value = body.pop(name, "")
         if not isinstance(value, str):
             raise e.invalid(name, "NOT_A_STRING")

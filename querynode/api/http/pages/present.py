@@ -158,6 +158,9 @@ def check_row(check: dict, labels: dict[int, str], blocking_ids: set[str]) -> Ch
     provenance = check.get("provenance") or {}
     department = department_name(provenance.get("department") or KIND_DEPARTMENT.get(kind, ""))
     who = labels.get(check.get("party_index", -1)) or {"judgment": "裁判文书", "place_name": "地名"}.get(kind, "")
+    parts = check["check_id"].split(":")
+    if len(parts) == 4 and parts[1] == "spouse":  # a follow-up about the party's spouse (death:spouse:seller:0)
+        who += " 的配偶"
     verdict, tone = _check_verdict(check, blocking_ids)
     if provenance.get("stale") and tone == "good":  # an old cached answer never looks settled
         verdict, tone = "数据可能过期", "stale"
@@ -186,7 +189,9 @@ def record_view(record: dict) -> RecordView:
     by_hand = [f"{row.item}：{row.summary}" if row.tone != "stale" else f"{row.item}：数据来自过期缓存，请重新核验"
                for c, row in zip(checks, rows) if c["status"] not in ("OK", "ATTENTION") or row.tone == "stale"]
     status_key = record["status"]
-    if status_key == "CLEAR" and any(row.tone == "stale" for row in rows):
+    if any(f.get("severity") == "BLOCKING" for f in findings):
+        status_key = "BLOCKED"  # a blocker is the headline, even beside open checks
+    elif status_key == "CLEAR" and any(row.tone == "stale" for row in rows):
         status_key = "STALE"  # the page never shows a clean headline over a stale answer
     status, tone = CASE_STATUS.get(status_key, UNKNOWN_STATUS)
     case = record.get("case", {})
@@ -198,7 +203,8 @@ def record_view(record: dict) -> RecordView:
         record_id=record["record_id"], case_number=case.get("case_number", ""),
         registration_label=case.get("registration_label", ""), purpose=case.get("purpose", ""),
         operator_id=case.get("operator_id", ""), created_at=beijing(record.get("created_at"), "%Y年%m月%d日 %H:%M:%S"),
-        status=status, tone=tone, note=CASE_STATUS_NOTE.get(status_key, "请人工核验后再受理。"),
+        status=status, tone=tone,
+        note=(record.get("status_text") if status_key != "CLEAR" else "") or CASE_STATUS_NOTE.get(status_key, "请人工核验后再受理。"),
         parties=parties, rows=rows, findings=finding_rows, by_hand=by_hand,
         judgment_case_number=case.get("judgment_case_number", ""), place_name=case.get("place_name", ""), raw=record)
 
