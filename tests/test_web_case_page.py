@@ -45,7 +45,7 @@ async def test_case_page_findings_and_plan_errors(page, site, samples):  # noqa:
     wrong, a = samples["identity"]["name_mismatch"][0], samples["identity"]["match"][0]
     await login(page, site)
     await fill_case(page, site, [("seller", wrong), ("buyer", a)])
-    assert await page.inner_text("#case-status") == "需关注"
+    assert await page.inner_text("#case-status") == "有阻断事项"  # a name mismatch blocks
     assert "姓名与身份证号码不一致" in await page.inner_text("#findings")
     await fill_case(page, site, [("seller", a)], registration_type="advance_notice", submit=False)
     await page.evaluate("() => { const s = document.querySelector('select[name=p0_role]');"  # past the role list

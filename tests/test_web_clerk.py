@@ -212,12 +212,15 @@ async def test_role_lists_per_registration_type_and_rows_added(clerk, full_site)
     await clerk.select_option("#registration_type", "transfer")
     options = await clerk.locator("select[name=p0_role] option").evaluate_all(
         "os => os.map(o => [o.value, o.textContent.trim()])")
-    assert [o for o in options if o[0]] == [["seller", "转让方"], ["buyer", "受让方"]]
+    plan = full_site.node.cases.plans.types["transfer"]
+    assert options == [[key, role.label] for key, role in plan.roles.items()]  # this type's own roles only
+    assert options[:2] == [["seller", "转让方"], ["buyer", "受让方"]]
     assert await clerk.input_value("select[name=p0_role]") == "seller"
     assert await clerk.input_value("select[name=p1_role]") == "buyer"
     await clerk.select_option("#registration_type", "inheritance")
     values = await clerk.locator("select[name=p0_role] option").evaluate_all("os => os.map(o => o.value)")
-    assert [v for v in values if v] == ["decedent", "heir"]
+    assert values == list(full_site.node.cases.plans.types["inheritance"].roles)
+    assert await clerk.input_value("select[name=p1_role]") == "heir"
     for _ in range(3):
         await clerk.click("#add-party")
     assert await clerk.locator("tr.party").count() == 7
@@ -387,7 +390,10 @@ async def test_printed_record_fits_a4_under_the_csp(clerk, full_site, samples, w
         "trs => trs.map(tr => [...tr.cells].map(td => td.innerText.trim()))")
     assert rows[0][0] == f"身份核查 · 转让方 {mask_name(a['name'])}"
     assert rows[0][1] == "公安部" and rows[0][2] == "一致"
-    assert [r[0].split(" · ")[0] for r in rows] == ["身份核查", "死亡核查", "婚姻核查"] * 2  # check order
+    own = [r[0].split(" · ")[0] for r in rows if "的配偶" not in r[0]]
+    assert own == ["身份核查", "死亡核查", "婚姻核查"] * 2  # check order, party by party
+    assert [r[0].split(" · ")[1].split()[0] for r in rows] == sorted(
+        (r[0].split(" · ")[1].split()[0] for r in rows), key=["转让方", "受让方"].index)
     assert all(re.match(r"20\d\d-\d\d-\d\d \d\d:\d\d", r[3]) for r in rows)
     assert "经办人签字" in body and "日期" in body
     verify = await clerk.inner_text("#verification")

@@ -147,10 +147,14 @@ def _check_verdict(check: dict, blocking_ids: set[str]) -> tuple[str, str]:
             "STALE": ("数据可能过期", "stale"), "BLOCKED": ("阻断", "blocked")}.get(status, UNKNOWN_STATUS)
 
 
-def _order(check: dict) -> tuple[int, int, str]:
+def _order(check: dict) -> tuple[int, int, int, str]:
+    """Party by party as on the form (case-level checks last), the party's own checks in plan
+    order, then the follow-ups about the party's spouse."""
     index = check.get("party_index", -1)
     kind = check.get("kind", "")
-    return (index if index >= 0 else 10_000, KIND_ORDER.index(kind) if kind in KIND_ORDER else 99, check["check_id"])
+    follow_up = len(check["check_id"].split(":")) == 4
+    return (index if index >= 0 else 10_000, int(follow_up), KIND_ORDER.index(kind) if kind in KIND_ORDER else 99,
+            check["check_id"])
 
 
 def check_row(check: dict, labels: dict[int, str], blocking_ids: set[str]) -> CheckRow:
