@@ -43,9 +43,9 @@ def _form_context(request: web.Request, **extra) -> dict:
         selected = next(iter(plans.types))
     roles = _roles(plans, selected)
     rows = max(PARTY_ROWS, extra.pop("row_count", 0))
-    keys = [key for key, _ in roles]
+    keys = [key for key, _ in roles]  # row 1 the first role, later rows the second (co-buyers, heirs)
     return {"types": plans.types, "selected_type": selected, "roles": roles,
-            "default_roles": [keys[min(i, len(keys) - 1)] for i in range(rows)], "row_count": rows,
+            "default_roles": [keys[min(i, 1, len(keys) - 1)] for i in range(rows)], "row_count": rows,
             "role_data": {t: json.dumps(_roles(plans, t), ensure_ascii=False) for t in plans.types},
             "case_data": {t: " ".join(plan.case) for t, plan in plans.types.items()},
             "purposes": PURPOSES, "lookups": LOOKUPS.values(), "fields": fields, "errors": [], "view": None, **extra}

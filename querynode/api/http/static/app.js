@@ -52,7 +52,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const keep = select.value;
     select.replaceChildren(...roles.map(([key, label]) => new Option(label, key)));
     const keys = roles.map(([key]) => key);
-    select.value = keys.includes(keep) && select.dataset.touched ? keep : keys[Math.min(index, keys.length - 1)];
+    // Row 1 the first role, later rows the second (co-buyers, heirs), as the server renders them.
+    select.value = keys.includes(keep) && select.dataset.touched ? keep : keys[Math.min(index, 1, keys.length - 1)];
   };
   const renumber = () => {
     body.querySelectorAll("tr.party").forEach((row, i) => {
