@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mocks.departments import DEPARTMENTS, build_departments
-from mocks.faults import FaultPlan, parse_cli_fault
+from querynode.fault_plan import FaultPlan, parse_cli_fault
 from mocks.population import SEED
 
 

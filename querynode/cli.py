@@ -10,7 +10,9 @@ import secrets
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from querynode.config import Settings, load_settings
 from querynode.observability.logs import configure as configure_logging
@@ -30,7 +32,7 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
     from querynode.security.accounts import AccountStore, accounts_path
     from querynode.security.authentication import authenticator_for, server_credentials
     from querynode.security.field_crypto import cipher_for
-    from querynode.api.http import json_api
+    from querynode.api.http import drill_admin, json_api
     from aiohttp import web
 
     sec = settings.security
@@ -45,6 +47,7 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
                      accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings)))
     app[json_api.AUTH_KEY] = authenticator
     app[AUDIT_WATCH_KEY] = node.audit_watch
+    drill_admin.add_routes(app, drill_admin.DrillAdmin(settings, node.faults, authenticator, worker, grpc_port))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.default_deadline_seconds)
     await runner.setup()
     await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None).start()
@@ -57,6 +60,9 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
     print(f"callers         gRPC {sec.grpc_auth}, JSON API {sec.http_auth}; "
           f"{len(authenticator.tokens)} token(s) in {sec.tokens_file or settings.data_dir / 'secrets' / 'tokens.json'}",
           flush=True)
+    if node.faults is not None:
+        print(f"DRILL MODE      fault switches at /_admin/faults for {', '.join(settings.drill.admin_callers)} "
+              f"(querynode drill; never on a production node)", flush=True)
     if node.plain_http_departments:
         print(f"WARNING         plain HTTP to: {', '.join(node.plain_http_departments)} (allow_plain_http)", flush=True)
     if ready_message:
@@ -92,30 +98,87 @@ def _secret_file(path: Path, nbytes: int = 32) -> Path:
     return path
 
 
-def demo(args: argparse.Namespace) -> None:
-    """Mock departments in a child process and the node in this one, on embedded defaults."""
-    data_dir = Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode"))
-    node_key = _secret_file(data_dir / "secrets" / "node.key")
+# What `querynode demo` keeps in its data folder, which the other subcommands then find there.
+DEMO_NODE_KEY = Path("secrets") / "node.key"
+DEMO_FIELD_KEYS = Path("secrets") / "field.keys"
+DEMO_DRILL_TOKEN = Path("secrets") / "drill-admin.token"
+
+
+@dataclass
+class DemoSetup:
+    settings: Settings
+    pki: Any
+    token: str
+    department_secret: Path
+
+
+def prepare_demo(data_dir: Path) -> DemoSetup:
+    """The demo's data folder, created on first run: node key, department secret, throw-away PKI,
+    field keys, the JSON API token; and the node's settings on it (HTTPS to the mock departments)."""
+    node_key = _secret_file(data_dir / DEMO_NODE_KEY)
     dept_secret = _secret_file(data_dir / "secrets" / "departments.secret")
     security, pki, token = _demo_security(data_dir)
-    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(dept_secret),
-                              "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)],
+    settings = Settings(data_dir=data_dir, node_key_file=node_key, security=security)
+    settings.drill.enabled = True  # the demo is where a centre rehearses: `querynode drill` works on it
+    _token_file(data_dir / DEMO_DRILL_TOKEN, security.tokens_file, settings.drill.admin_callers[0])
+    for dept in settings.departments.values():
+        if dept.secret is None and dept.secret_file is None:
+            dept.secret_file = dept_secret
+        dept.url = dept.url.replace("http://", "https://", 1)
+        dept.ca_file = dept.ca_file or pki.ca_cert
+    return DemoSetup(settings, pki, token, dept_secret)
+
+
+def admin_settings(config_file: str | None) -> Settings:
+    """Settings for the admin subcommands (users, token, audit, record): the configuration as
+    `serve` reads it, and where it names no node key or field keys, those the demo keeps in the
+    data folder, so that after `make run` they work from the same folder with no environment."""
+    settings = load_settings(config_file)
+    node_key, field_keys = settings.data_dir / DEMO_NODE_KEY, settings.data_dir / DEMO_FIELD_KEYS
+    if settings.node_key is None and settings.node_key_file is None and node_key.exists():
+        settings.node_key_file = node_key
+    sec = settings.security
+    if not sec.field_keys and sec.field_keys_file is None and field_keys.exists():
+        sec.field_keys_file = field_keys
+    return settings
+
+
+def demo(args: argparse.Namespace) -> None:
+    """Mock departments in a child process and the node in this one, on embedded defaults."""
+    from querynode.faults import remove_stale_switches
+
+    setup = prepare_demo(Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode")))
+    remove_stale_switches(setup.settings.data_dir)
+    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(setup.department_secret),
+                              "--tls-cert", str(setup.pki.server_cert), "--tls-key", str(setup.pki.server_key)],
                              stdout=subprocess.PIPE, text=True)
     try:
         _wait_for_mocks(mocks)
-        settings = Settings(data_dir=data_dir, node_key_file=node_key, security=security)
-        for dept in settings.departments.values():
-            if dept.secret is None and dept.secret_file is None:
-                dept.secret_file = dept_secret
-            dept.url = dept.url.replace("http://", "https://", 1)
-            dept.ca_file = dept.ca_file or pki.ca_cert
-        clerk_password = asyncio.run(create_demo_clerk(settings))
-        clerk_text = (f"\nclerk pages     /login  user demo-clerk  password {clerk_password}  (shown once)"
-                      if clerk_password else "\nclerk pages     /login  user demo-clerk (password shown at its first run)")
-        asyncio.run(run_node(settings, ready_message=_samples_text(token) + "\n" + _demo_security_text(pki) + clerk_text))
+        clerk_password = asyncio.run(create_demo_clerk(setup.settings))
+        asyncio.run(run_node(setup.settings, ready_message=_samples_text(setup.token) + "\n"
+                             + _demo_security_text(setup.pki) + "\n" + clerk_text(clerk_password)))
     finally:
         mocks.terminate()
         mocks.wait(timeout=10)
+
+
+def clerk_text(new_password: str) -> str:
+    """The start-up line about the demo clerk: its password on the first run, afterwards the
+    command that sets a new one."""
+    if new_password:
+        return f"clerk pages     /login  user demo-clerk  password {new_password}  (shown once)"
+    return (f"clerk pages     /login  user demo-clerk  (password shown at its first run; "
+            f"set a new one: {_program()} users passwd demo-clerk)")
+
+
+def _program() -> str:
+    """How to run `querynode` again from this folder: the script that started this process when
+    it lies under the current folder (`make run` starts .venv/bin/querynode), else `querynode`."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "querynode" and argv0.is_file():
+        with contextlib.suppress(ValueError):
+            return str(argv0.absolute().relative_to(Path.cwd().absolute()))
+    return "querynode"
 
 
 DEMO_GRPC_CALLER = "demo-registry"
@@ -126,26 +189,32 @@ def _demo_security(data_dir: Path):
     """A throw-away CA with server and client certificates, field keys and a JSON API token,
     created on first run under <data_dir>/pki and <data_dir>/secrets."""
     from querynode.config import SecuritySettings
-    from querynode.security.authentication import issue_token
     from querynode.security.tls import ensure_demo_pki
 
     pki = ensure_demo_pki(data_dir / "pki", (DEMO_GRPC_CALLER,))
-    field_keys = data_dir / "secrets" / "field.keys"
+    field_keys = data_dir / DEMO_FIELD_KEYS
     if not field_keys.exists():
         fd = os.open(field_keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"# key_id hexkey; the last line is the current key\nk1 {secrets.token_hex(32)}\n")
-    token_file = data_dir / "secrets" / "demo-api.token"
     tokens = data_dir / "secrets" / "tokens.json"
-    if not token_file.exists():
-        token = issue_token(tokens, DEMO_API_CALLER)
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
+    token_file = _token_file(data_dir / "secrets" / "demo-api.token", tokens, DEMO_API_CALLER)
     security = SecuritySettings(
         grpc_auth="mtls", http_auth="token", tls_cert_file=pki.server_cert, tls_key_file=pki.server_key,
         client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys)
     return security, pki, token_file.read_text().strip()
+
+
+def _token_file(path: Path, tokens: Path, caller: str) -> Path:
+    """A bearer token for `caller` kept in `path` (mode 0600), issued on first use."""
+    from querynode.security.authentication import issue_token
+
+    if not path.exists():
+        token = issue_token(tokens, caller)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+    return path
 
 
 def _demo_security_text(pki) -> str:
@@ -157,6 +226,7 @@ def _demo_security_text(pki) -> str:
         f"-key {pki.client_key(DEMO_GRPC_CALLER)} 127.0.0.1:50051 list",
         "  mock departments serve HTTPS with the demo CA; the node verifies them against it",
         "  more tokens: querynode token issue --caller NAME",
+        f"emergency drill: {_program()} drill --report-dir {pki.folder.parent / 'drill-reports'}   (the demo runs in drill mode)",
     ])
 
 
@@ -190,12 +260,14 @@ def _samples_text(token: str) -> str:
 def serve(args: argparse.Namespace) -> None:
     """One node in this process (`--workers 1`), or a parent keeping N worker processes."""
     from querynode import workers
+    from querynode.faults import remove_stale_switches
 
     settings = load_settings(args.config)
     if args.worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         asyncio.run(run_node(settings, worker=True))
         return
+    remove_stale_switches(settings.data_dir)
     try:
         if args.workers > 1:
             raise SystemExit(workers.serve(settings, args.workers, args.config))
@@ -215,7 +287,7 @@ def record_verify(args: argparse.Namespace) -> None:
     if args.public_key:
         public_key = load_pem_public_key(Path(args.public_key).read_bytes())
     else:
-        public_key = RecordSigner(load_settings(args.config).read_node_key()).public_key
+        public_key = RecordSigner(admin_settings(args.config).read_node_key()).public_key
     ok, reason = verify_file(Path(args.file).read_bytes(), public_key)
     print(("OK: " if ok else "FAILED: ") + reason)
     raise SystemExit(0 if ok else 1)
@@ -321,7 +393,7 @@ def audit(args: argparse.Namespace) -> None:
     records older than the retention period."""
     if args.audit_command == "search" and not (args.case_number or args.id_number or args.flagged):
         raise SystemExit("audit search needs --case-number, --id-number or --flagged")
-    settings = load_settings(args.config)
+    settings = admin_settings(args.config)
     if args.audit_command == "purge":
         args.cutoff = _purge_cutoff(settings, args.before)
     raise SystemExit(asyncio.run(_audit_command(settings, args)))
@@ -331,7 +403,7 @@ def token(args: argparse.Namespace) -> None:
     """Issue a bearer token for a caller system; only its hash is stored."""
     from querynode.security.authentication import issue_token, tokens_path
 
-    path = tokens_path(load_settings(args.config))
+    path = tokens_path(admin_settings(args.config))
     print(issue_token(path, args.caller))
     print(f"stored the SHA-256 hash in {path}; the token above is shown once. Restart the node to load it.",
           file=sys.stderr)
@@ -342,7 +414,7 @@ def users(args: argparse.Namespace) -> None:
     from querynode.security.accounts import AccountError
 
     try:
-        asyncio.run(_users(args, load_settings(args.config)))
+        asyncio.run(_users(args, admin_settings(args.config)))
     except AccountError as exc:
         raise SystemExit(exc.message) from None
     except ValueError as exc:  # no node key or field keys: TOTP secrets are sealed with them
@@ -408,6 +480,54 @@ async def create_demo_clerk(settings: Settings) -> str:
     return password
 
 
+def drill(args: argparse.Namespace) -> None:
+    """Run the emergency drill against a node in drill mode; write the dated report."""
+    from querynode.drill import CLASS_KEYS, DrillOptions, DrillRefused, run_drill
+
+    settings = admin_settings(args.config)
+    token_file = Path(args.token_file) if args.token_file else settings.data_dir / DEMO_DRILL_TOKEN
+    if not token_file.exists():
+        raise SystemExit(f"querynode drill: no admin credential: {token_file} does not exist. Issue one with "
+                         f"`querynode token issue --caller {settings.drill.admin_callers[0]}` (a caller in "
+                         f"drill.admin_callers), save it to a file and pass --token-file FILE")
+    classes = tuple(c for c in (args.classes or "").split(",") if c)
+    unknown = sorted(set(classes) - set(CLASS_KEYS))
+    if unknown:
+        raise SystemExit(f"querynode drill: unknown class {', '.join(unknown)}; one of {', '.join(CLASS_KEYS)}")
+    options = DrillOptions(
+        http_url=args.url or f"http://{settings.http.host}:{settings.http.port}",
+        token=token_file.read_text().strip(), report_dir=Path(args.report_dir), operator=args.operator,
+        classes=classes, grpc_credentials=_grpc_client_credentials(args, settings))
+    try:
+        report, md_path, json_path = asyncio.run(run_drill(options))
+    except DrillRefused as exc:
+        raise SystemExit(f"querynode drill: refused by the node: {exc}") from None
+    except (OSError, RuntimeError) as exc:  # aiohttp's connection errors are OSErrors
+        raise SystemExit(f"querynode drill: cannot drill {options.http_url}: {exc}") from None
+    for r in report["classes"]:
+        print(f"{r['status']:<4} {r['title']:<12} detect {r['detect_seconds'] or 0:6.1f} s  "
+              f"recover {r['recover_seconds'] or 0:6.1f} s  {r['note']}".rstrip())
+    print(f"report: {md_path}\n        {json_path}")
+    raise SystemExit(0 if report["passed"] else 1)
+
+
+def _grpc_client_credentials(args: argparse.Namespace, settings: Settings):
+    """TLS credentials for the drill's gRPC health check: the files given, else the demo's
+    client certificate; None when there are none (a plain-text loopback node needs none)."""
+    import grpc
+    from querynode.security.tls import DemoPki
+
+    pki = DemoPki(settings.data_dir / "pki")
+    ca = Path(args.grpc_ca) if args.grpc_ca else pki.ca_cert
+    cert = Path(args.grpc_cert) if args.grpc_cert else pki.client_cert(DEMO_GRPC_CALLER)
+    key = Path(args.grpc_key) if args.grpc_key else pki.client_key(DEMO_GRPC_CALLER)
+    if not ca.exists():
+        return None
+    if cert.exists() and key.exists():
+        return grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
+    return grpc.ssl_channel_credentials(ca.read_bytes())
+
+
 def main(argv: list[str] | None = None) -> None:
     configure_logging(logging.INFO)
     parser = argparse.ArgumentParser(prog="querynode", description="Precise cross-department query node")
@@ -464,5 +584,17 @@ def main(argv: list[str] | None = None) -> None:
     for p in (p_add, p_passwd, p_disable, p_list):
         p.add_argument("--config", help="YAML settings file (for the data dir)")
         p.set_defaults(func=users)
+    p_drill = sub.add_parser("drill", help="emergency drill (应急演练) against a running node in drill mode")
+    p_drill.add_argument("--report-dir", required=True, help="folder for the dated report (Markdown and JSON)")
+    p_drill.add_argument("--url", help="the node's HTTP address (default: http.host and http.port of the settings)")
+    p_drill.add_argument("--token-file", help="a drill admin's bearer token (default: the demo's, "
+                                              "<data_dir>/secrets/drill-admin.token)")
+    p_drill.add_argument("--classes", help="comma-separated subset of the failure classes (default: all)")
+    p_drill.add_argument("--operator", default="drill", help="who runs the drill (goes into the report)")
+    p_drill.add_argument("--grpc-ca", help="CA of the node's gRPC certificate (default: the demo's)")
+    p_drill.add_argument("--grpc-cert", help="client certificate for gRPC health (default: the demo's)")
+    p_drill.add_argument("--grpc-key", help="its key (default: the demo's)")
+    p_drill.add_argument("--config", help="YAML settings file (for the data dir and the node's address)")
+    p_drill.set_defaults(func=drill)
     args = parser.parse_args(argv)
     args.func(args)

@@ -166,6 +166,16 @@ class SecuritySettings(BaseModel):
     blind_index: Literal["sha256", "sm3"] = "sha256"
 
 
+class DrillSettings(BaseModel):
+    """Emergency drills (`querynode drill`, querynode/faults.py): with `enabled`, the node offers
+    fault switches at /_admin/faults to the callers named in `admin_callers` (bearer token
+    only). They act inside the node and never reach a department. Off by default: a node
+    started without it refuses every switch."""
+
+    enabled: bool = False
+    admin_callers: list[str] = Field(default_factory=lambda: ["drill-admin"])
+
+
 class RetrySettings(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10)
     initial_backoff_seconds: float = Field(default=0.05, ge=0)
@@ -189,6 +199,7 @@ class Settings(BaseSettings):
     abuse: AbuseSettings = AbuseSettings()
     security: SecuritySettings = SecuritySettings()
     retry: RetrySettings = RetrySettings()
+    drill: DrillSettings = DrillSettings()
     # Node key for blind indexes (hex, >= 32 hex chars) or a file holding it; the demo creates one.
     node_key: SecretStr | None = None
     node_key_file: Path | None = None

@@ -21,6 +21,7 @@ from querynode.core.bulkhead import Bulkhead, BulkheadPolicy
 from querynode.core.hub import Guards, Hub
 from querynode.core.retry import RetryBudget, RetryPolicy
 from querynode.domain.model import Department
+from querynode.faults import DrillAuditStore, DrillCacheBackend, DrillConnector, DrillFaults, switches_path
 from querynode.observability.health import AuditWatch
 from querynode.security.audit_store import PostgresAuditStore, SqliteAuditStore, store_for
 from querynode.security.abuse import AbuseDetector
@@ -83,6 +84,8 @@ class Node:
     plain_http_departments: tuple[str, ...] = ()
     # Checks the audit store in the background; drives gRPC health (readiness).
     audit_watch: AuditWatch | None = None
+    # The drill's fault switches (drill.enabled), in front of connectors, cache and audit store.
+    faults: DrillFaults | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "Node":
@@ -94,8 +97,15 @@ class Node:
         signer = RecordSigner(settings.read_node_key(), settings.record_digest)
         audit_store = store_for(settings)
         await audit_store.open()
+        cache_backend = _cache_backend(settings)
+        faults = DrillFaults(switches_path(settings.data_dir)) if settings.drill.enabled else None
+        if faults is not None:
+            log.warning("drill mode: fault switches at /_admin/faults for %s", ", ".join(settings.drill.admin_callers))
+            connectors = {dept: DrillConnector(c, faults) for dept, c in connectors.items()}
+            cache_backend = DrillCacheBackend(cache_backend, faults)
+            audit_store = DrillAuditStore(audit_store, faults)
         cache = ResultCache(
-            _cache_backend(settings), index,
+            cache_backend, index,
             {dept: conf.cache_ttl_seconds for dept, conf in settings.departments.items()},
             settings.cache.stale_max_age_seconds, cipher,
         )
@@ -117,7 +127,7 @@ class Node:
         audit_watch = AuditWatch(audit_store.writable)
         await audit_watch.start()
         return cls(settings=settings, hub=hub, audit_store=audit_store, cases=cases, record_store=record_store,
-                   plain_http_departments=plain, audit_watch=audit_watch)
+                   plain_http_departments=plain, audit_watch=audit_watch, faults=faults)
 
     async def close(self) -> None:
         if self.audit_watch is not None:

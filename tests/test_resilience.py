@@ -15,7 +15,7 @@ import pytest
 
 from connectors.base.errors import BadUpstream, RateLimited, Rejected, Unavailable
 from mocks.death import DeathDepartment
-from mocks.faults import FaultPlan, parse_cli_fault, parse_latency
+from querynode.fault_plan import FaultPlan, parse_cli_fault, parse_latency
 from querynode.config import DepartmentSettings, RetrySettings
 from querynode.core.breaker import BreakerPolicy, BreakerState, CircuitBreaker, CircuitOpen
 from querynode.core.bulkhead import TokenBucket
