@@ -100,3 +100,22 @@ async def test_case_page_works_without_javascript(browser, site, samples):  # no
         assert await p.locator("#progress").count() == 0
     finally:
         await context.close()
+
+
+async def test_case_page_offers_fresh_answers_for_registration(page, site, identity_mock, samples):  # noqa: F811
+    """登簿前复核: the clerk can ask every department again instead of taking cached answers."""
+    a, b = samples["identity"]["match"][:2]
+    await login(page, site)
+    await fill_case(page, site, [("seller", a), ("buyer", b)])
+    asked = identity_mock.stats["requests"]
+    await fill_case(page, site, [("seller", a), ("buyer", b)])
+    assert identity_mock.stats["requests"] == asked  # the same case again: answered from the cache
+    await fill_case(page, site, [("seller", a), ("buyer", b)], submit=False)
+    await page.check("#fresh")
+    await page.click("#case-form button[type=submit]")
+    await page.wait_for_selector("#case-status, #errors")
+    assert await page.inner_text("#case-status") == "所列项目未发现异常"
+    assert identity_mock.stats["requests"] > asked  # fresh: the department was asked again
+    records = await site.node.audit_store.records(case_number="2026-110105-000777")
+    case_records = [r for r in records if r.operation == "CheckCase"]
+    assert len(case_records) == 3

@@ -70,11 +70,11 @@ def _case_from_form(request: web.Request) -> tuple[m.RequestContext, CaseRequest
             party_rows.append(shown)
     ctx = m.RequestContext(
         case_number=fields.get("case_number", ""), operator_id=session.username, purpose=fields.get("purpose", ""),
-        caller=WEB_CALLER, request_id=new_request_id())
+        caller=WEB_CALLER, request_id=new_request_id(), fresh=fields.get("fresh") == "on")
     case = CaseRequest(registration_type=fields.get("registration_type", ""), parties=tuple(parties),
                        judgment_case_number=fields.get("judgment_case_number", ""),
                        place_name=fields.get("place_name", ""))
-    kept = {k: fields.get(k, "") for k in ("case_number", "purpose", "registration_type")}  # no personal data
+    kept = {k: fields.get(k, "") for k in ("case_number", "purpose", "registration_type", "fresh")}  # no personal data
     return ctx, case, kept, party_rows, len(rows)
 
 
