@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from querynode.core.findings import CaseView, finding
+from querynode.core.operations import registry
 from querynode.domain import model as m
 from querynode.domain.case import CaseParty, CheckResult, Finding
 from querynode.domain.identifiers import same_person_name, same_resident_id
@@ -189,10 +190,36 @@ ORG_STATUS_TEXT = {
 }
 
 
-def _organization_query(p: CaseParty) -> m.OrganizationQuery:
-    if p.credit_code:
-        return m.OrganizationQuery(credit_code=p.credit_code)
-    return m.OrganizationQuery(name=p.organization_name or None)
+@dataclass(frozen=True)
+class NoOnlineSource:
+    """A check no department can answer online: the clerk verifies by hand, for `reason`.
+    `query` is the lookup it would have been, validated like any other (a malformed code is
+    still refused)."""
+
+    query: Any
+    reason: str
+
+
+# Registration authority (GB 32100, first character of a credit code) -> the operation of the
+# register that answers online for it (declared in connectors/<name>/declaration.py).
+REGISTERS = {"1": "LookupOrgan", "5": "LookupSocialOrganization", "9": "LookupOrganization"}
+# The authorities with no online register, as GB 32100 names them.
+OFFLINE_AUTHORITIES = {
+    "2": "外交", "3": "司法行政", "4": "文化", "6": "旅游", "7": "宗教", "8": "工会",
+    "A": "中央军委改革和编制办公室", "N": "农业农村", "Y": "其他",
+}
+
+
+def _organization_query(p: CaseParty) -> Any:
+    if not p.credit_code:  # by name: the enterprise register, the only one that searches names
+        return m.OrganizationQuery(name=p.organization_name or None)
+    authority = p.credit_code.strip()[:1].upper()
+    if authority in REGISTERS:
+        return registry().operations[REGISTERS[authority]].query_type(credit_code=p.credit_code)
+    who = OFFLINE_AUTHORITIES.get(authority, "该")
+    return NoOnlineSource(m.OrganizationQuery(credit_code=p.credit_code),
+                          f"统一社会信用代码首位为 {authority}（{who}部门登记），该登记管理部门无联网核验渠道，"
+                          f"须人工核验其登记证书原件")
 
 
 def _organization_summary(r: m.OrganizationResult, who: str) -> str:
