@@ -17,6 +17,7 @@ DEPARTMENTS = (
     (7, "mocks.financial_license", "FinancialLicenseDepartment"),
     (8, "mocks.organ", "OrganDepartment"),
     (9, "mocks.social_org", "SocialOrgDepartment"),
+    (10, "mocks.cremation", "CremationDepartment"),
 )
 
 

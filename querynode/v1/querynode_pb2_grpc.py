@@ -81,6 +81,11 @@ class QueryNodeStub:
                 request_serializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationRequest.SerializeToString,
                 response_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationResponse.FromString,
                 _registered_method=True)
+        self.QueryCremation = channel.unary_unary(
+                '/querynode.v1.QueryNode/QueryCremation',
+                request_serializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationRequest.SerializeToString,
+                response_deserializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationResponse.FromString,
+                _registered_method=True)
         self.CheckCase = channel.unary_unary(
                 '/querynode.v1.QueryNode/CheckCase',
                 request_serializer=querynode_dot_v1_dot_querynode__pb2.CheckCaseRequest.SerializeToString,
@@ -166,6 +171,13 @@ class QueryNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryCremation(self, request, context):
+        """Cremation record of a person: the second source of deaths (民政部 殡葬服务火化信息).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CheckCase(self, request, context):
         """Every check one registration case needs, run in parallel; returns the verification record.
         """
@@ -234,6 +246,11 @@ def add_QueryNodeServicer_to_server(servicer, server):
                     servicer.LookupSocialOrganization,
                     request_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationRequest.FromString,
                     response_serializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationResponse.SerializeToString,
+            ),
+            'QueryCremation': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryCremation,
+                    request_deserializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationRequest.FromString,
+                    response_serializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationResponse.SerializeToString,
             ),
             'CheckCase': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckCase,
@@ -496,6 +513,33 @@ class QueryNode:
             '/querynode.v1.QueryNode/LookupSocialOrganization',
             querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationRequest.SerializeToString,
             querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryCremation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/querynode.v1.QueryNode/QueryCremation',
+            querynode_dot_v1_dot_querynode__pb2.QueryCremationRequest.SerializeToString,
+            querynode_dot_v1_dot_querynode__pb2.QueryCremationResponse.FromString,
             options,
             channel_credentials,
             insecure,
