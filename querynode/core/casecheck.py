@@ -132,7 +132,7 @@ class CaseChecker:
             if not kinds:
                 expected = "组织（法人或非法人组织）" if party.is_person else "自然人"
                 raise _invalid(f"parties[{i}]", f"角色 {party.role} 的当事人须为{expected}")
-            for name in kinds:
+            for name in [n for named in kinds for n in (named, *KINDS[named].also)]:
                 kind = KINDS[name]
                 query = kind.query(party)
                 if isinstance(query, NoOnlineSource):  # validated all the same, then left to a person

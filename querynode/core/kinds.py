@@ -38,6 +38,8 @@ class Kind:
     follow_up: Callable[[Any], list[tuple[str, str, Any]]] | None = None
     # Whether an answer is only "not ready yet" (an asynchronous source): the check is PENDING.
     pending: Callable[[Any], bool] = lambda result: False
+    # Kinds planned with this one for the same party (a second source of the same fact).
+    also: tuple[str, ...] = ()
 
 
 KINDS: dict[str, Kind] = {}
@@ -78,7 +80,13 @@ register(Kind(
 ))
 
 
-# ------------------------------------------------------------------ death
+# ------------------------------------------------------------------ death (卫健委) and cremation (民政部 殡葬)
+# Two sources of deaths: the 卫健委 death certificate and the 民政部 cremation record. Either
+# record makes a party deceased, and the finding names the source; only the 卫健委 can say "no
+# death record" (not every death ends in a cremation). One of the two checks speaks for both:
+# the death check when 卫健委 answered, else the cremation check.
+
+DEATH_SOURCES = {"death": "卫健委死亡医学证明", "cremation": "民政部殡葬火化记录"}
 
 
 def _death_summary(r: m.DeathResult, who: str) -> str:
@@ -87,28 +95,59 @@ def _death_summary(r: m.DeathResult, who: str) -> str:
     return f"{who}：{r.record.died_on} 死亡（证明编号 {r.record.certificate_number}）"
 
 
-def _death_findings(result: CheckResult, view: CaseView) -> list[Finding]:
+def _cremation_summary(r: Any, who: str) -> str:
+    if not r.records:
+        return f"{who}：无火化记录（不能证明在世）"
+    c = r.records[-1]
+    return f"{who}：{c.died_on} 死亡，{c.cremated_on} 火化（民政部殡葬火化记录）"
+
+
+def _deceased(view: CaseView, index: int) -> tuple[str, str, tuple[str, ...]] | None:
+    """(date of death, source, check ids) from the first source with a record; None if none has."""
+    for r in view.done("death", index):
+        if r.answer.result.record is not None:
+            return r.answer.result.record.died_on, DEATH_SOURCES["death"], (r.check.check_id,)
+    for r in view.done("cremation", index):
+        if r.answer.result.records:
+            return r.answer.result.records[-1].died_on, DEATH_SOURCES["cremation"], (r.check.check_id,)
+    return None
+
+
+def _life_findings(result: CheckResult, view: CaseView) -> list[Finding]:
     if result.check.about:  # a follow-up (the spouse's death): the kind that asked for it reads it
         return []
-    r, who, ids = result.answer.result, view.who(result.check), (result.check.check_id,)
-    rule = view.role_plan(result.check).deceased
+    index = result.check.party_index
+    if result.check.kind == "cremation" and view.done("death", index):
+        return []  # the death check speaks for both
+    who, rule = view.who(result.check), view.role_plan(result.check).deceased
+    died = _deceased(view, index)
+    if died is None:
+        if rule == "expected" and result.check.kind == "death":
+            return [finding("DECEDENT_NO_DEATH_RECORD", (result.check.check_id,), who=who)]
+        return []
+    died_on, source, ids = died
+    when = f"{died_on}（据{source}）"
     out = []
-    if rule == "expected" and r.record is None:
-        out.append(finding("DECEDENT_NO_DEATH_RECORD", ids, who=who))
-    elif rule == "forbidden" and r.record is not None:
-        out.append(finding("PARTY_DECEASED", ids, who=who, died_on=r.record.died_on))
-    elif rule == "info" and r.record is not None:
-        out.append(finding("HOLDER_DECEASED", ids, who=who, died_on=r.record.died_on))
-    if r.record is not None and view.identity_missing(result.check.party_index):
+    if rule == "forbidden":
+        out.append(finding("PARTY_DECEASED", ids, who=who, died_on=when))
+    elif rule == "info":
+        out.append(finding("HOLDER_DECEASED", ids, who=who, died_on=when))
+    if view.identity_missing(index):
         out.append(finding("SOURCES_DISAGREE", ids,
-                           detail=f"{who}：公安部无此身份号码记录，但卫健委有死亡记录，请人工核实。"))
+                           detail=f"{who}：公安部无此身份号码记录，但有{source}，请人工核实。"))
     return out
 
 
 register(Kind(
     name="death", subject="person",
     query=lambda p: m.DeathQuery(p.id_number, p.name),
-    summary=_death_summary, findings=_death_findings,
+    summary=_death_summary, findings=_life_findings, also=("cremation",),
+))
+
+register(Kind(
+    name="cremation", subject="person",
+    query=lambda p: registry().operations["QueryCremation"].query_type(p.id_number, p.name),
+    summary=_cremation_summary, findings=_life_findings,
 ))
 
 
