@@ -1,4 +1,5 @@
-"""The ministry business payloads as a department answers them directly: a signed JSON POST
+"""The ministry business payloads, carried over a relay chosen by configuration (`relay_from`),
+or, without one, as a department answers them directly: a signed JSON POST
 carrying `{"head": {requestType, cxqqdh, businessNumber}, "data": <business request>}`, and a
 reply `{"head": {"status", "msg"}, "data": <business reply>}` (INTERFACES.md §1.3, §3.6: the
 2.x services return the ministry payload under `data`). The head status codes are the relays'
@@ -14,12 +15,15 @@ import hmac
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
-from connectors.base.contract import CallInfo, Connector
+from connectors.base.contract import CallInfo, Connector, ConnectorConfig
 from connectors.base.errors import BadUpstream, PermissionDenied, RateLimited, Rejected, Unavailable
 from connectors.base.http import check_status, client_timeout, map_errors, read_body
 from connectors.base.wire import json_object, query_request_number
+from connectors.relay.contract import Relay, Service
+from connectors.relay.gateway import GatewayConfig, GatewayRelay
 
 OK = "0200"
 RETRY = {"0401", "0402", "0403"}
@@ -58,14 +62,47 @@ def business_reply(dept: str, raw: bytes) -> Any:
     return reply["data"]
 
 
+def relay_from(config: ConnectorConfig, service: Service) -> Relay | None:
+    """The relay configuration chooses for this department (option `relay`), or None to call the
+    service directly. `relay: gateway` carries it over the 部级接口 gateway at the department url;
+    option `gateway` holds `GatewayConfig` fields, `credentials_file` the operator's bjjk.json.
+    A relay that does not carry the service stops the node at start-up (ValueError)."""
+    kind = config.options.get("relay", "")
+    if not kind:
+        return None
+    if kind != "gateway":
+        raise ValueError(f"relay {kind!r} is not one this service can be carried over (gateway)")
+    fields = dict(config.options.get("gateway", {}))
+    credentials = fields.pop("credentials_file", None)
+    if credentials:
+        fields = {**json.loads(Path(credentials).read_text(encoding="utf-8")), **fields}
+    relay = GatewayRelay(GatewayConfig(base_url=config.base_url, ca_file=config.ca_file,
+                                       max_reply_bytes=config.max_reply_bytes, **fields))
+    relay.code_for(service)
+    return relay
+
+
 class MinistryConnector(Connector):
-    """A connector for one ministry service: subclasses set `department`, `path`, `request_type`
-    and the region (option `region`, default 110000) that numbers its requests."""
+    """A connector for one ministry service: subclasses set `department`, `path`, `request_type`,
+    `service` (its name among the relays' services) and the region (option `region`, default
+    110000) that numbers its direct requests."""
 
     path: str
     request_type: str
+    service: Service
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        super().__init__(config)
+        self.relay = relay_from(config, self.service)
+
+    async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.close()
+        await super().close()
 
     async def ask(self, data: dict, call: CallInfo) -> Any:
+        if self.relay is not None:
+            return lower_keys((await self.relay.send(self.service, data, call)).payload)
         region = str(self.config.options.get("region", "110000"))
         body = json.dumps({"head": {"requestType": self.request_type, "cxqqdh": query_request_number(region),
                                     "businessNumber": call.case_number}, "data": data},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from connectors.base import CallInfo
 from connectors.base.ministry import MinistryConnector
+from connectors.relay.contract import Service
 from connectors.cremation.reply import DEPT, parse
 from connectors.cremation.types import CremationQuery, CremationResult
 
@@ -14,6 +15,7 @@ def request(query: CremationQuery) -> dict:
 class CremationConnector(MinistryConnector):
     department = DEPT
     path = "/mca/api/crem/query"
+    service = Service.CREMATION_QUERY
     request_type = "zw_civil_crem"
 
     async def lookup(self, query: CremationQuery, call: CallInfo) -> CremationResult:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from connectors.base import CallInfo
 from connectors.base.ministry import MinistryConnector
+from connectors.relay.contract import Service
 from connectors.organ.reply import DEPT, parse
 from connectors.organ.types import OrganQuery, OrganResult
 
@@ -15,6 +16,7 @@ def request(query: OrganQuery) -> dict:
 class OrganConnector(MinistryConnector):
     department = DEPT
     path = "/zbb/api/organ/query"
+    service = Service.ORGAN_QUERY
     request_type = "ZB01"
 
     async def lookup(self, query: OrganQuery, call: CallInfo) -> OrganResult:

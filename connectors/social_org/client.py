@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from connectors.base import CallInfo
 from connectors.base.ministry import MinistryConnector
+from connectors.relay.contract import Service
 from connectors.social_org.reply import DEPT, parse
 from connectors.social_org.types import SocialOrgQuery, SocialOrgResult
 
@@ -17,6 +18,7 @@ def request(query: SocialOrgQuery) -> dict:
 class SocialOrgConnector(MinistryConnector):
     department = DEPT
     path = "/mca/api/shzz/query"
+    service = Service.SOCIAL_ORG_QUERY
     request_type = "MZ02"
 
     async def lookup(self, query: SocialOrgQuery, call: CallInfo) -> SocialOrgResult:
