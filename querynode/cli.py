@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,18 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
         cases=node.cases, audit_watch=node.audit_watch, authenticator=authenticator, credentials=credentials,
         reuse_port=worker)
     app = create_app(node.hub, anonymous_caller=settings.anonymous_caller, cases=node.cases,
-                     accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings)))
+                     accounts=AccountStore(accounts_path(settings.data_dir), cipher_for(settings)),
+                     trusted_proxies=sec.trusted_proxies)
     app[json_api.AUTH_KEY] = authenticator
     app[AUDIT_WATCH_KEY] = node.audit_watch
     drill_admin.add_routes(app, drill_admin.DrillAdmin(settings, node.faults, authenticator, worker, grpc_port))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.default_deadline_seconds)
     await runner.setup()
-    await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None).start()
+    await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None,
+                      ssl_context=http_ssl_context(settings)).start()
     http_port = runner.addresses[0][1]
     print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
-    print(f"querynode HTTP  http://{settings.http.host}:{http_port}  "
+    print(f"querynode HTTP  {'https' if sec.http_tls else 'http'}://{settings.http.host}:{http_port}  "
           f"(POST /api/v1/identity/verify, GET /healthz /readyz /metrics, GET /api/v1/openapi.json)", flush=True)
     print(f"audit trail     {settings.audit.backend}: "
           f"{settings.audit_path() if settings.audit.backend == 'sqlite' else settings.audit.postgres_table}", flush=True)
@@ -86,6 +89,18 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
             orphan_watch.cancel()
         await asyncio.gather(grpc_server.stop(grace=settings.default_deadline_seconds), runner.cleanup())
         await node.close()
+
+
+def http_ssl_context(settings: Settings):
+    """The HTTP door's TLS context (security.http_tls), or None for plain HTTP."""
+    from querynode.security.tls import server_ssl_context
+
+    sec = settings.security
+    if not sec.http_tls:
+        return None
+    if sec.tls_cert_file is None or sec.tls_key_file is None:
+        raise SystemExit("security.http_tls needs security.tls_cert_file and security.tls_key_file")
+    return server_ssl_context(sec.tls_cert_file, sec.tls_key_file)
 
 
 def _secret_file(path: Path, nbytes: int = 32) -> Path:
@@ -201,7 +216,8 @@ def _demo_security(data_dir: Path):
     token_file = _token_file(data_dir / "secrets" / "demo-api.token", tokens, DEMO_API_CALLER)
     security = SecuritySettings(
         grpc_auth="mtls", http_auth="token", tls_cert_file=pki.server_cert, tls_key_file=pki.server_key,
-        client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys)
+        client_ca_file=pki.ca_cert, tokens_file=tokens, field_keys_file=field_keys,
+        certificate_callers=[DEMO_GRPC_CALLER])
     return security, pki, token_file.read_text().strip()
 
 
@@ -294,29 +310,45 @@ def record_verify(args: argparse.Namespace) -> None:
 
 
 async def _audit_command(settings: Settings, args: argparse.Namespace) -> int:
-    from querynode.security.audit_store import ExportInvalid, store_for, verify_export
+    from querynode.security.audit_store import ExportInvalid, WitnessInvalid, store_for, verify_export
     from querynode.security.blind_index import BlindIndex, identifier_digest
 
-    store = store_for(settings)
+    store = store_for(settings, purge=args.audit_command == "purge", checkpoints=False)
     await store.open()
     try:
         if args.audit_command == "verify" and args.export:
             try:
-                print(verify_export(Path(args.export), await store.anchors()))
+                print(verify_export(Path(args.export), await store.anchors(), store.key))
                 return 0
             except ExportInvalid as exc:
                 print(f"FAILED: {exc}")
                 return 1
-        if args.audit_command == "verify":
-            count, head = await store.head()
-            broken = await store.verify_chain()
-            if broken is not None:
-                print(f"FAILED: the chain breaks at record seq {broken} (changed, inserted, the one after a "
-                      f"deleted record, or a purged range whose anchor does not link); {count} records")
+        if args.audit_command in ("verify", "checkpoint"):
+            try:
+                verdict = await store.verify()
+            except WitnessInvalid as exc:
+                print(f"FAILED: {exc}")
+                return 1
+            if not verdict.ok:
+                print(f"FAILED: {verdict.problem}; {verdict.records} records hold before it")
+                return 1
+            if args.audit_command == "checkpoint":
+                checkpoint = await store.checkpoint(force=True)
+                print(f"checkpoint written to {store.witness.path}: seq {checkpoint.seq}, head {checkpoint.head}")
+                return 0
+            cp = verdict.checkpoint
+            if cp is None and verdict.head_seq > 0:
+                print(f"FAILED: no checkpoint in the witness {store.witness.path}: a cut tail or a replaced store "
+                      "cannot be ruled out (the node writes one when it starts; or run `querynode audit checkpoint`)")
                 return 1
             anchor = await store.latest_anchor()
             since = f" from the anchor of the purge through seq {anchor.through_seq}" if anchor else ""
-            print(f"OK: {count} records, chain intact{since}; head hash {head} (keep it elsewhere to detect a cut tail)")
+            legacy = (f"; {verdict.legacy_records} records from before keyed chains (plain SHA-256) sealed by "
+                      "the records after them" if verdict.legacy_records else "")
+            witnessed = f"; witness checkpoint of {cp.at} at seq {cp.seq} holds" if cp else ""
+            intents = f"; {verdict.intents} intent records" if verdict.intents else ""
+            print(f"OK: {verdict.records} records, chain intact{since}{witnessed}{legacy}{intents}; "
+                  f"head seq {verdict.head_seq} {verdict.head}")
             return 0
         if args.audit_command == "purge":
             return await _audit_purge(store, settings, args)
@@ -400,13 +432,35 @@ def audit(args: argparse.Namespace) -> None:
 
 
 def token(args: argparse.Namespace) -> None:
-    """Issue a bearer token for a caller system; only its hash is stored."""
-    from querynode.security.authentication import issue_token, tokens_path
+    """Bearer tokens of caller systems (only their hashes are stored; a running node re-reads
+    the file when it changes): issue, list, revoke, rotate."""
+    from querynode.security import authentication as auth
 
-    path = tokens_path(admin_settings(args.config))
-    print(issue_token(path, args.caller))
-    print(f"stored the SHA-256 hash in {path}; the token above is shown once. Restart the node to load it.",
-          file=sys.stderr)
+    path = auth.tokens_path(admin_settings(args.config))
+    try:
+        if args.token_command == "list":
+            rows = auth.list_tokens(path)
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            for token_id, caller, issued, expires in rows:
+                state = "expired" if expires <= now else "valid"
+                print(f"{token_id}  {caller:<24} issued {issued}  expires {expires}  {state}")
+            print(f"{len(rows)} token(s) in {path}")
+        elif args.token_command == "revoke":
+            if not (args.id or args.caller):
+                raise SystemExit("token revoke needs --id ID (from token list) or --caller NAME")
+            removed = auth.revoke_tokens(path, token=args.id, caller=args.caller)
+            print(f"revoked {removed} token(s); a running node refuses them from its next call")
+            raise SystemExit(0 if removed else 1)
+        elif args.token_command == "rotate":
+            print(auth.rotate_token(path, args.caller, days=args.days, grace_hours=args.grace_hours))
+            print(f"stored the SHA-256 hash in {path}; the token above is shown once. The caller's older tokens "
+                  f"expire in {args.grace_hours:g} hours.", file=sys.stderr)
+        else:
+            print(auth.issue_token(path, args.caller, args.days))
+            print(f"stored the SHA-256 hash in {path}; the token above is shown once, valid {args.days:g} days. "
+                  "A running node loads it at its next call.", file=sys.stderr)
+    except ValueError as exc:
+        raise SystemExit(f"querynode token: {exc}") from None
 
 
 def users(args: argparse.Namespace) -> None:
@@ -546,7 +600,10 @@ def main(argv: list[str] | None = None) -> None:
     p_verify.add_argument("--config", help="YAML settings file (for the node key)")
     p_verify.set_defaults(func=record_verify)
     p_audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
-    p_audit_verify = p_audit.add_parser("verify", help="check the hash chain; names the first bad record")
+    p_audit_verify = p_audit.add_parser(
+        "verify", help="check the keyed chain, its anchors and the witness checkpoints; names the first bad record")
+    p_audit_checkpoint = p_audit.add_parser(
+        "checkpoint", help="verify, then write a checkpoint of the head to the witness (the node writes them itself)")
     p_audit_search = p_audit.add_parser("search", help="records of a case, or about an ID number (blind index)")
     p_audit_search.add_argument("--case-number")
     p_audit_search.add_argument("--id-number")
@@ -558,14 +615,24 @@ def main(argv: list[str] | None = None) -> None:
     p_audit_purge.add_argument("--export-dir", help="folder for the export (default: audit.export_dir)")
     p_audit_purge.add_argument("--before", help="ISO date or time (UTC unless it names a zone); "
                                                 "no later than now less audit.retention_days (the default)")
-    for p in (p_audit_verify, p_audit_search, p_audit_purge):
+    for p in (p_audit_verify, p_audit_checkpoint, p_audit_search, p_audit_purge):
         p.add_argument("--config", help="YAML settings file (else QUERYNODE_CONFIG and environment)")
         p.set_defaults(func=audit)
     p_token = sub.add_parser("token", help="caller tokens").add_subparsers(dest="token_command", required=True)
     p_issue = p_token.add_parser("issue", help="issue a bearer token for a caller system (printed once)")
     p_issue.add_argument("--caller", required=True)
-    p_issue.add_argument("--config", help="YAML settings file (for the tokens file)")
-    p_issue.set_defaults(func=token)
+    p_token_list = p_token.add_parser("list", help="tokens: id, caller, issued, expires (never the token)")
+    p_revoke = p_token.add_parser("revoke", help="remove a token (--id from token list) or all of a caller's")
+    p_revoke.add_argument("--id", help="the token id (at least 8 hex digits) that token list shows")
+    p_revoke.add_argument("--caller")
+    p_rotate = p_token.add_parser("rotate", help="a new token for a caller; its older tokens expire after a grace")
+    p_rotate.add_argument("--caller", required=True)
+    p_rotate.add_argument("--grace-hours", type=float, default=24, help="older tokens stay valid this long (24)")
+    for p in (p_issue, p_rotate):
+        p.add_argument("--days", type=float, default=90, help="how long the new token is valid (90)")
+    for p in (p_issue, p_token_list, p_revoke, p_rotate):
+        p.add_argument("--config", help="YAML settings file (for the tokens file)")
+        p.set_defaults(func=token)
     p_users = sub.add_parser("users", help="clerk accounts for the web pages").add_subparsers(
         dest="users_command", required=True)
     p_add = p_users.add_parser("add", help="create an account (password asked twice, or --password-stdin)")

@@ -100,6 +100,13 @@ class AuditSettings(BaseModel):
     # art. 21: at least six months, so no less than 180 days).
     retention_days: int = Field(default=180, ge=180)
     export_dir: Path | None = None  # default: <data_dir>/audit-exports
+    # Checkpoints of the chain head (MAC'd with the node's audit key), appended every
+    # checkpoint_seconds and at close: put it on another volume than the audit database.
+    witness_file: Path | None = None  # default: <data_dir>/audit-witness.jsonl
+    checkpoint_seconds: float = Field(default=60, gt=0)
+    # `querynode audit purge` connects with this (the purge role: SELECT, DELETE on the table,
+    # INSERT on the anchors); the node's own role needs only INSERT and SELECT. Empty: postgres_dsn.
+    purge_dsn: str = ""
 
 
 class AbuseSettings(BaseModel):
@@ -112,6 +119,11 @@ class AbuseSettings(BaseModel):
     distinct_subjects: int = Field(default=30, ge=1)
     # A case number under which more distinct persons were looked up is not a real case.
     subjects_per_case: int = Field(default=8, ge=1)
+    # Invented ids, within the window: more distinct operator ids of one caller system, case
+    # numbers of one operator, or case numbers one person was looked up under, are flagged.
+    operators_per_caller: int = Field(default=20, ge=1)
+    cases_per_operator: int = Field(default=60, ge=1)
+    cases_per_subject: int = Field(default=3, ge=1)
 
 
 class CallerSettings(BaseModel):
@@ -121,6 +133,12 @@ class CallerSettings(BaseModel):
     departments: list[str] = Field(default_factory=lambda: ["*"])
     view: Literal["verdict", "masked", "full"] = "masked"
     operator_limit_per_minute: int = Field(default=0, ge=0)  # 0: no limit
+    # All lookups of this caller system per minute, whatever operator ids it sends; 0: no limit.
+    caller_limit_per_minute: int = Field(default=0, ge=0)
+    # The caller's operator roster and its case-number pattern (a regular expression the whole
+    # number must match); calls outside them are refused. Empty: not checked.
+    operators: list[str] = Field(default_factory=list)
+    case_number_pattern: str = ""
 
 
 class SecuritySettings(BaseModel):
@@ -133,8 +151,17 @@ class SecuritySettings(BaseModel):
     http_auth: Literal["token", "none"] = "token"
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Serve the HTTP door (JSON API, clerk pages) over TLS with tls_cert_file/tls_key_file:
+    # tokens, passwords and ID numbers then never cross a hop in clear, the edge's included.
+    http_tls: bool = False
     client_ca_file: Path | None = None
     tokens_file: Path | None = None  # default: <data_dir>/secrets/tokens.json (hashes only)
+    # Subject CNs accepted from client certificates (grpc_auth: mtls); empty: the names in
+    # `callers`; both empty: no certificate is accepted (deny by default).
+    certificate_callers: list[str] = Field(default_factory=list)
+    # Addresses or networks of the reverse proxies (the edge nginx) whose X-Forwarded-For and
+    # X-Forwarded-Proto the HTTP door believes; from anyone else those headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
     field_cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
     # Field keys by key id (hex), or a file of "key_id hexkey" lines; none: derived from the node key.
     field_keys: dict[str, SecretStr] = Field(default_factory=dict)
@@ -234,6 +261,9 @@ class Settings(BaseSettings):
 
     def audit_path(self) -> Path:
         return self.audit.sqlite_path or self.data_dir / "audit.sqlite"
+
+    def witness_path(self) -> Path:
+        return self.audit.witness_file or self.data_dir / "audit-witness.jsonl"
 
     def read_node_key(self) -> bytes:
         if self.node_key is not None:

@@ -18,6 +18,7 @@ from querynode.core.operations import registry
 from querynode.config import DepartmentSettings, Settings
 from querynode.node import Node
 from querynode.security.accounts import AccountStore, accounts_path
+from querynode.security.audit_store import ChainKey, PostgresAuditStore, SqliteAuditStore, Witness
 from querynode.security.field_crypto import cipher_for
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
@@ -26,6 +27,31 @@ APP_ID = "querynode-test"
 
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+# The node key of audit stores built directly in tests (and of the `querynode audit` commands
+# that check them): the chain's MAC key is derived from it.
+TEST_NODE_KEY = secrets.token_hex(32)
+AUDIT_KEY = ChainKey(bytes.fromhex(TEST_NODE_KEY))
+
+
+def sqlite_audit(path, **kwargs) -> SqliteAuditStore:
+    """A SQLite audit store keyed with TEST_NODE_KEY, its witness beside it (the default name)."""
+    from pathlib import Path
+
+    return SqliteAuditStore(path, AUDIT_KEY, witness=Witness(Path(path).parent / "audit-witness.jsonl", AUDIT_KEY),
+                            **kwargs)
+
+
+def pg_audit(table: str, witness_dir, dsn: str = PG_DSN, **kwargs) -> PostgresAuditStore:
+    """A PostgreSQL audit store keyed with TEST_NODE_KEY, its witness in witness_dir."""
+    return PostgresAuditStore(dsn, table, key=AUDIT_KEY, witness=Witness(witness_dir / "audit-witness.jsonl", AUDIT_KEY),
+                              **kwargs)
+
+
+def pg_cli_env(table: str, witness_dir) -> dict[str, str]:
+    """The environment for `querynode audit ...` on a pg_audit store."""
+    return {"QUERYNODE_AUDIT__BACKEND": "postgres", "QUERYNODE_AUDIT__POSTGRES_DSN": PG_DSN,
+            "QUERYNODE_AUDIT__POSTGRES_TABLE": table, "QUERYNODE_NODE_KEY": TEST_NODE_KEY,
+            "QUERYNODE_DATA_DIR": str(witness_dir)}
 
 
 @pytest.fixture

@@ -168,3 +168,32 @@ async def test_flagged_lookups_are_answered_recorded_counted_and_searchable(tmp_
     assert out.count(FLAG) == 4
     for person in browsed:
         assert person.id_number not in out and person.name not in out
+
+
+# ------------------------------------------------- invented ids (issue 18, M2)
+
+
+def test_invented_case_numbers_are_flagged(people):
+    """The red team's 90 lookups, each under a freshly invented case number: 0 flagged before."""
+    detector = AbuseDetector(BlindIndex(os.urandom(32)), cases_per_operator=60)
+    flags = []
+    for n in range(90):
+        flags += lookups(detector, people[n:n + 1], operator="clerk-x", case=f"2026-INVENTED-{n:04d}")
+    assert flags[:60] == [""] * 60
+    assert all("abuse:case_churn" in f for f in flags[60:]) and len(flags) == 90
+
+
+def test_rotating_operator_ids_are_flagged(people):
+    detector = AbuseDetector(BlindIndex(os.urandom(32)), operators_per_caller=20)
+    flags = []
+    for n in range(40):
+        flags += lookups(detector, people[n:n + 1], operator=f"op-{n}", case=f"2026-{n:04d}")
+    assert flags[:20] == [""] * 20 and all("abuse:operator_churn" in f for f in flags[20:])
+
+
+def test_one_person_under_many_case_numbers_is_flagged(people):
+    detector = AbuseDetector(BlindIndex(os.urandom(32)), cases_per_subject=3)
+    flags = []
+    for n in range(6):
+        flags += lookups(detector, people[:1], operator="clerk-y", case=f"2026-{n:04d}")
+    assert flags[:3] == [""] * 3 and all("abuse:subject_many_cases" in f for f in flags[3:])

@@ -24,10 +24,9 @@ from querynode.security.audit_store import (
     AuditRecord,
     PostgresAuditStore,
     PurgeRefused,
-    SqliteAuditStore,
     chain_hash,
 )
-from tests.conftest import PG_DSN
+from tests.conftest import PG_DSN, TEST_NODE_KEY, pg_audit, pg_cli_env, sqlite_audit
 
 OLD, NEW = "2020-01-01", "2020-06-01"  # records before and after the cutoff below
 CUTOFF = "2020-03-01"
@@ -69,14 +68,14 @@ def check_export(path: Path, out: str, expected_rows: list[tuple]) -> None:
 @pytest.fixture
 async def sqlite_env(tmp_path):
     """A SQLite audit file with 5 records before the cutoff and 3 after; the CLI environment."""
-    store = SqliteAuditStore(tmp_path / "audit.sqlite")
+    store = sqlite_audit(tmp_path / "audit.sqlite")
     await store.open()
     for n in range(1, 6):
         await store.append(record(n, OLD))
     for n in range(6, 9):
         await store.append(record(n, NEW))
     await store.close()
-    return store.path, {"QUERYNODE_DATA_DIR": str(tmp_path)}
+    return store.path, {"QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": TEST_NODE_KEY}
 
 
 def sqlite_rows(path: Path, query: str = "SELECT seq, audit_id, prev_hash, hash FROM audit ORDER BY seq") -> list:
@@ -127,7 +126,7 @@ async def test_sqlite_purge_exports_then_deletes_old_records(sqlite_env, tmp_pat
 
 async def test_sqlite_purge_stops_at_the_first_record_not_older(tmp_path):
     """Records out of time order (clock step): only the prefix of the chain before the cutoff goes."""
-    store = SqliteAuditStore(tmp_path / "audit.sqlite")
+    store = sqlite_audit(tmp_path / "audit.sqlite")
     await store.open()
     for n, day in ((1, OLD), (2, NEW), (3, OLD)):
         await store.append(record(n, day))
@@ -196,7 +195,7 @@ async def test_sqlite_after_a_purge_deletes_and_updates_are_still_refused(sqlite
     ("UPDATE audit SET flags = 'abuse:subjects_outside_cases' WHERE seq = 8", 8),
     # a purged record put back: the anchor covers its seq
     (("INSERT INTO audit SELECT 3, 'back', at, request_id, caller, operator_id, case_number, purpose, operation, "
-      "department, subject_index, outcome, latency_ms, prev_hash, hash, flags FROM audit WHERE seq = 6"), 3),
+      "department, subject_index, outcome, latency_ms, prev_hash, hash, flags, source FROM audit WHERE seq = 6"), 3),
 ])
 async def test_sqlite_tampering_after_a_purge_is_named(sqlite_env, tmp_path, tamper, first_bad):
     path, env = sqlite_env
@@ -250,14 +249,14 @@ async def test_an_export_verifies_on_its_own_and_edits_to_it_are_named(sqlite_en
 
 
 async def test_purging_every_record_keeps_the_chain_going_from_the_anchor(tmp_path):
-    store = SqliteAuditStore(tmp_path / "audit.sqlite")
+    store = sqlite_audit(tmp_path / "audit.sqlite")
     await store.open()
     for n in range(1, 4):
         await store.append(record(n))
     anchor = await store.purge(datetime(2021, 1, 1, tzinfo=UTC), tmp_path / "exports")
     assert await store.head() == (0, anchor.last_hash)
     await store.close()
-    store = SqliteAuditStore(tmp_path / "audit.sqlite")  # a restarted node
+    store = sqlite_audit(tmp_path / "audit.sqlite")  # a restarted node
     await store.open()
     try:
         await store.append(record(4, NEW))
@@ -288,7 +287,7 @@ def old_chain(records: list[AuditRecord]) -> list[tuple]:
     """Rows as the store wrote them before flags existed: the hash over the canonical JSON without `flags`."""
     rows, prev = [], GENESIS
     for r in records:
-        data = {k: v for k, v in vars(r).items() if k != "flags"}
+        data = {k: v for k, v in vars(r).items() if k not in ("flags", "source")}
         digest = hashlib.sha256(prev.encode() + json.dumps(
             data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
         rows.append((*data.values(), prev, digest))
@@ -302,7 +301,7 @@ async def test_sqlite_file_from_before_anchors_and_flags_is_migrated(tmp_path):
     with sqlite3.connect(path) as db:
         db.executescript(_OLD_SQLITE_SCHEMA)
         db.executemany(f"INSERT INTO audit ({_OLD_COLUMNS}, prev_hash, hash) VALUES ({', '.join('?' * 14)})", old)
-    store = SqliteAuditStore(path)
+    store = sqlite_audit(path)
     await store.open()
     try:
         assert await store.verify_chain() is None  # old hashes hold: empty flags are not hashed
@@ -318,7 +317,7 @@ async def test_sqlite_file_from_before_anchors_and_flags_is_migrated(tmp_path):
     finally:
         await store.close()
     # Opening again changes nothing (the migration runs once).
-    store = SqliteAuditStore(path)
+    store = sqlite_audit(path)
     await store.open()
     try:
         assert await store.verify_chain() is None and len(await store.anchors()) == 1
@@ -337,15 +336,14 @@ def test_flags_are_hashed_only_when_present():
 
 
 @pytest.fixture
-async def pg_env(pg_table):
-    store = PostgresAuditStore(PG_DSN, pg_table)
+async def pg_env(pg_table, tmp_path):
+    store = pg_audit(pg_table, tmp_path)
     await store.open()
     for n in range(1, 6):
         await store.append(record(n, OLD))
     for n in range(6, 9):
         await store.append(record(n, NEW))
-    yield store, {"QUERYNODE_AUDIT__BACKEND": "postgres", "QUERYNODE_AUDIT__POSTGRES_DSN": PG_DSN,
-                  "QUERYNODE_AUDIT__POSTGRES_TABLE": pg_table}
+    yield store, pg_cli_env(pg_table, tmp_path)
     await store.close()
 
 
@@ -427,7 +425,7 @@ async def test_postgres_purge_while_nodes_append_keeps_one_chain(pg_env, tmp_pat
     """Appends from another store (another node) while the purge runs: the purge's delete takes
     the same advisory lock, the chain holds, and only the old records go."""
     store, _ = pg_env
-    other = PostgresAuditStore(PG_DSN, store.table)
+    other = pg_audit(store.table, tmp_path)
     await other.open()
     try:
         cutoff = datetime.fromisoformat(CUTOFF).replace(tzinfo=UTC)
@@ -464,7 +462,7 @@ async def test_postgres_table_from_before_anchors_and_flags_is_migrated(pg_table
                                f"({', '.join(f'${i}' for i in range(1, 15))})", old)
     finally:
         await conn.close()
-    store = PostgresAuditStore(PG_DSN, pg_table)
+    store = pg_audit(pg_table, tmp_path)
     await store.open()
     try:
         assert await store.verify_chain() is None

@@ -86,3 +86,74 @@ async def test_cache_keys_in_redis_hold_no_personal_data(redis_nodes, people):
     assert keys
     assert not any(person["id_number"] in k for k in keys)
     assert not any(person["id_number"].encode() in v for v in values if v)
+
+
+# ------------------------------------------------- a cache backend that stops answering (M5)
+
+
+@pytest.fixture
+async def black_hole():
+    """A real TCP server that accepts connections, reads, and never answers: a hung Redis."""
+    connections = []
+
+    async def swallow(reader, writer):
+        connections.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], connections
+    for writer in connections:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_cache_that_never_answers_does_not_stall_calls(node_for, identity_mock, people, black_hole):
+    """The red team's hung Redis made 60 of 60 calls with a 1 s deadline fail. Cache reads and
+    writes are bounded by the call's deadline and a short cap, and the cache's breaker then
+    skips the backend: every call is answered."""
+    port, connections = black_hole
+    running = await node_for({"identity": identity_mock.url},
+                             cache=CacheSettings(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0"))
+    person = people[0]
+    replies = []
+    for _ in range(60):
+        replies.append(await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+            context=ctx(), id_number=person.id_number, name=person.name), timeout=1.0))
+    assert [r.verdict for r in replies] == [pb.IDENTITY_VERDICT_MATCH] * 60
+    assert connections  # the node did try the backend
+    cache = running.node.hub.cache
+    assert cache.breaker.opened >= 1 and cache.breaker.rejected >= 60  # skipped, not waited for
+    assert not cache.backend_ok
+    assert identity_mock.stats["requests"] == 60  # every lookup went to the department instead
+
+
+async def test_cache_breaker_probes_again_after_its_cool_down(black_hole):
+    """Skipped while open; after the cool-down one call probes the backend (clock injected)."""
+    from aiocache import RedisCache
+    from aiocache.serializers import NullSerializer
+
+    from querynode.core.cache import ResultCache
+    from querynode.core.operations import operation_for
+    from querynode.domain.model import IdentityQuery
+    from querynode.security.blind_index import BlindIndex
+    from querynode.security.field_crypto import FieldCipher
+
+    port, connections = black_hole
+    now = [0.0]
+    cache = ResultCache(RedisCache(serializer=NullSerializer(encoding=None), endpoint="127.0.0.1", port=port),
+                        BlindIndex(b"k" * 32), {"identity": 60}, 60, FieldCipher({"k": b"k" * 32}, "k"))
+    cache.breaker.clock = lambda: now[0]
+    op = operation_for(IdentityQuery(id_number="11010519491231002X", name="张三"))
+    for _ in range(3):
+        assert await cache.get(op, "qn:test") is None
+    assert cache.breaker.opened == 1
+    asked = len(connections)
+    for _ in range(20):
+        assert await cache.get(op, "qn:test") is None
+    assert cache.breaker.rejected == 20 and len(connections) == asked
+    now[0] += 10  # past the cool-down: one probe goes to the backend (and fails again)
+    assert await cache.get(op, "qn:test") is None
+    assert cache.breaker.opened == 2 and cache.breaker.rejected == 20
+    await cache.backend.close()

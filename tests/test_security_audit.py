@@ -16,9 +16,9 @@ import grpc
 import pytest
 
 from querynode.config import AuditSettings
-from querynode.security.audit_store import GENESIS, AuditRecord, PostgresAuditStore, SqliteAuditStore
+from querynode.security.audit_store import GENESIS, AuditRecord, PostgresAuditStore, key_for
 from querynode.v1 import querynode_pb2 as pb
-from tests.conftest import PG_DSN, ctx, make_settings, start_node
+from tests.conftest import PG_DSN, TEST_NODE_KEY, ctx, make_settings, pg_audit, pg_cli_env, sqlite_audit, start_node
 
 
 
@@ -42,7 +42,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
 
 @pytest.fixture
 async def sqlite_store(tmp_path):
-    store = SqliteAuditStore(tmp_path / "audit.sqlite")
+    store = sqlite_audit(tmp_path / "audit.sqlite")
     await store.open()
     for n in range(1, 6):
         await store.append(record(n))
@@ -71,13 +71,13 @@ async def test_sqlite_refuses_update_and_delete(sqlite_store):
     ("UPDATE audit SET caller = 'someone-else' WHERE seq = 3", 3),
     ("DELETE FROM audit WHERE seq = 2", 3),
     ("INSERT INTO audit SELECT 6, 'forged', at, request_id, caller, operator_id, case_number, purpose, "
-     "operation, department, subject_index, outcome, latency_ms, prev_hash, hash, flags FROM audit WHERE seq = 4", 6),
+     "operation, department, subject_index, outcome, latency_ms, prev_hash, hash, flags, source FROM audit WHERE seq = 4", 6),
 ])
 async def test_sqlite_tampering_named_by_audit_verify(sqlite_store, tmp_path, tamper, first_bad):
     await sqlite_store.close()
     sqlite_as_superuser(sqlite_store.path, tamper)
     code, out = await run_cli("audit", "verify", env={
-        "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": secrets.token_hex(32)})
+        "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": TEST_NODE_KEY})
     assert code == 1, out
     assert f"seq {first_bad}" in out
 
@@ -85,7 +85,7 @@ async def test_sqlite_tampering_named_by_audit_verify(sqlite_store, tmp_path, ta
 async def test_sqlite_intact_chain_verifies(sqlite_store, tmp_path):
     await sqlite_store.close()
     code, out = await run_cli("audit", "verify", env={
-        "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": secrets.token_hex(32)})
+        "QUERYNODE_DATA_DIR": str(tmp_path), "QUERYNODE_NODE_KEY": TEST_NODE_KEY})
     assert code == 0, out
     assert "OK: 5 records" in out
 
@@ -120,8 +120,8 @@ async def test_audit_search_by_case_number_and_by_id_number(tmp_path, identity_m
 
 
 @pytest.fixture
-async def pg_store(pg_table):
-    store = PostgresAuditStore(PG_DSN, pg_table)
+async def pg_store(pg_table, tmp_path):
+    store = pg_audit(pg_table, tmp_path)
     await store.open()
     yield store
     await store.close()
@@ -160,7 +160,7 @@ async def test_postgres_triggers_refuse_update_delete_truncate(pg_store, pg_tabl
 
 
 @pytest.mark.parametrize("kind", ["changed", "deleted", "inserted"])
-async def test_postgres_tampering_named_by_audit_verify(pg_store, pg_table, kind):
+async def test_postgres_tampering_named_by_audit_verify(pg_store, pg_table, kind, tmp_path):
     for n in range(1, 6):
         await pg_store.append(record(n))
     seqs = [row for row in await _seqs(pg_table)]
@@ -181,9 +181,7 @@ async def test_postgres_tampering_named_by_audit_verify(pg_store, pg_table, kind
             f"FROM {pg_table} WHERE seq = {seqs[2]} * 10")
         expected = seqs[2] * 10 + 5
     assert await pg_store.verify_chain() == expected
-    code, out = await run_cli("audit", "verify", env={
-        "QUERYNODE_AUDIT__BACKEND": "postgres", "QUERYNODE_AUDIT__POSTGRES_DSN": PG_DSN,
-        "QUERYNODE_AUDIT__POSTGRES_TABLE": pg_table, "QUERYNODE_NODE_KEY": secrets.token_hex(32)})
+    code, out = await run_cli("audit", "verify", env=pg_cli_env(pg_table, tmp_path))
     assert code == 1, out
     assert f"seq {expected}" in out
 
@@ -215,7 +213,7 @@ async def test_audit_store_down_fails_closed_and_recovers(tmp_path, identity_moc
         assert reply.provenance.audit_id
     finally:
         await stop()
-    store = PostgresAuditStore(PG_DSN, pg_table)
+    store = PostgresAuditStore(PG_DSN, pg_table, key=key_for(settings))
     await store.open()
     try:
         records = await store.records()

@@ -17,8 +17,7 @@ from querynode.config import CallerSettings, SecuritySettings
 from querynode.node import Node
 from querynode.security.authentication import (
     UNAUTHENTICATED_CALLER,
-    Authenticator,
-    TokenStore,
+    authenticator_for,
     issue_token,
     server_credentials,
 )
@@ -64,11 +63,13 @@ async def secure_node(tmp_path, pki, dept_secret):
         data.mkdir()
         token_file = data / "tokens.json"
         issued = {caller: issue_token(token_file, caller) for caller in tokens}
+        # Certificates are accepted from the callers configured; with none, from registry-a and -b.
         security = SecuritySettings(grpc_auth=grpc_auth, http_auth="token", tls_cert_file=pki.server_cert,
-                                    tls_key_file=pki.server_key, client_ca_file=pki.ca_cert, tokens_file=token_file)
+                                    tls_key_file=pki.server_key, client_ca_file=pki.ca_cert, tokens_file=token_file,
+                                    certificate_callers=[] if callers else ["registry-a", "registry-b"])
         settings = make_settings(data, urls, dept_secret, security=security, callers=callers or {})
         node = await Node.start(settings)
-        authenticator = Authenticator(TokenStore.load(token_file), grpc_mode=grpc_auth, http_mode="token")
+        authenticator = authenticator_for(settings)
         server, port = await start_grpc_server(
             node.hub, "127.0.0.1", 0, anonymous_caller="nobody", authenticator=authenticator,
             credentials=server_credentials(grpc_auth, pki.server_cert, pki.server_key, pki.ca_cert))
@@ -202,13 +203,21 @@ async def test_scopes_deny_operations_and_departments_with_a_reason_and_an_audit
 
 
 async def test_unregistered_caller_denied(secure_node, identity_mock, pki, samples):
+    """A token of a caller missing from `callers` is denied; a certificate of one is refused at
+    the door (deny by default, issue 18 M7)."""
     sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
                            callers={"registry-a": ["*"]})
     async with channel(sn.grpc_target, pki, "registry-b") as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await querynode_pb2_grpc.QueryNodeStub(ch).VerifyIdentity(verify_request(samples["identity"]["match"][0]))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "not registered" in err.value.details()
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "not a caller of this node" in err.value.details()
+    person = samples["identity"]["match"][0]
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sn.http_url}/api/v1/identity/verify", headers={"Authorization": f"Bearer {sn.tokens['registry-b']}"},
+            json={"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]}) as resp:
+        assert resp.status == 403 and "not registered" in (await resp.json())["detail"]
+    assert identity_mock.stats["requests"] == 0
 
 
 async def test_operator_limit_per_minute(secure_node, identity_mock, pki, samples):
@@ -254,3 +263,43 @@ async def test_view_levels_mask_personal_data_before_it_leaves(secure_node, star
 async def test_plain_text_grpc_only_on_loopback(node):
     with pytest.raises(ValueError, match="loopback"):
         await start_grpc_server(node.node.hub, "0.0.0.0", 0, anonymous_caller="x")
+
+
+async def test_caller_limit_counts_every_operator_id(secure_node, identity_mock, pki, samples):
+    """Issue 18 M2: rotating operator ids defeated the per-operator limit (40 of 40 answered)."""
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
+                           callers={"registry-a": CallerSettings(operator_limit_per_minute=5,
+                                                                 caller_limit_per_minute=10)})
+    person = samples["identity"]["match"][0]
+    codes = []
+    async with channel(sn.grpc_target, pki, "registry-a") as ch:
+        stub = querynode_pb2_grpc.QueryNodeStub(ch)
+        for n in range(40):
+            try:
+                await stub.VerifyIdentity(pb.VerifyIdentityRequest(
+                    context=ctx(operator_id=f"op-{n}"), id_number=person["id_number"], name=person["name"]))
+                codes.append("OK")
+            except grpc.aio.AioRpcError as err:
+                codes.append(err.code().name)
+    assert codes == ["OK"] * 10 + ["RESOURCE_EXHAUSTED"] * 30
+    assert identity_mock.stats["requests"] <= 10
+
+
+async def test_operator_roster_and_case_number_pattern_are_enforced(secure_node, identity_mock, pki, samples):
+    sn = await secure_node({"identity": identity_mock.url}, grpc_auth="mtls",
+                           callers={"registry-a": CallerSettings(operators=["clerk-007"],
+                                                                 case_number_pattern=r"2026-\d{6}-\d{6}")})
+    person = samples["identity"]["match"][0]
+    async with channel(sn.grpc_target, pki, "registry-a") as ch:
+        stub = querynode_pb2_grpc.QueryNodeStub(ch)
+        ok = await stub.VerifyIdentity(pb.VerifyIdentityRequest(context=ctx(), id_number=person["id_number"],
+                                                                name=person["name"]))
+        assert ok.verdict == pb.IDENTITY_VERDICT_MATCH
+        for context, words in ((ctx(operator_id="clerk-999"), "roster"), (ctx(case_number="INVENTED-1"), "pattern")):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.VerifyIdentity(pb.VerifyIdentityRequest(context=context, id_number=person["id_number"],
+                                                                   name=person["name"]))
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and words in err.value.details()
+    assert identity_mock.stats["requests"] == 1
+    outcomes = [r.outcome for r in await sn.node.audit_store.records()]
+    assert outcomes == ["ANSWERED", "PERMISSION_DENIED", "PERMISSION_DENIED"]

@@ -66,6 +66,9 @@ async def store(tmp_path):
     ("alllowercaseletters", "3"),           # one class
     ("lowercase-and-symbols", "3"),         # two classes
     ("Xclerk07-password", "用户名"),         # contains the user name (any case)
+    ("Password1234", "太常见"),              # issue 18 L5: passed before
+    ("Qwerty123456!", "太常见"),             # keyboard run and digits
+    ("P@ssw0rd2026!", "太常见"),             # a common password, decorated
 ])
 async def test_password_policy(store, password, why):
     with pytest.raises(PasswordRejected) as info:

@@ -23,11 +23,10 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from querynode.security.audit_store import SqliteAuditStore
 from querynode.v1 import querynode_pb2 as pb
 from querynode.v1 import querynode_pb2_grpc
 from querynode.workers import READY_LINE
-from tests.conftest import APP_ID, ctx, json_ctx
+from tests.conftest import APP_ID, ctx, json_ctx, sqlite_audit
 from tests.test_observability import value
 from tests.test_resilience import matching
 from tests.test_security_audit import record
@@ -393,7 +392,7 @@ async def test_workers_drain_on_the_parents_sigterm(tmp_path, identity_mock, dep
 async def test_two_sqlite_writers_on_one_file_keep_one_chain(tmp_path):
     """Each store reads the chain head inside its write transaction: appends from two
     connections (two workers' stores) never link to the same head."""
-    a, b = SqliteAuditStore(tmp_path / "audit.sqlite"), SqliteAuditStore(tmp_path / "audit.sqlite")
+    a, b = sqlite_audit(tmp_path / "audit.sqlite"), sqlite_audit(tmp_path / "audit.sqlite")
     await a.open()
     await b.open()
     try:

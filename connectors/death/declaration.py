@@ -23,7 +23,10 @@ def _cards(r: DeathResult) -> list[Card]:
 
 
 def _masked(r: DeathResult) -> DeathResult:
-    return r  # the record names nobody: date, certificate number, issuer, cause code
+    # From 2026-07-01 the certificate number is the deceased's ID number: masked like one.
+    if r.record is None:
+        return r
+    return replace(r, record=replace(r.record, certificate_number=mask_id_number(r.record.certificate_number)))
 
 
 def _verdict_only(r: DeathResult) -> DeathResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,8 @@ from aiocache import SimpleMemoryCache
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
 
+from connectors.base.errors import Unavailable, UpstreamError
+from querynode.core.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
 from querynode.core.operations import Operation
 from querynode.domain.codec import from_data, to_data
 from querynode.observability import metrics
@@ -27,8 +29,14 @@ from querynode.security.blind_index import BlindIndex, query_digest
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
 
 log = logging.getLogger("querynode.cache")
-# A cache call slower than this is treated as a failed one: the department is asked instead.
-BACKEND_TIMEOUT_SECONDS = 0.5
+# A cache call may take at most this long, and at most BACKEND_BUDGET_SHARE of what is left
+# of the call's deadline; a slower one counts as failed and the department is asked instead.
+BACKEND_TIMEOUT_SECONDS = 0.2
+BACKEND_BUDGET_SHARE = 0.25
+# After this many failed cache calls in a row the backend is skipped (no cache, departments
+# asked directly) for the cool-down; then one call probes it.
+BACKEND_BREAKER = BreakerPolicy(consecutive_failures=3, min_calls=1_000_000, cool_down_seconds=5.0)
+_NO_TIME = object()  # what a cache call returns when the call's deadline leaves it no time
 
 
 class BoundedMemoryCache(SimpleMemoryCache):
@@ -64,6 +72,7 @@ class ResultCache:
         self.ttl_seconds = dict(ttl_seconds)
         self.stale_max_age_seconds = stale_max_age_seconds
         self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
+        self.breaker = CircuitBreaker("cache", BACKEND_BREAKER)
 
     def key(self, op: Operation, query: Any) -> str:
         return f"qn:v1:{op.department}:{query_digest(self.index, op.name, query)}"
@@ -71,12 +80,32 @@ class ResultCache:
     def enabled(self, op: Operation) -> bool:
         return self.ttl_seconds.get(op.department, 0) > 0
 
-    async def get(self, op: Operation, key: str) -> CacheHit | None:
+    async def _call(self, operation: str, deadline: float | None, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """One backend call, bounded by BACKEND_TIMEOUT_SECONDS and a share of the call's
+        deadline, behind the cache's breaker. Raises UpstreamError (CircuitOpen: skipped)."""
+        budget = BACKEND_TIMEOUT_SECONDS
+        if deadline is not None:
+            budget = min(budget, (deadline - asyncio.get_running_loop().time()) * BACKEND_BUDGET_SHARE)
+        if budget <= 0.001:  # no time left for the cache: not the backend's failure
+            return _NO_TIME
+
+        async def bounded() -> Any:
+            try:
+                async with asyncio.timeout(budget):
+                    return await fn()
+            except Exception as exc:  # noqa: BLE001 - any backend failure counts against it
+                raise Unavailable(f"cache backend {operation}: {type(exc).__name__}") from exc
+
+        return await self.breaker.call(bounded)
+
+    async def get(self, op: Operation, key: str, deadline: float | None = None) -> CacheHit | None:
+        """The entry under key, or None (a miss, or the backend failed, was slow or is skipped)."""
         try:
-            async with asyncio.timeout(BACKEND_TIMEOUT_SECONDS):
-                raw = await self.backend.get(key)
-        except Exception as exc:  # noqa: BLE001 - a broken cache must not break the call: ask the department
+            raw = await self._call("get", deadline, lambda: self.backend.get(key))
+        except UpstreamError as exc:  # a broken cache must not break the call: ask the department
             self._backend_down("get", exc)
+            return None
+        if raw is _NO_TIME:
             return None
         self._backend_up()
         if raw is None:
@@ -94,21 +123,28 @@ class ResultCache:
             fresh=age < self.ttl_seconds.get(op.department, 0),
         )
 
-    async def put(self, op: Operation, key: str, result: Any, source_time: datetime) -> None:
+    async def put(self, op: Operation, key: str, result: Any, source_time: datetime,
+                  deadline: float | None = None) -> None:
         entry = {"result": to_data(result), "source_time": source_time.isoformat(), "stored_at": time.time()}
         ttl = self.ttl_seconds.get(op.department, 0) + self.stale_max_age_seconds
         try:
             sealed = self.cipher.seal(orjson.dumps(entry), aad=key.encode())
-            async with asyncio.timeout(BACKEND_TIMEOUT_SECONDS):
-                await self.backend.set(key, sealed, ttl=ttl)
-        except Exception as exc:  # noqa: BLE001 - the answer is still good without being kept
+        except (TypeError, ValueError) as exc:  # not encodable (e.g. a lone surrogate): not kept
+            _backend_failed("seal", exc)
+            return
+        try:
+            done = await self._call("set", deadline, lambda: self.backend.set(key, sealed, ttl=ttl))
+        except UpstreamError as exc:  # the answer is still good without being kept
             self._backend_down("set", exc)
         else:
-            self._backend_up()
+            if done is not _NO_TIME:
+                self._backend_up()
 
     def _backend_down(self, operation: str, exc: Exception) -> None:
-        """Count every failure; log once per outage, not once per lookup."""
-        metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+        """Count every failure (a call the breaker skipped is none: while it is open, its
+        probes count); log once per outage, not once per lookup."""
+        if not isinstance(exc, CircuitOpen):
+            metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
         if self.backend_ok:
             log.warning("cache backend failed; asking departments directly until it answers again",
                         extra={"error": type(exc).__name__})

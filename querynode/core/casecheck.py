@@ -176,6 +176,13 @@ class CaseChecker:
         """Yield each check (as its record entry) as it completes, then the CaseResult."""
         started = time.perf_counter()
         ctx = validate_context(ctx)
+        try:
+            self.hub.authorizer.check_operation(ctx, "CheckCase")
+        except e.QueryError as exc:  # refused before any department is asked; on record
+            await self.hub.audit.record(
+                audit_id=uuid.uuid4().hex, ctx=ctx, operation="CheckCase", department="case", subject_index="",
+                outcome=exc.reason, latency_ms=(time.perf_counter() - started) * 1000)
+            raise
         if ctx.deadline is None:  # every check of the case shares one budget
             ctx = dataclasses.replace(
                 ctx, deadline=asyncio.get_running_loop().time() + self.hub.default_deadline_seconds)

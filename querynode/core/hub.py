@@ -32,6 +32,7 @@ from querynode.domain.model import Answer, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
 from querynode.security.abuse import AbuseDetector
+from querynode.security.audit_store import INTENT
 from querynode.security.authorization import Authorizer
 from querynode.security.blind_index import BlindIndex, subject_index
 
@@ -97,7 +98,11 @@ class Hub:
             subject = subject_index(self.index, op.name, query)
             self.authorizer.check(ctx, op.scope, op.department)
             flags = self.abuse.observe(ctx, query) if self.abuse else ""
-            fetched = await self._fetch(op, ctx, query, deadline)
+
+            async def intent() -> None:  # on record before any department is asked (linked by audit id)
+                await self._audit(f"{audit_id}-intent", ctx, op, subject, INTENT, started, flags, done=False)
+
+            fetched = await self._fetch(op, ctx, query, deadline, intent)
             outcome = _outcome(fetched)
         except QueryError as exc:
             await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started, flags)
@@ -118,7 +123,7 @@ class Hub:
         return Answer(result=fetched.result, provenance=provenance, warnings=tuple(warnings))
 
     async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: str,
-                     outcome: str, started: float, flags: str = "") -> None:
+                     outcome: str, started: float, flags: str = "", *, done: bool = True) -> None:
         try:
             await self.audit.record(
                 audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department,
@@ -129,24 +134,26 @@ class Hub:
             outcome = exc.reason
             raise
         finally:
-            query_done(op.name, op.department, ctx.caller, outcome)
+            if done:
+                query_done(op.name, op.department, ctx.caller, outcome)
 
-    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float) -> Fetched:
-        """Cache, then single-flight, then the department; stale answer if it fails."""
+    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float, intent) -> Fetched:
+        """Cache, then single-flight, then the department; stale answer if it fails. `intent`
+        writes the intent record; it is awaited just before a department is asked."""
         if not self.cache.enabled(op):
-            return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None)
+            return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None, intent=intent)
         key = self.cache.key(op, query)
-        hit = await self.cache.get(op, key)
+        hit = await self.cache.get(op, key, deadline)
         if hit is not None and hit.fresh and not ctx.fresh:
             metrics.CACHE_HITS.labels(op.department).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
         metrics.CACHE_MISSES.labels(op.department).inc()
 
         async def fill() -> Fetched:
-            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit)
+            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit, intent=intent)
             # An asynchronous source's "not ready yet" (PENDING) is an answer for now, never one to reuse.
             if fetched.result is not None and not fetched.from_cache and op.verdict(fetched.result) != "PENDING":
-                await self.cache.put(op, key, fetched.result, fetched.source_time)
+                await self.cache.put(op, key, fetched.result, fetched.source_time, deadline)
             return fetched
 
         flight_key = key + (":fresh" if ctx.fresh else "")
@@ -154,10 +161,11 @@ class Hub:
             flight_key, fill, on_wait=metrics.COALESCED_WAITS.labels(op.department).inc)
 
     async def _upstream_or_unavailable(self, op: Operation, ctx: RequestContext, query: Any,
-                                       deadline: float, stale) -> Fetched:
+                                       deadline: float, stale, intent) -> Fetched:
         connector = self.connectors.get(op.department)
         if connector is None:
             return Fetched(None, None, unavailable_reason=f"{op.department}: no connector configured")
+        await intent()
         guards = self.guards[op.department]
         attempts = itertools.count(1)
         loop = asyncio.get_running_loop()

@@ -24,12 +24,21 @@ from querynode.observability.logs import REQUEST_ID
 log = logging.getLogger("querynode.calls")
 
 _REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+# A request id shaped like a resident ID number (15 digits, or 17 and a digit or X) is personal
+# data offered where none belongs: it is replaced, never logged.
+_ID_NUMBER_SHAPE = re.compile(r"(?<!\d)(\d{17}[\dXx]|\d{15})(?![\dXx])")
+
+
+def _plain_token(offered: str | None) -> bool:
+    return bool(offered) and _REQUEST_ID_PATTERN.fullmatch(offered) is not None \
+        and _ID_NUMBER_SHAPE.search(offered) is None
 
 
 def accept_request_id(offered: str | None) -> str:
-    """The caller's request id when it is a plain token (<= 64 of A-Z a-z 0-9 . _ : -),
-    otherwise a new one: arbitrary text would go into logs and department headers."""
-    if offered and _REQUEST_ID_PATTERN.fullmatch(offered):
+    """The caller's request id when it is a plain token (<= 64 of A-Z a-z 0-9 . _ : -, not
+    shaped like an ID number), otherwise a new one: arbitrary text would go into logs and
+    department headers."""
+    if _plain_token(offered):
         return offered
     return uuid.uuid4().hex
 
@@ -38,7 +47,7 @@ def request_id_for(offered: str | None) -> str:
     """The request id of the call being served. A valid id offered in the request body
     becomes the call's id (the doors started the call with the header's or a new one)."""
     record = _CURRENT.get()
-    if offered and _REQUEST_ID_PATTERN.fullmatch(offered):
+    if _plain_token(offered):
         if record is not None and record.request_id != offered:
             record.request_id = offered
             REQUEST_ID.set(offered)

@@ -78,6 +78,11 @@ AUDIT_WRITE_FAILURES = Counter("querynode_audit_write_failures_total",
                                "Audit records that could not be written (the call was refused).")
 AUDIT_STORE_WRITABLE = Gauge("querynode_audit_store_writable", "1 when the audit store accepts records, else 0.",
                              multiprocess_mode="livemin")
+TOKENS_VALID = Gauge("querynode_tokens_valid", "Bearer tokens that have not expired (security.tokens_file).",
+                     multiprocess_mode="livemax")
+TOKENS_EXPIRING_SOON = Gauge("querynode_tokens_expiring_soon",
+                             "Bearer tokens that expire within 14 days: rotate them (querynode token rotate).",
+                             multiprocess_mode="livemax")
 ABUSE_FLAGS = Counter("querynode_abuse_flags_total",
                       "Lookups answered but flagged in their audit record by abuse detection, by reason "
                       "(querynode/security/abuse.py); never by operator.", ["reason"])

@@ -28,8 +28,11 @@ from querynode.security.blind_index import BlindIndex, identifier_digest
 
 log = logging.getLogger("querynode.abuse")
 
-REASON = "subjects_outside_cases"  # the only `reason` label value so far
+REASON = "subjects_outside_cases"
 FLAG = f"abuse:{REASON}"
+# Invented ids defeat the rule above: a caller rotating operator ids, an operator inventing a
+# case number per lookup, one person looked up under many case numbers. Each is flagged too.
+OPERATOR_CHURN, CASE_CHURN, SUBJECT_CASES = "operator_churn", "case_churn", "subject_many_cases"
 # Query fields that name a person (organisation codes do not count).
 PERSON_FIELDS = ("id_number", "spouse_id_number")
 
@@ -71,20 +74,73 @@ class _Operator:
         return len(set().union(*over))
 
 
+class _Distinct:
+    """The distinct keys seen within a sliding window, with how often each was seen."""
+
+    __slots__ = ("counts", "seen")
+
+    def __init__(self) -> None:
+        self.seen: deque[tuple[float, str]] = deque()
+        self.counts: dict[str, int] = {}
+
+    def add(self, at: float, key: str, max_items: int) -> int:
+        """Add one sighting; the number of distinct keys now in the window."""
+        self.seen.append((at, key))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        while len(self.seen) > max_items:
+            self._pop()
+        return len(self.counts)
+
+    def forget_before(self, at: float) -> None:
+        while self.seen and self.seen[0][0] <= at:
+            self._pop()
+
+    def _pop(self) -> None:
+        _, key = self.seen.popleft()
+        left = self.counts[key] - 1
+        if left:
+            self.counts[key] = left
+        else:
+            del self.counts[key]
+
+
+class _Windows:
+    """_Distinct per key, least recently used first, at most `max_keys` of them."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.max_keys = max_keys
+        self._items: dict[Any, _Distinct] = {}
+
+    def add(self, key: Any, at: float, value: str, window_seconds: float, max_items: int) -> int:
+        distinct = self._items.pop(key, None) or _Distinct()
+        self._items[key] = distinct
+        distinct.forget_before(at - window_seconds)
+        while len(self._items) > self.max_keys:
+            del self._items[next(iter(self._items))]
+        return distinct.add(at, value, max_items)
+
+
 class AbuseDetector:
     def __init__(self, index: BlindIndex, *, window_seconds: float = 3600, distinct_subjects: int = 30,
-                 subjects_per_case: int = 8, max_operators: int = 100_000, max_lookups: int = 10_000,
+                 subjects_per_case: int = 8, operators_per_caller: int = 20, cases_per_operator: int = 60,
+                 cases_per_subject: int = 3, max_operators: int = 100_000, max_lookups: int = 10_000,
                  clock=time.monotonic) -> None:
         self.index = index
         self.window_seconds = window_seconds
         self.distinct_subjects = distinct_subjects
         self.subjects_per_case = subjects_per_case
+        self.operators_per_caller = operators_per_caller
+        self.cases_per_operator = cases_per_operator
+        self.cases_per_subject = cases_per_subject
         self.max_operators = max_operators
         self.max_lookups = max_lookups
         self._clock = clock
         self._ids = itertools.count()
         # (caller, operator) -> lookups; least recently active first.
         self._operators: dict[tuple[str, str], _Operator] = {}
+        self._caller_operators = _Windows(max_operators)  # caller -> operator ids
+        self._operator_cases = _Windows(max_operators)  # (caller, operator) -> case numbers
+        self._subject_cases = _Windows(max_operators)  # (caller, person digest) -> case numbers
 
     @classmethod
     def from_settings(cls, settings, index: BlindIndex) -> AbuseDetector | None:
@@ -92,14 +148,41 @@ class AbuseDetector:
         if not settings.enabled:
             return None
         return cls(index, window_seconds=settings.window_minutes * 60, distinct_subjects=settings.distinct_subjects,
-                   subjects_per_case=settings.subjects_per_case)
+                   subjects_per_case=settings.subjects_per_case, operators_per_caller=settings.operators_per_caller,
+                   cases_per_operator=settings.cases_per_operator, cases_per_subject=settings.cases_per_subject)
 
     def observe(self, ctx: RequestContext, query: Any) -> str:
-        """Count one authorized lookup; the flags its audit record carries ('' or FLAG)."""
+        """Count one authorized lookup; the flags its audit record carries (space separated,
+        '' for none)."""
         persons = [identifier_digest(self.index, value) for name in PERSON_FIELDS
                    if isinstance(value := getattr(query, name, None), str) and value]
-        if not persons:
-            return ""
+        flags = self._churn(ctx, persons)
+        outside = self._outside_cases(ctx, persons) if persons else ""
+        return " ".join(f for f in (outside, *flags) if f)
+
+    def _churn(self, ctx: RequestContext, persons: list[str]) -> list[str]:
+        """Invented ids: more distinct operator ids per caller, case numbers per operator, or
+        case numbers per person than a real office uses within the window."""
+        now, window, most = self._clock(), self.window_seconds, self.max_lookups
+        counts = [(OPERATOR_CHURN, self.operators_per_caller,
+                   self._caller_operators.add(ctx.caller, now, ctx.operator_id, window, most)),
+                  (CASE_CHURN, self.cases_per_operator,
+                   self._operator_cases.add((ctx.caller, ctx.operator_id), now, ctx.case_number, window, most))]
+        counts += [(SUBJECT_CASES, self.cases_per_subject,
+                    self._subject_cases.add((ctx.caller, person), now, ctx.case_number, window, most))
+                   for person in persons]
+        flags = []
+        for reason, limit, count in counts:
+            if count > limit and f"abuse:{reason}" not in flags:
+                if count == limit + 1:
+                    log.warning("abuse: %s by operator %r of caller %r (%d within %.0f minutes); flagged in the "
+                                "audit trail (querynode audit search --flagged)", reason, ctx.operator_id,
+                                ctx.caller, count, window / 60)
+                metrics.ABUSE_FLAGS.labels(reason).inc()
+                flags.append(f"abuse:{reason}")
+        return flags
+
+    def _outside_cases(self, ctx: RequestContext, persons: list[str]) -> str:
         now = self._clock()
         self._forget_idle(now)
         key = (ctx.caller, ctx.operator_id)

@@ -28,8 +28,10 @@ import aiosqlite
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
+from querynode.security.files import create_private
 
 ACCOUNTS_FILE = "accounts.sqlite"
 log = logging.getLogger("querynode.accounts")
@@ -56,6 +58,9 @@ class AccountPolicy:
     max_age: timedelta = timedelta(days=90)
     max_failures: int = 5
     lockout: timedelta = timedelta(minutes=15)
+    # zxcvbn score (0-4) a new password needs: 3 is at least 10^8 guesses, beyond common and
+    # breached-list passwords, keyboard runs, dates and their usual decorations.
+    min_strength: int = 3
     idle_timeout: timedelta = timedelta(minutes=15)
     session_max_age: timedelta = timedelta(hours=10)
 
@@ -116,6 +121,8 @@ def check_password_policy(username: str, password: str, policy: AccountPolicy) -
         raise PasswordRejected(f"密码须包含小写字母、大写字母、数字、符号中的至少 {policy.min_classes} 类")
     if username and username.casefold() in password.casefold():
         raise PasswordRejected("密码不得包含用户名")
+    if zxcvbn(password[:100], user_inputs=[username, "querynode", "不动产"])["score"] < policy.min_strength:
+        raise PasswordRejected("密码太常见或太容易猜到（常用密码、泄露过的密码、键盘顺序、年份等），请换一个更长、更随机的密码")
 
 
 def valid_username(username: str) -> bool:
@@ -201,11 +208,10 @@ class AccountStore:
         self._dummy_hash: str | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._db = await aiosqlite.connect(self.path)
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
         await self._db.commit()
-        self.path.chmod(0o600)
         await self._seal_totp_secrets()
 
     async def _seal_totp_secrets(self) -> None:
@@ -343,11 +349,13 @@ class AccountStore:
             await self._verify(self._dummy_hash, password)
             raise refused
         user = _user(row)
+        # The password is checked whatever the account's state, so a disabled or locked account
+        # takes as long to refuse as a wrong password (timing must not tell which names exist).
+        ok = await self._verify(row["password_hash"], password)
         if user.disabled:
             raise LoginRefused("账号已停用，请联系管理员")
         if user.locked_until is not None and user.locked_until > now:
             raise LoginRefused(f"连续登录失败次数过多，账号已锁定至 {_shanghai(user.locked_until)}")
-        ok = await self._verify(row["password_hash"], password)
         step = None
         if ok and row["totp_secret"]:
             try:

@@ -1,8 +1,18 @@
-"""Tamper-evident audit store: every call, who, what, when, outcome, hash-chained.
+"""Tamper-evident audit store: every call, who, what, when, outcome, chained with a keyed MAC.
 
-Each record's hash covers the previous record's hash and the record's canonical JSON, so
-deleting or editing a row breaks the chain (`verify_chain`). Records hold no personal data
-in clear: the subject is a blind index.
+Each record's MAC (HMAC-SHA256, or HMAC-SM3 with `security.blind_index: sm3`) covers the
+previous record's MAC and the record's canonical JSON, under a key derived from the node key
+(HKDF): the key is never in the database, so whoever can write the database cannot edit,
+insert, delete or re-chain records without `verify` naming the first one that does not hold.
+Purge anchors carry the same MAC. The store regularly writes a checkpoint (head seq and MAC,
+anchors, time; MAC'd) to a witness: an append-only file outside the database
+(`audit.witness_file`, mode 0600, fsynced). `verify` checks the chain against every checkpoint,
+so a cut tail or a wholesale replacement of the store is named too. Records hold no personal
+data in clear: the subject is a blind index.
+
+Stores from before keyed chains: their plain SHA-256 records (and unsigned anchors over them)
+still verify as the chain's first part; the first keyed record covers their last hash, and
+the first checkpoint pins their anchors, so from then on they cannot be changed unseen either.
 
 Retention (`purge`): every record older than a cutoff is first exported to a JSON Lines file
 (fsynced, mode 0600, checked after writing), then one transaction appends an anchor (the seq
@@ -14,21 +24,29 @@ anchors must link to each other from the genesis hash; `verify_export` checks a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, astuple, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from querynode.security.files import create_private
 
 GENESIS = "0" * 64
+log = logging.getLogger("querynode.audit")
 
 
 @dataclass(frozen=True)
@@ -47,16 +65,58 @@ class AuditRecord:
     latency_ms: float
     # Space-separated marks such as "abuse:subjects_outside_cases" (querynode/security/abuse.py).
     flags: str = ""
+    source: str = ""  # the caller's network address (IP), as the door saw it
 
     def canonical(self) -> bytes:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # flat: no deep copy as asdict makes
-        if not self.flags:
-            del data["flags"]  # records written before the field existed keep their hashes
+        for name in ("flags", "source"):
+            if not data[name]:
+                del data[name]  # records written before the field existed keep their hashes
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def chain_hash(prev_hash: str, record: AuditRecord) -> str:
+    """The unkeyed link of records written before keyed chains (verified, never written)."""
     return hashlib.sha256(prev_hash.encode() + record.canonical()).hexdigest()
+
+
+def is_keyed(digest: str) -> bool:
+    return ":" in digest
+
+
+class ChainKey:
+    """The audit MAC key, derived from the node key (HKDF-SHA256); it is never stored with the
+    audit. MACs read `hmac-sha256:<hex>` or `hmac-sm3:<hex>`; one names its algorithm, so a
+    store written under one profile still verifies under the other."""
+
+    SCHEMES = {"hmac-sha256": "sha256", "hmac-sm3": "sm3"}
+
+    def __init__(self, node_key: bytes, algorithm: str = "sha256") -> None:
+        if f"hmac-{algorithm}" not in self.SCHEMES:
+            raise ValueError(f"unknown audit MAC algorithm {algorithm!r}")
+        self.scheme = f"hmac-{algorithm}"
+        self._key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                         info=b"querynode audit chain v1").derive(node_key)
+
+    def mac(self, kind: bytes, data: bytes, scheme: str | None = None) -> str:
+        scheme = scheme or self.scheme
+        digest = hmac.new(self._key, kind + b"\0" + data, self.SCHEMES[scheme]).hexdigest()
+        return f"{scheme}:{digest}"
+
+    def check(self, kind: bytes, data: bytes, expected: str) -> bool:
+        scheme = expected.partition(":")[0]
+        return scheme in self.SCHEMES and hmac.compare_digest(self.mac(kind, data, scheme), expected)
+
+    def link(self, prev: str, record: AuditRecord) -> str:
+        return self.mac(b"record", prev.encode() + b"\0" + record.canonical())
+
+    def link_holds(self, prev: str, record: AuditRecord, digest: str) -> bool:
+        return self.check(b"record", prev.encode() + b"\0" + record.canonical(), digest)
+
+
+def key_for(settings) -> ChainKey:
+    """The audit MAC key `querynode.config.Settings` describes (node key; SM3 under 国密)."""
+    return ChainKey(settings.read_node_key(), settings.security.blind_index)
 
 
 @dataclass(frozen=True)
@@ -71,6 +131,107 @@ class Anchor:
     export_file: str
     export_sha256: str
     at: str  # when the purge ran (ISO 8601 UTC)
+    mac: str = ""  # the audit key's MAC over the fields above ("": written before keyed chains)
+
+    def body(self) -> bytes:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "mac"}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+    def signed(self, key: ChainKey) -> "Anchor":
+        return replace(self, mac=key.mac(b"anchor", self.body()))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the witness keeps: the chain's head (seq and MAC), the anchors so far, when."""
+
+    seq: int
+    head: str
+    anchors: int
+    anchors_digest: str
+    at: str
+    mac: str = ""
+
+    def body(self) -> bytes:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "mac"}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def anchors_digest(anchors: Sequence[Anchor]) -> str:
+    digest = hashlib.sha256()
+    for anchor in anchors:
+        digest.update(json.dumps(astuple(anchor), separators=(",", ":")).encode() + b"\n")
+    return digest.hexdigest()
+
+
+class WitnessInvalid(Exception):
+    """The witness file cannot be read, or holds a line that is not a checkpoint of this key."""
+
+
+class Witness:
+    """Checkpoints in an append-only JSON Lines file outside the audit database (another
+    volume, by configuration): each line MAC'd with the audit key, appended with O_APPEND
+    in one write and fsynced; the file is created with mode 0600."""
+
+    def __init__(self, path: Path | str, key: ChainKey) -> None:
+        self.path = Path(path)
+        self.key = key
+
+    def append(self, checkpoint: Checkpoint) -> Checkpoint:
+        checkpoint = replace(checkpoint, mac=self.key.mac(b"checkpoint", checkpoint.body()))
+        line = json.dumps(asdict(checkpoint), sort_keys=True, separators=(",", ":")).encode() + b"\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(self.path.parent)
+        return checkpoint
+
+    def read(self) -> list[Checkpoint]:
+        """Every checkpoint, oldest first; WitnessInvalid names a line that does not verify."""
+        try:
+            with open(self.path, "rb") as fh:
+                lines = fh.read().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise WitnessInvalid(f"cannot read the witness {self.path}: {exc.strerror}") from exc
+        checkpoints = []
+        for number, line in enumerate(lines, 1):
+            try:
+                checkpoint = Checkpoint(**json.loads(line))
+                intact = self.key.check(b"checkpoint", checkpoint.body(), checkpoint.mac)
+            except (ValueError, TypeError):
+                intact = False
+            if not intact:
+                raise WitnessInvalid(f"witness {self.path} line {number} is not a checkpoint signed with this "
+                                     "node's audit key")
+            checkpoints.append(checkpoint)
+        return checkpoints
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `verify` found. `problem` is empty when the chain holds; `broken_seq` names the
+    first record (or purged range, or checkpointed record) that does not."""
+
+    problem: str
+    broken_seq: int | None
+    records: int
+    head_seq: int
+    head: str
+    checkpoint: Checkpoint | None
+    legacy_records: int  # plain SHA-256 records from before keyed chains
+    intents: int = 0  # intent records (written before a department was asked), not in `records`
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
 
 
 class PurgeRefused(Exception):
@@ -84,46 +245,185 @@ class ExportInvalid(Exception):
 _FIELDS = [f for f in AuditRecord.__dataclass_fields__]
 _ANCHOR_FIELDS = [f for f in Anchor.__dataclass_fields__]
 _EXPORT_KEYS = {"seq", *_FIELDS, "prev_hash", "hash"}
+_OLDER_EXPORT_KEYS = _EXPORT_KEYS - {"source"}  # exports from before records carried the source
 
 
 class _ChainStore:
-    """What both stores share: verification from the latest anchor, purge with export.
+    """What both stores share: the MAC key, verification from the latest anchor and against
+    the witness, purge with export, checkpoints.
 
     A store provides `anchors()`, `_rows(through_seq)` (seq, *fields, prev_hash, hash in seq
-    order), `_purge_bound(cutoff)` and `_delete_anchored(anchor, anchors_before)`."""
+    order), `_position()` (head seq and MAC, anchors, read together), `_purge_bound(cutoff)`
+    and `_delete_anchored(anchor, anchors_before)`."""
+
+    key: ChainKey
+    witness: Witness | None
+    checkpoint_seconds: float
+    _checkpointed: tuple | None = None
+    _checkpoint_task: asyncio.Task | None = None
+
+    async def _run_on_close(self) -> None:
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - closing goes on
+                log.error("audit close hook failed", extra={"error": type(exc).__name__})
+
+    async def _write_batch(self, batch: list[tuple[AuditRecord, asyncio.Future]]) -> None:
+        """Commit a group of records in one transaction, each waiter told when its record is
+        durable. A record that cannot be stored (text that cannot be encoded, say) fails its
+        own waiter only: it is refused before the transaction, and if the transaction still
+        fails, each record is retried alone; when the store itself is down (the first
+        `_GIVE_UP` retries fail, none succeeds), the rest fail with it."""
+        storable = []
+        for record, waiter in batch:
+            if (problem := unstorable(record)) is not None:
+                _settle(waiter, problem)
+            else:
+                storable.append((record, waiter))
+        if not storable:
+            return
+        try:
+            await self._commit([record for record, _ in storable])
+        except Exception as exc:  # noqa: BLE001 - retried alone below, or every waiter learns it
+            if len(storable) == 1:
+                _settle(storable[0][1], exc)
+                return
+            log.warning("audit group commit failed; writing its records one by one",
+                        extra={"error": type(exc).__name__})
+            await self._write_one_by_one(storable, exc)
+            return
+        for _, waiter in storable:
+            _settle(waiter)
+
+    async def _write_one_by_one(self, batch: list[tuple[AuditRecord, asyncio.Future]], exc: Exception) -> None:
+        failures = successes = 0
+        for record, waiter in batch:
+            if failures >= _GIVE_UP and not successes:
+                _settle(waiter, exc)
+                continue
+            try:
+                await self._commit([record])
+            except Exception as one:  # noqa: BLE001 - this record's waiter learns it
+                failures, exc = failures + 1, one
+                _settle(waiter, one)
+            else:
+                successes += 1
+                _settle(waiter)
 
     async def verify_chain(self) -> int | None:
-        """The seq of the first broken record (changed, inserted, the one after a deleted one,
-        or the first of a purged range whose anchor does not link), or None when the chain holds."""
-        broken = None
+        """The seq of the first record that does not hold, or None when the chain holds."""
+        verdict = await self.verify()
+        return None if verdict.ok else verdict.broken_seq
+
+    async def verify(self) -> Verdict:
+        """Check the anchors (linked, MAC'd or pinned by the witness), every kept record's link
+        and MAC from the latest anchor, and every witness checkpoint (its record still there
+        with the same MAC, or purged under an anchor). Raises WitnessInvalid for a forged or
+        unreadable witness."""
+        checkpoints = self.witness.read() if self.witness is not None else []
+        latest = checkpoints[-1] if checkpoints else None
+        verdict = None
         for _ in range(2):  # a purge ran between reading the anchors and the rows: read again
             anchors = await self.anchors()
-            broken = broken_anchor(anchors)
-            if broken is None:
-                start, after = (anchors[-1].last_hash, anchors[-1].through_seq) if anchors else (GENESIS, 0)
-                async with aclosing(self._rows()) as rows:
-                    broken = await first_broken(rows, start, after)
-            if broken is None or await self.anchors() == anchors:
-                return broken
-        return broken
+            verdict = await self._verify_once(anchors, checkpoints, latest)
+            if verdict.ok or await self.anchors() == anchors:
+                return verdict
+        return verdict
+
+    async def _verify_once(self, anchors: list[Anchor], checkpoints: list[Checkpoint],
+                           latest: Checkpoint | None) -> Verdict:
+        def failed(problem: str, seq: int | None, records: int = 0, legacy: int = 0) -> Verdict:
+            return Verdict(problem, seq, records, 0, "", latest, legacy)
+
+        pinned = latest.anchors if latest else 0
+        if latest and (len(anchors) < pinned or anchors_digest(anchors[:pinned]) != latest.anchors_digest):
+            first = anchors[min(pinned, len(anchors)) - 1].from_seq if anchors else latest.seq
+            return failed(f"the purge anchors differ from those the witness recorded at {latest.at}", first)
+        if (bad := broken_anchor(anchors, self.key, pinned)) is not None:
+            return failed(f"the purge anchor from record seq {bad} does not link or is not signed by this node", bad)
+        start, after = (anchors[-1].last_hash, anchors[-1].through_seq) if anchors else (GENESIS, 0)
+        wanted = {cp.seq: cp.head for cp in checkpoints if cp.seq > after}
+        seen: dict[int, str] = {}
+        walk = _Walk(self.key, start, after, wanted, seen)
+        async with aclosing(self._rows()) as rows:
+            async for row in rows:
+                if (bad := walk.step(row)) is not None:
+                    return failed(f"the chain breaks at record seq {bad} (changed, inserted, re-chained, the "
+                                  "one after a deleted record, or one a purge anchor covers)", bad,
+                                  walk.count, walk.legacy)
+        head_seq, head = walk.head_seq or after, walk.prev
+        for cp in checkpoints:
+            if cp.seq <= after:  # purged since: an anchor that ends there must end with its MAC
+                ends = next((a for a in anchors if a.through_seq == cp.seq), None)
+                if ends is not None and ends.last_hash != cp.head:
+                    return failed(f"the purge anchor through seq {cp.seq} differs from the witness "
+                                  f"checkpoint of {cp.at}", cp.seq, walk.count, walk.legacy)
+            elif seen.get(cp.seq) != cp.head:
+                what = "is missing (cut off)" if cp.seq not in seen else "differs"
+                return failed(f"record seq {cp.seq} {what}: the witness checkpoint of {cp.at} recorded it "
+                              f"as the head", cp.seq, walk.count, walk.legacy)
+        return Verdict("", None, walk.count, head_seq, head, latest, walk.legacy, walk.intents)
+
+    async def checkpoint(self, *, force: bool = False) -> Checkpoint | None:
+        """Write the head (seq, MAC) and the anchors to the witness, unless nothing changed
+        since this store's last checkpoint. None without a witness."""
+        if self.witness is None:
+            return None
+        seq, head, anchors = await self._position()
+        position = (seq, head, len(anchors))
+        if position == self._checkpointed and not force:
+            return None
+        checkpoint = Checkpoint(seq=seq, head=head, anchors=len(anchors), anchors_digest=anchors_digest(anchors),
+                                at=datetime.now(UTC).isoformat())
+        checkpoint = await asyncio.to_thread(self.witness.append, checkpoint)
+        self._checkpointed = position
+        return checkpoint
+
+    def _start_checkpoints(self) -> None:
+        if self.witness is not None and self.checkpoint_seconds > 0:
+            self._checkpoint_task = asyncio.create_task(self._checkpoint_loop())
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # noqa: BLE001 - retried next period; the alert is the log line
+                log.error("audit checkpoint not written", extra={"error": type(exc).__name__})
+            await asyncio.sleep(self.checkpoint_seconds)
+
+    async def _stop_checkpoints(self) -> None:
+        """Stop the timer and write a last checkpoint (the head as the store closes)."""
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+            self._checkpoint_task = None
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # noqa: BLE001 - closing goes on; the log says what is missing
+                log.error("audit checkpoint not written at close", extra={"error": type(exc).__name__})
 
     async def purge(self, before: datetime, export_dir: Path) -> Anchor | None:
         """Export the records older than `before` (a prefix of the chain: it stops at the first
-        record that is not older), then delete them under a new anchor. None: nothing to purge.
-        Raises PurgeRefused, having deleted nothing, when the export cannot be written or
-        checked, the records to purge do not link, or another purge ran meanwhile."""
+        record that is not older), then delete them under a new signed anchor and write a
+        checkpoint. None: nothing to purge. Raises PurgeRefused, having deleted nothing, when
+        the export cannot be written or checked, the records to purge do not hold, or another
+        purge ran meanwhile."""
         if before.tzinfo is None:
             raise ValueError("the purge cutoff must be timezone-aware")
         anchors = await self.anchors()
-        if (bad := broken_anchor(anchors)) is not None:
+        if (bad := broken_anchor(anchors, self.key, len(anchors))) is not None:
             raise PurgeRefused(f"the chain breaks at record seq {bad}; nothing purged")
         through = await self._purge_bound(before.astimezone(UTC).isoformat())
         if through is None:
             return None
         start = anchors[-1].last_hash if anchors else GENESIS
         async with aclosing(self._rows(through)) as rows:
-            anchor = await write_export(rows, Path(export_dir), start)
+            anchor = await write_export(rows, Path(export_dir), start, self.key)
         await self._delete_anchored(anchor, len(anchors))
+        await self.checkpoint()
         return anchor
 
     async def latest_anchor(self) -> Anchor | None:
@@ -131,34 +431,103 @@ class _ChainStore:
         return anchors[-1] if anchors else None
 
 
-def broken_anchor(anchors: Sequence[Anchor]) -> int | None:
-    """Anchors must cover consecutive ranges linked from the genesis hash: the from_seq of the
-    first that does not, else None."""
+_GIVE_UP = 3  # records retried alone that fail, with none succeeding, before the store counts as down
+
+
+class Unstorable(ValueError):
+    """An audit record whose text cannot be stored (no personal data in the message)."""
+
+
+def unstorable(record: AuditRecord) -> Unstorable | None:
+    """Why a record cannot be stored, or None: its text must encode as UTF-8 (no lone
+    surrogates) and hold no NUL (PostgreSQL text cannot)."""
+    for name in _FIELDS:
+        value = getattr(record, name)
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return Unstorable(f"audit field {name} is not valid Unicode text")
+            if "\0" in value:
+                return Unstorable(f"audit field {name} holds a NUL character")
+    return None
+
+
+def _settle(waiter: asyncio.Future, exc: BaseException | None = None) -> None:
+    if not waiter.done():
+        if exc is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(exc)
+
+
+def broken_anchor(anchors: Sequence[Anchor], key: ChainKey, pinned: int = 0) -> int | None:
+    """Anchors must cover consecutive ranges linked from the genesis hash, each MAC'd with
+    the audit key; an unsigned one (from before keyed chains) only over unkeyed records and
+    among the first `pinned` (those a witness checkpoint recorded). The from_seq of the first
+    that does not hold, else None."""
     prev_hash, prev_through = GENESIS, 0
-    for anchor in anchors:
-        if anchor.prev_hash != prev_hash or anchor.from_seq <= prev_through or anchor.through_seq < anchor.from_seq:
+    for number, anchor in enumerate(anchors):
+        if anchor.mac:
+            signed = key.check(b"anchor", anchor.body(), anchor.mac)
+        else:
+            signed = number < pinned and not is_keyed(anchor.last_hash)
+        if (not signed or anchor.prev_hash != prev_hash or anchor.from_seq <= prev_through
+                or anchor.through_seq < anchor.from_seq):
             return anchor.from_seq
         prev_hash, prev_through = anchor.last_hash, anchor.through_seq
     return None
 
 
-async def first_broken(rows, start: str = GENESIS, after: int = 0) -> int | None:
-    """Walk (seq, *fields, prev_hash, hash) rows in seq order from `start` (the genesis hash or
-    the latest anchor's); the seq of the first record whose link or content does not match: an
-    edited record, the one after a deleted record, an inserted one, or one an anchor covers."""
-    prev = start
-    async for row in rows:
+class _Walk:
+    """Walks (seq, *fields, prev_hash, hash) rows in seq order from `start` (the genesis hash or
+    the latest anchor's). A record holds when its seq is past `after`, it links to the one
+    before and its MAC is the key's over that link and its content; plain SHA-256 records
+    (from before keyed chains) hold only before the first keyed one."""
+
+    def __init__(self, key: ChainKey, start: str, after: int, wanted: dict[int, str] | None = None,
+                 seen: dict[int, str] | None = None) -> None:
+        self.key, self.prev, self.after = key, start, after
+        self.keyed = is_keyed(start)
+        self.wanted, self.seen = wanted or {}, seen if seen is not None else {}
+        self.count = self.legacy = self.intents = self.head_seq = 0
+
+    def step(self, row: tuple) -> int | None:
         seq, values, prev_hash, digest = row[0], row[1:-2], row[-2], row[-1]
-        if seq <= after or prev_hash != prev or chain_hash(prev, AuditRecord(*values)) != digest:
+        record = AuditRecord(*values)
+        if seq <= self.after or seq <= self.head_seq or prev_hash != self.prev:
             return seq
-        prev = digest
+        if is_keyed(digest):
+            holds = self.key.link_holds(self.prev, record, digest)
+            self.keyed = True
+        else:
+            holds = not self.keyed and chain_hash(self.prev, record) == digest
+            self.legacy += holds
+        if not holds:
+            return seq
+        if seq in self.wanted:
+            self.seen[seq] = digest
+        self.prev, self.head_seq = digest, seq
+        if record.outcome == INTENT:
+            self.intents += 1
+        else:
+            self.count += 1
+        return None
+
+
+async def first_broken(rows, key: ChainKey, start: str = GENESIS, after: int = 0) -> int | None:
+    """The seq of the first row that does not hold (see _Walk), or None."""
+    walk = _Walk(key, start, after)
+    async for row in rows:
+        if (bad := walk.step(row)) is not None:
+            return bad
     return None
 
 
 # ------------------------------------------------------------------ export files
 
 
-async def write_export(rows: AsyncIterator[tuple], export_dir: Path, start: str) -> Anchor:
+async def write_export(rows: AsyncIterator[tuple], export_dir: Path, start: str, key: ChainKey) -> Anchor:
     """Write the rows to a new JSON Lines file in export_dir (mode 0600, fsynced, checked after
     writing), one record per line with seq, prev_hash and hash; the anchor that describes it.
     The name holds the seq and date range and the purge time."""
@@ -170,13 +539,14 @@ async def write_export(rows: AsyncIterator[tuple], export_dir: Path, start: str)
     except OSError as exc:
         raise PurgeRefused(f"cannot write the export in {export_dir}: {exc.strerror}; nothing purged") from exc
     digest, prev, count, first, last = hashlib.sha256(), start, 0, None, None
+    walk = _Walk(key, start, 0)
     try:
         with os.fdopen(fd, "wb") as fh:
             lines = []
             async for row in rows:
                 seq, values, prev_hash, row_hash = row[0], row[1:-2], row[-2], row[-1]
                 record = AuditRecord(*values)
-                if prev_hash != prev or chain_hash(prev, record) != row_hash:
+                if walk.step(row) is not None:
                     raise PurgeRefused(f"the chain breaks at record seq {seq}; nothing purged")
                 line = json.dumps({"seq": seq, **asdict(record), "prev_hash": prev_hash, "hash": row_hash},
                                   ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
@@ -205,9 +575,9 @@ async def write_export(rows: AsyncIterator[tuple], export_dir: Path, start: str)
         partial.unlink(missing_ok=True)
         raise
     anchor = Anchor(from_seq=first[0], through_seq=last[0], prev_hash=start, last_hash=prev, records=count,
-                    export_file=name, export_sha256=digest.hexdigest(), at=purged_at.isoformat())
+                    export_file=name, export_sha256=digest.hexdigest(), at=purged_at.isoformat()).signed(key)
     try:  # read back what the disk holds before anything is deleted
-        await asyncio.to_thread(verify_export, final, [anchor])
+        await asyncio.to_thread(verify_export, final, [anchor], key)
     except ExportInvalid as exc:
         raise PurgeRefused(f"the export does not read back intact ({exc}); nothing purged") from exc
     return anchor
@@ -225,22 +595,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def verify_export(path: Path, anchors: Sequence[Anchor]) -> str:
-    """Check an export file on its own (each record links to the one before and its hash
+def verify_export(path: Path, anchors: Sequence[Anchor], key: ChainKey) -> str:
+    """Check an export file on its own (each record links to the one before and its MAC
     matches its content) and against its anchor (same range, first link, last hash, count and
     SHA-256). Return a one-line summary; raise ExportInvalid naming what is wrong. Reads the
     file line by line (exports may be large)."""
-    sha256, first, last, count = hashlib.sha256(), None, None, 0
+    sha256, first, last, count, walk = hashlib.sha256(), None, None, 0, None
     try:
         with open(path, "rb") as fh:
             for count, line in enumerate(fh, 1):
                 sha256.update(line)
                 item = _export_record(line, count)
-                seq, prev = item["seq"], item["prev_hash"] if last is None else last["hash"]
+                seq = item["seq"]
+                walk = walk or _Walk(key, item["prev_hash"], 0)
                 try:
-                    intact = (isinstance(seq, int) and (last is None or seq > last["seq"])
-                              and item["prev_hash"] == prev
-                              and chain_hash(prev, AuditRecord(*(item[f] for f in _FIELDS))) == item["hash"])
+                    intact = (isinstance(seq, int) and isinstance(item["prev_hash"], str)
+                              and isinstance(item["hash"], str)
+                              and walk.step((seq, *(item[f] for f in _FIELDS), item["prev_hash"], item["hash"])) is None)
                 except (TypeError, AttributeError):
                     intact = False
                 if not intact:
@@ -253,6 +624,8 @@ def verify_export(path: Path, anchors: Sequence[Anchor]) -> str:
     anchor = next((a for a in anchors if (a.from_seq, a.through_seq) == (first["seq"], last["seq"])), None)
     if anchor is None:
         raise ExportInvalid(f"no anchor in the audit store covers seq {first['seq']}-{last['seq']}")
+    if not (key.check(b"anchor", anchor.body(), anchor.mac) if anchor.mac else not is_keyed(anchor.last_hash)):
+        raise ExportInvalid(f"the anchor of seq {anchor.from_seq}-{anchor.through_seq} is not signed by this node")
     for what, found, expected in (("first link", first["prev_hash"], anchor.prev_hash),
                                   ("last hash", last["hash"], anchor.last_hash),
                                   ("record count", count, anchor.records),
@@ -268,8 +641,9 @@ def _export_record(line: bytes, number: int) -> dict:
         item = json.loads(line)
     except ValueError:
         item = None
-    if not isinstance(item, dict) or set(item) != _EXPORT_KEYS:
+    if not isinstance(item, dict) or set(item) not in (_EXPORT_KEYS, _OLDER_EXPORT_KEYS):
         raise ExportInvalid(f"line {number} is not an exported audit record")
+    item.setdefault("source", "")
     return item
 
 
@@ -292,7 +666,8 @@ CREATE TABLE IF NOT EXISTS audit (
     latency_ms REAL NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
-    flags TEXT NOT NULL DEFAULT ''
+    flags TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_case ON audit(case_number);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject_index);
@@ -305,7 +680,8 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
     records INTEGER NOT NULL,
     export_file TEXT NOT NULL,
     export_sha256 TEXT NOT NULL,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    mac TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
@@ -321,35 +697,45 @@ BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 
 
 class SqliteAuditStore(_ChainStore):
-    """Audit records in one SQLite file (WAL, synchronous=FULL: fsynced before return)."""
+    """Audit records in one SQLite file (WAL, synchronous=FULL: fsynced before return; the
+    file and its WAL mode 0600)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, key: ChainKey, *, witness: Witness | None = None,
+                 checkpoint_seconds: float = 60.0) -> None:
         self.path = Path(path)
+        self.key = key
+        self.witness = witness
+        self.checkpoint_seconds = checkpoint_seconds
+        self.on_close: list = []  # coroutine functions awaited first when the store closes
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._db = await aiosqlite.connect(self.path)
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         # One write transaction: a file from before anchors and flags is migrated in place.
         await self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        async with self._db.execute("PRAGMA table_info(audit)") as cur:
-            columns = {row[1] async for row in cur}
-        if "flags" not in columns:
-            try:
-                await self._db.execute("ALTER TABLE audit ADD COLUMN flags TEXT NOT NULL DEFAULT ''")
-                await self._db.commit()
-            except sqlite3.OperationalError as exc:  # another process migrated it first
-                if "duplicate column" not in str(exc):
-                    raise
+        for table, column in (("audit", "flags"), ("audit", "source"), ("audit_anchor", "mac")):
+            async with self._db.execute(f"PRAGMA table_info({table})") as cur:
+                columns = {row[1] async for row in cur}
+            if column not in columns:
+                try:
+                    await self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+                    await self._db.commit()
+                except sqlite3.OperationalError as exc:  # another process migrated it first
+                    if "duplicate column" not in str(exc):
+                        raise
+        self._start_checkpoints()
 
     async def close(self) -> None:
+        await self._run_on_close()
         if self._writer is not None:
             await self._writer  # what was accepted is written before the file closes
         if self._db is not None:
+            await self._stop_checkpoints()
             await self._db.close()
             self._db = None
 
@@ -368,32 +754,31 @@ class SqliteAuditStore(_ChainStore):
         async with self._lock:
             while self._pending and self._db is not None:
                 batch, self._pending = self._pending, []
-                try:
-                    # Other processes (workers, nodes) may append to the same file: take the write
-                    # lock first, then read the chain head, so no two appends link to one head.
-                    await self._db.execute("BEGIN IMMEDIATE")
-                    async with self._db.execute(
-                            "SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
-                            "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))") as cur:
-                        last = (await cur.fetchone())[0] or GENESIS
-                    rows = []
-                    for record, _ in batch:
-                        digest = chain_hash(last, record)
-                        rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
-                        last = digest
-                    await self._db.executemany(
-                        f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
-                        f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))})", rows)
-                    await self._db.commit()
-                except Exception as exc:  # noqa: BLE001 - every waiter of this batch learns it failed
-                    await _rollback_quietly(self._db)
-                    for _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    continue
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_result(None)
+                await self._write_batch(batch)
+
+    async def _commit(self, records: list[AuditRecord]) -> None:
+        """One write transaction: read the chain head, append the records linked to it, commit."""
+        assert self._db is not None
+        try:
+            # Other processes (workers, nodes) may append to the same file: take the write
+            # lock first, then read the chain head, so no two appends link to one head.
+            await self._db.execute("BEGIN IMMEDIATE")
+            async with self._db.execute(
+                    "SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
+                    "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))") as cur:
+                last = (await cur.fetchone())[0] or GENESIS
+            rows = []
+            for record in records:
+                digest = self.key.link(last, record)
+                rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
+                last = digest
+            await self._db.executemany(
+                f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
+                f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))})", rows)
+            await self._db.commit()
+        except BaseException:
+            await _rollback_quietly(self._db)
+            raise
 
     async def writable(self) -> bool:
         if self._db is None:
@@ -405,10 +790,12 @@ class SqliteAuditStore(_ChainStore):
             return False
 
     async def records(self, *, case_number: str | None = None, subject: str | None = None,
-                      flagged: bool = False, limit: int | None = None) -> list[AuditRecord]:
-        """Records in chain order, optionally those of one case, naming one subject digest, or flagged."""
+                      flagged: bool = False, limit: int | None = None, all_kinds: bool = False) -> list[AuditRecord]:
+        """Records of lookups in chain order, optionally those of one case, naming one subject
+        digest, or flagged; with `all_kinds`, the intent records written before departments were
+        asked (their audit id is the lookup's + "-intent"), logins and refusal summaries too."""
         assert self._db is not None
-        where, params = _filters(case_number, subject, flagged, "?")
+        where, params = _filters(case_number, subject, flagged, "?", all_kinds)
         query = f"SELECT {', '.join(_FIELDS)} FROM audit{where} ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
@@ -429,6 +816,18 @@ class SqliteAuditStore(_ChainStore):
         assert self._db is not None
         async with self._db.execute(f"SELECT {', '.join(_ANCHOR_FIELDS)} FROM audit_anchor ORDER BY id") as cur:
             return [Anchor(*row) async for row in cur]
+
+    async def _position(self) -> tuple[int, str, list[Anchor]]:
+        """Head seq and MAC and the anchors, in one read transaction."""
+        assert self._db is not None
+        async with self._lock:
+            await self._db.execute("BEGIN")
+            try:
+                row = await self._fetchone("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                anchors = await self.anchors()
+            finally:
+                await _rollback_quietly(self._db)
+        return _position(row, anchors)
 
     async def _rows(self, through_seq: int | None = None):
         assert self._db is not None
@@ -471,6 +870,14 @@ class SqliteAuditStore(_ChainStore):
                 raise
 
 
+def _position(row, anchors: list[Anchor]) -> tuple[int, str, list[Anchor]]:
+    if row is not None:
+        return row[0], row[1], anchors
+    if anchors:
+        return anchors[-1].through_seq, anchors[-1].last_hash, anchors
+    return 0, GENESIS, anchors
+
+
 def _check_unchanged(anchor: Anchor, anchors_now: int, anchors_before: int, last_hash: str | None) -> None:
     if anchors_now != anchors_before:
         raise PurgeRefused("another purge ran meanwhile; nothing purged by this one (its export can be deleted)")
@@ -490,8 +897,18 @@ async def _rollback_quietly(db: aiosqlite.Connection) -> None:
         pass
 
 
-def _filters(case_number: str | None, subject: str | None, flagged: bool, placeholder: str) -> tuple[str, tuple]:
+INTENT = "INTENT"  # the outcome of a record written before a department is asked (core/hub.py)
+# Operations of records the doors write about no lookup: login attempts, and the per-source,
+# per-minute summaries of refused unauthenticated calls (core/audit.py).
+DOOR_OPERATIONS = ("Login", "(refused calls)")
+
+
+def _filters(case_number: str | None, subject: str | None, flagged: bool, placeholder: str,
+             all_kinds: bool = False) -> tuple[str, tuple]:
     clauses, params = [], []
+    if not all_kinds:
+        doors = ", ".join(f"'{op}'" for op in DOOR_OPERATIONS)
+        clauses.append(f"outcome <> '{INTENT}' AND operation NOT IN ({doors})")
 
     def mark() -> str:
         return placeholder if placeholder == "?" else f"${len(params)}"
@@ -527,9 +944,11 @@ CREATE TABLE IF NOT EXISTS {t} (
     latency_ms DOUBLE PRECISION NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
-    flags TEXT NOT NULL DEFAULT ''
+    flags TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT ''
 );
 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS flags TEXT NOT NULL DEFAULT '';
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS source TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS {t}_case ON {t}(case_number);
 CREATE TABLE IF NOT EXISTS {t}_anchor (
     id BIGSERIAL PRIMARY KEY,
@@ -540,8 +959,10 @@ CREATE TABLE IF NOT EXISTS {t}_anchor (
     records BIGINT NOT NULL,
     export_file TEXT NOT NULL,
     export_sha256 TEXT NOT NULL,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    mac TEXT NOT NULL DEFAULT ''
 );
+ALTER TABLE {t}_anchor ADD COLUMN IF NOT EXISTS mac TEXT NOT NULL DEFAULT '';
 CREATE OR REPLACE FUNCTION {t}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND TG_TABLE_NAME = '{t}' THEN
@@ -578,11 +999,16 @@ class PostgresAuditStore(_ChainStore):
     `verify_chain` catches what a superuser does around them. Anchors live in `<table>_anchor`.
     """
 
-    def __init__(self, dsn: str, table: str = "querynode_audit", *, command_timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, table: str = "querynode_audit", *, key: ChainKey, witness: Witness | None = None,
+                 checkpoint_seconds: float = 60.0, command_timeout: float = 5.0) -> None:
         if not _TABLE_NAME.match(table):
             raise ValueError("audit table name must be lower-case letters, digits and _")
         self.dsn = dsn
         self.table = table
+        self.key = key
+        self.witness = witness
+        self.checkpoint_seconds = checkpoint_seconds
+        self.on_close: list = []  # coroutine functions awaited first when the store closes
         self.command_timeout = command_timeout
         self._pool = None
         self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
@@ -599,14 +1025,30 @@ class PostgresAuditStore(_ChainStore):
         self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4,
                                                command_timeout=self.command_timeout)
         async with self._pool.acquire() as conn:
-            await conn.execute(f"SELECT pg_advisory_lock({self._lock_id})")
-            try:
-                await conn.execute(_PG_SCHEMA.format(t=self.table))
-            finally:
-                await conn.execute(f"SELECT pg_advisory_unlock({self._lock_id})")
+            if not await self._schema_current(conn):  # the node's role may only INSERT and SELECT
+                await conn.execute(f"SELECT pg_advisory_lock({self._lock_id})")
+                try:
+                    await conn.execute(_PG_SCHEMA.format(t=self.table))
+                finally:
+                    await conn.execute(f"SELECT pg_advisory_unlock({self._lock_id})")
+        self._start_checkpoints()
+
+    async def _schema_current(self, conn) -> bool:
+        """The tables, their newest columns and the guard triggers exist (nothing to create)."""
+        return await conn.fetchval(
+            "SELECT count(*) = 3 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND ((table_name = $1 AND column_name IN ('flags', 'source')) OR (table_name = $2 AND column_name = 'mac'))",
+            self.table, f"{self.table}_anchor") and await conn.fetchval(
+            "SELECT count(*) = 4 FROM pg_trigger WHERE tgname = ANY($1::text[])",
+            [f"{self.table}_no_change", f"{self.table}_no_truncate",
+             f"{self.table}_anchor_no_change", f"{self.table}_anchor_no_truncate"])
 
     async def close(self) -> None:
+        await self._run_on_close()
         if self._pool is not None:
+            while self._flushing:  # what was accepted is written before the pool closes
+                await asyncio.sleep(0.01)
+            await self._stop_checkpoints()
             await self._pool.close()
             self._pool = None
 
@@ -624,16 +1066,7 @@ class PostgresAuditStore(_ChainStore):
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                try:
-                    await self._commit([record for record, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - every waiter learns the failure
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                else:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
+                await self._write_batch(batch)
         finally:
             self._flushing = False
 
@@ -643,7 +1076,7 @@ class PostgresAuditStore(_ChainStore):
             last = await conn.fetchval(self._head)
             rows = []
             for record in records:
-                digest = chain_hash(last, record)
+                digest = self.key.link(last, record)
                 rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
                 last = digest
             await conn.executemany(self._insert, rows)
@@ -658,8 +1091,8 @@ class PostgresAuditStore(_ChainStore):
             return False
 
     async def records(self, *, case_number: str | None = None, subject: str | None = None,
-                      flagged: bool = False, limit: int | None = None) -> list[AuditRecord]:
-        where, params = _filters(case_number, subject, flagged, "$")
+                      flagged: bool = False, limit: int | None = None, all_kinds: bool = False) -> list[AuditRecord]:
+        where, params = _filters(case_number, subject, flagged, "$", all_kinds)
         query = f"SELECT {', '.join(_FIELDS)} FROM {self.table}{where} ORDER BY seq"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
@@ -675,6 +1108,13 @@ class PostgresAuditStore(_ChainStore):
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(f"SELECT {', '.join(_ANCHOR_FIELDS)} FROM {self.table}_anchor ORDER BY id")
         return [Anchor(*row) for row in rows]
+
+    async def _position(self) -> tuple[int, str, list[Anchor]]:
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            row = await conn.fetchrow(f"SELECT seq, hash FROM {self.table} ORDER BY seq DESC LIMIT 1")
+            anchors = [Anchor(*a) for a in await conn.fetch(
+                f"SELECT {', '.join(_ANCHOR_FIELDS)} FROM {self.table}_anchor ORDER BY id")]
+        return _position(row, anchors)
 
     async def _rows(self, through_seq: int | None = None):
         query = f"SELECT seq, {', '.join(_FIELDS)}, prev_hash, hash FROM {self.table}"
@@ -705,8 +1145,16 @@ class PostgresAuditStore(_ChainStore):
             _check_deleted(anchor, int(status.split()[-1]))
 
 
-def store_for(settings) -> SqliteAuditStore | PostgresAuditStore:
-    """The audit store `querynode.config.Settings` names (not yet opened)."""
+def store_for(settings, *, purge: bool = False, checkpoints: bool = True) -> SqliteAuditStore | PostgresAuditStore:
+    """The audit store `querynode.config.Settings` names (not yet opened), with its MAC key
+    and witness; `purge`: PostgreSQL under the purge role (`audit.purge_dsn`) when one is set;
+    `checkpoints`: write them every audit.checkpoint_seconds and at close (the node does; the
+    audit commands only read the witness, except a purge, which records its anchor)."""
+    key = key_for(settings)
+    witness = Witness(settings.witness_path(), key)
+    seconds = settings.audit.checkpoint_seconds if checkpoints else 0
     if settings.audit.backend == "postgres":
-        return PostgresAuditStore(settings.audit.postgres_dsn, settings.audit.postgres_table)
-    return SqliteAuditStore(settings.audit_path())
+        dsn = (settings.audit.purge_dsn or settings.audit.postgres_dsn) if purge else settings.audit.postgres_dsn
+        return PostgresAuditStore(dsn, settings.audit.postgres_table, key=key, witness=witness,
+                                  checkpoint_seconds=seconds)
+    return SqliteAuditStore(settings.audit_path(), key, witness=witness, checkpoint_seconds=seconds)

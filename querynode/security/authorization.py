@@ -7,6 +7,7 @@ masked record, full record) and a per-operator limit of lookups per minute. An e
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ from querynode.domain.errors import PermissionDenied, ResourceExhausted
 from querynode.domain.model import RequestContext
 
 OPERATOR_WINDOW_SECONDS = 60.0
+_WHOLE_CALLER = "\0caller"  # the window key of a caller system's own limit (no operator id has a NUL)
 
 
 class View(enum.StrEnum):
@@ -34,6 +36,13 @@ class CallerPolicy:
     view: View = View.FULL
     # Lookups one operator of this caller may make per minute; 0 means no limit.
     operator_limit_per_minute: int = 0
+    # Lookups of the caller system as a whole per minute (rotating operator ids does not
+    # help); 0 means no limit.
+    caller_limit_per_minute: int = 0
+    # The operator ids this caller may send (its roster) and the pattern its case numbers
+    # follow; empty: not checked.
+    operators: frozenset[str] = frozenset()
+    case_number_pattern: re.Pattern | None = None
 
     @classmethod
     def of(cls, spec: Any) -> "CallerPolicy":
@@ -46,11 +55,15 @@ class CallerPolicy:
         data = spec if isinstance(spec, Mapping) else vars(spec) if hasattr(spec, "__dict__") else None
         if data is None:
             raise TypeError(f"caller policy must be a list or a mapping, not {type(spec).__name__}")
+        pattern = data.get("case_number_pattern") or ""
         return cls(
             operations=frozenset(data.get("operations") or ("*",)),
             departments=frozenset(data.get("departments") or ("*",)),
             view=View(data.get("view", View.FULL)),
             operator_limit_per_minute=int(data.get("operator_limit_per_minute") or 0),
+            caller_limit_per_minute=int(data.get("caller_limit_per_minute") or 0),
+            operators=frozenset(data.get("operators") or ()),
+            case_number_pattern=re.compile(pattern) if pattern else None,
         )
 
 
@@ -86,9 +99,22 @@ class Authorizer:
             raise PermissionDenied(f"caller {ctx.caller!r} may not use {operation}")
         if department and not _allows(policy.departments, department):
             raise PermissionDenied(f"caller {ctx.caller!r} may not query department {department}")
+        if policy.operators and ctx.operator_id not in policy.operators:
+            raise PermissionDenied(f"operator {ctx.operator_id!r} is not on the roster of {ctx.caller!r}")
+        if policy.case_number_pattern is not None and not policy.case_number_pattern.fullmatch(ctx.case_number):
+            raise PermissionDenied(f"the case number does not follow the pattern of {ctx.caller!r}")
+        if policy.caller_limit_per_minute:
+            self._count(ctx.caller, _WHOLE_CALLER, policy.caller_limit_per_minute)
         if policy.operator_limit_per_minute:
             self._count(ctx.caller, ctx.operator_id, policy.operator_limit_per_minute)
         return policy
+
+    def check_operation(self, ctx: RequestContext, operation: str) -> None:
+        """Raise PermissionDenied unless the caller may use `operation` (e.g. CheckCase, whose
+        lookups are each checked on their own as well); counts against no limit."""
+        policy = self.policy_for(ctx.caller)
+        if not _allows(policy.operations, operation):
+            raise PermissionDenied(f"caller {ctx.caller!r} may not use {operation}")
 
     def view_for(self, caller: str) -> View:
         try:
@@ -102,8 +128,8 @@ class Authorizer:
         while window.times and window.times[0] <= now - OPERATOR_WINDOW_SECONDS:
             window.times.popleft()
         if len(window.times) >= limit:
-            raise ResourceExhausted(
-                f"operator {operator_id!r} of {caller!r} reached the limit of {limit} lookups per minute")
+            who = f"caller {caller!r}" if operator_id == _WHOLE_CALLER else f"operator {operator_id!r} of {caller!r}"
+            raise ResourceExhausted(f"{who} reached the limit of {limit} lookups per minute")
         window.times.append(now)
         if len(self._windows) > 100_000:  # forget idle operators; bounded memory
             for key in [k for k, w in self._windows.items() if not w.times or w.times[-1] <= now - OPERATOR_WINDOW_SECONDS]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from querynode.security.files import create_private
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS case_records (
     record_id TEXT PRIMARY KEY,
@@ -32,7 +34,7 @@ class RecordStore:
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._db = await aiosqlite.connect(self.path)
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
 

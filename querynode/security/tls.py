@@ -33,9 +33,12 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "querynode demo"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def _name(common_name: str | None) -> x509.Name:
+    """Organisation "querynode demo" and the CN (None: no CN, for tests of such certificates)."""
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "querynode demo")]
+    if common_name is not None:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
 
 
 def make_ca(common_name: str = "querynode demo CA") -> Issued:
@@ -56,7 +59,7 @@ def make_ca(common_name: str = "querynode demo CA") -> Issued:
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
-def issue(ca: Issued, common_name: str, *, server: bool, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Issued:
+def issue(ca: Issued, common_name: str | None, *, server: bool, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Issued:
     """A leaf certificate signed by `ca`: for a server (SANs = hosts) or a client (subject CN = caller)."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)

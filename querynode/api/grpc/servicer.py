@@ -191,7 +191,8 @@ async def start_grpc_server(hub: Hub, host: str, port: int, *, anonymous_caller:
     """
     if credentials is None and not is_loopback(host):
         raise ValueError(f"plain-text gRPC is only served on a loopback host, not {host}; configure TLS")
-    server = grpc.aio.server(interceptors=[ObservingInterceptor()],
+    server = grpc.aio.server(interceptors=[ObservingInterceptor(
+                                 hub.audit, authenticator.grpc_caller if authenticator else lambda c: anonymous_caller)],
                              options=[("grpc.max_receive_message_length", 1024 * 1024),
                                       ("grpc.so_reuseport", 1 if reuse_port else 0)])
     servicer = QueryNodeServicer(hub, cases=cases, anonymous_caller=anonymous_caller,

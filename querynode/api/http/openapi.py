@@ -148,6 +148,7 @@ def _json(description: str, schema: str) -> dict:
 # Every authenticated operation can answer these.
 _COMMON = {
     "401": _problem("No or no valid bearer token"),
+    "429": _problem("Too many refused requests from this address, or an operator over its limit"),
     "503": _problem("Audit trail unavailable: nothing is answered without its audit record"),
 }
 _WITH_BODY = {
