@@ -494,7 +494,8 @@ async def _users(args: argparse.Namespace, settings: Settings) -> None:
     await store.open()
     try:
         if args.users_command == "add":
-            secret = await store.add_user(args.username, _read_password(args), Role(args.role), totp=args.totp)
+            secret = await store.add_user(args.username, _read_password(args), Role(args.role), totp=args.totp,
+                                          display_name=args.display_name)
             print(f"created {args.username} ({args.role})")
             if secret:
                 print(f"TOTP secret (shown once; add it to an authenticator app): {secret}")
@@ -639,6 +640,7 @@ def main(argv: list[str] | None = None) -> None:
     p_add.add_argument("username")
     p_add.add_argument("--role", choices=["clerk", "auditor", "administrator"], default="clerk")
     p_add.add_argument("--totp", action="store_true", help="require a TOTP code at login (always for administrators)")
+    p_add.add_argument("--display-name", default="", help="the person's name as printed on verification records")
     p_passwd = p_users.add_parser("passwd", help="set a new password")
     p_passwd.add_argument("username")
     p_disable = p_users.add_parser("disable", help="disable an account and end its sessions")

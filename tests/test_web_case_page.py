@@ -6,31 +6,34 @@ from querynode.security.masking import mask_name
 from tests.test_web_pages import browser, login, page, site  # noqa: F401  (fixtures)
 
 
-async def fill_case(page, site, rows, registration_type="advance_notice"):  # noqa: F811
-    await page.goto(site.url + "/cases")
+async def fill_case(page, site, rows, registration_type="advance_notice", submit=True):  # noqa: F811
+    await page.goto(site.url + f"/cases?type={registration_type}")  # the roles of this type, even without JavaScript
     await page.fill("#case_number", "2026-110105-000777")
-    await page.fill("#purpose", "预告登记")
+    await page.select_option("#purpose", "预告登记")
     await page.select_option("#registration_type", registration_type)
     for i, (role, person) in enumerate(rows):
         await page.select_option(f"select[name=p{i}_role]", role)
         await page.fill(f"input[name=p{i}_name]", person["name"])
         await page.fill(f"input[name=p{i}_id_number]", person["id_number"])
-    await page.click("#case-form button[type=submit]")
-    await page.wait_for_selector("#case-status, #errors")
+    if submit:
+        await page.click("#case-form button[type=submit]")
+        await page.wait_for_selector("#case-status, #errors")
 
 
 async def test_case_page_shows_the_record_masked_and_prints_it(page, site, samples):  # noqa: F811
     a, b = samples["identity"]["match"][:2]
     await login(page, site)
     await fill_case(page, site, [("seller", a), ("buyer", b)])
-    assert await page.inner_text("#case-status") == "核验通过"
+    assert await page.inner_text("#case-status") == "所列项目未发现异常"
     html = await page.content()
     assert a["name"] not in html and a["id_number"] not in html and b["id_number"] not in html
     assert mask_name(a["name"]) in html
-    await page.click("#print-link")
-    await page.wait_for_load_state()
-    printed = await page.content()
-    assert "不动产登记精准查询核验记录" in printed and "核验通过" in printed
+    async with page.context.expect_page() as opened:  # a new tab: Back does not lose the result
+        await page.click("#print-link")
+    tab = await opened.value
+    await tab.wait_for_load_state()
+    printed = await tab.content()
+    assert "不动产登记精准查询核验记录" in printed and "所列项目未发现异常" in printed
     assert a["name"] not in printed and a["id_number"] not in printed
     records = await site.node.audit_store.records(case_number="2026-110105-000777")
     assert {r.operation for r in records} == {"VerifyIdentity", "QueryDeath", "QueryCremation", "QueryMarriage", "CheckCase",
@@ -42,10 +45,15 @@ async def test_case_page_findings_and_plan_errors(page, site, samples):  # noqa:
     wrong, a = samples["identity"]["name_mismatch"][0], samples["identity"]["match"][0]
     await login(page, site)
     await fill_case(page, site, [("seller", wrong), ("buyer", a)])
-    assert await page.inner_text("#case-status") == "需关注"
+    assert await page.inner_text("#case-status") == "有阻断事项"  # a name mismatch blocks
     assert "姓名与身份证号码不一致" in await page.inner_text("#findings")
-    await fill_case(page, site, [("decedent", a)], registration_type="advance_notice")
-    assert "当事人1 角色：" in await page.inner_text("#errors")  # the field named in Chinese
+    await fill_case(page, site, [("seller", a)], registration_type="advance_notice", submit=False)
+    await page.evaluate("() => { const s = document.querySelector('select[name=p0_role]');"  # past the role list
+                        " s.add(new Option('x', 'decedent')); s.value = 'decedent'; }")
+    await page.click("#case-form button[type=submit]")
+    await page.wait_for_selector("#errors")
+    errors = await page.inner_text("#errors")
+    assert "第 1 行当事人的角色" in errors and "parties" not in errors
     assert a["id_number"] not in await page.content()
 
 
@@ -61,7 +69,7 @@ async def test_case_page_shows_each_check_as_it_completes(page, site, identity_m
     await login(page, site)
     await page.goto(site.url + "/cases")
     await page.fill("#case_number", "2026-110105-000888")
-    await page.fill("#purpose", "转移登记")
+    await page.select_option("#purpose", "转移登记")
     await page.select_option("#registration_type", "transfer")
     for i, (role, person) in enumerate([("seller", a), ("buyer", b)]):
         await page.select_option(f"select[name=p{i}_role]", role)
@@ -73,10 +81,10 @@ async def test_case_page_shows_each_check_as_it_completes(page, site, identity_m
     first = await page.inner_text("#progress-checks li")
     assert "身份核查" not in first
     await page.wait_for_selector("#case-status", timeout=10_000)
-    assert await page.inner_text("#case-status") == "核验通过"
+    assert await page.inner_text("#case-status") == "所列项目未发现异常"
     # eight checks (death with its second source, cremation), and the death of the married
-    # buyer's spouse the marriage record named
-    assert await page.locator("#progress-checks li").count() == 9
+    # buyer's spouse the marriage record named; the progress list became the result table
+    assert await page.locator("#checks tbody tr").count() == 9
     html = await page.content()
     assert a["name"] not in html and a["id_number"] not in html
 
@@ -88,7 +96,7 @@ async def test_case_page_works_without_javascript(browser, site, samples):  # no
         a, b = samples["identity"]["match"][:2]
         await login(p, site)
         await fill_case(p, site, [("seller", a), ("buyer", b)])
-        assert await p.locator("#result #case-status").inner_text() == "核验通过"
+        assert await p.locator("#result #case-status").inner_text() == "所列项目未发现异常"
         assert await p.locator("#progress").count() == 0
     finally:
         await context.close()

@@ -96,7 +96,7 @@ async def test_login_and_identity_match_is_masked(page, site, samples):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "login.png"))
     await login(page, site)
-    assert page.url.endswith("/lookup")
+    assert page.url.endswith("/cases")  # the case check is the clerk's home
     for person in samples["identity"]["match"]:
         await lookup_identity(page, site, person)
         assert await badges(page) == ["一致"]
@@ -182,7 +182,7 @@ async def test_expired_password_forces_a_change(page, site):
     await page.fill("#new_password", "Counter-Window-77")
     await page.fill("#confirm_password", "Counter-Window-77")
     await page.click("main button[type=submit]")
-    await page.wait_for_url("**/lookup")
+    await page.wait_for_url("**/cases")
 
 
 async def test_post_without_csrf_token_is_refused(page, site, identity_mock, samples):

@@ -165,7 +165,8 @@ CREATE TABLE IF NOT EXISTS users (
     locked_until TEXT,
     totp_secret BLOB,  -- sealed (field_crypto envelope, associated data = _totp_aad(username))
     totp_last_step INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    display_name BLOB  -- the person's name for printed records, sealed like the TOTP secret
 );
 CREATE TABLE IF NOT EXISTS password_history (
     username TEXT NOT NULL,
@@ -191,6 +192,10 @@ def _session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def _display_name_aad(username: str) -> bytes:
+    return b"querynode display name\0" + username.encode()
+
+
 def _totp_aad(username: str) -> bytes:
     """Binds a sealed TOTP secret to its account: copied to another row, it does not open."""
     return b"querynode totp secret\0" + username.encode()
@@ -211,6 +216,9 @@ class AccountStore:
         create_private(self.path)
         self._db = await aiosqlite.connect(self.path)
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+        async with self._db.execute("PRAGMA table_info(users)") as cur:
+            if "display_name" not in {row[1] for row in await cur.fetchall()}:  # a file from before names
+                await self._db.execute("ALTER TABLE users ADD COLUMN display_name BLOB")
         await self._db.commit()
         await self._seal_totp_secrets()
 
@@ -275,8 +283,10 @@ class AccountStore:
 
     # -- accounts
 
-    async def add_user(self, username: str, password: str, role: Role, *, totp: bool = False) -> str | None:
-        """Create an account; returns the TOTP secret when one was set up (always for administrators)."""
+    async def add_user(self, username: str, password: str, role: Role, *, totp: bool = False,
+                       display_name: str = "") -> str | None:
+        """Create an account; returns the TOTP secret when one was set up (always for administrators).
+        `display_name` is the person's name as printed on verification records (stored sealed)."""
         if not valid_username(username):
             raise AccountError("用户名只能由字母、数字和 . _ - 组成，最长 64 个字符")
         check_password_policy(username, password, self.policy)
@@ -286,9 +296,11 @@ class AccountStore:
         password_hash = await self._hash(password)
         now = _now().isoformat()
         await self.db.execute(
-            "INSERT INTO users (username, role, password_hash, password_changed_at, totp_secret, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (username, role.value, password_hash, now, secret and self._seal_totp(username, secret), now))
+            "INSERT INTO users (username, role, password_hash, password_changed_at, totp_secret, created_at,"
+            " display_name) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (username, role.value, password_hash, now, secret and self._seal_totp(username, secret), now,
+             self.cipher.seal(display_name.strip().encode(), aad=_display_name_aad(username))
+             if display_name.strip() else None))
         await self.db.execute("INSERT INTO password_history VALUES (?, ?, ?)", (username, password_hash, now))
         await self.db.commit()
         return secret
@@ -420,6 +432,17 @@ class AccountStore:
         await self.db.commit()
         expired = _now() - datetime.fromisoformat(changed_at) >= self.policy.max_age
         return Session(username=username, role=Role(role), csrf_token=csrf, must_change_password=expired)
+
+    async def display_name(self, username: str) -> str:
+        """The person's name for a printed record; "" when none was given or it cannot be opened."""
+        async with self.db.execute("SELECT display_name FROM users WHERE username = ?", (username,)) as cur:
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return ""
+        try:
+            return self.cipher.open(row[0], aad=_display_name_aad(username)).decode()
+        except FieldCryptoError:
+            return ""
 
     async def end_session(self, session_id: str) -> None:
         await self.db.execute("DELETE FROM sessions WHERE id_hash = ?", (_session_hash(session_id),))

@@ -5,13 +5,12 @@ number, not even the ones the clerk typed (the form comes back empty)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from querynode.api.http.json_api import verdict_of
-from querynode.core.operations import Card, Operation, field_type, registry
+from querynode.api.http.pages.present import Badge, lookup_badges, lookup_warnings, mask_names_in_text
+from querynode.core.operations import Card, Operation, Row, field_type, registry
 from querynode.domain import model as m
 from querynode.domain.fields import param_of, required
 
@@ -26,12 +25,6 @@ class Field:
     hint: str = ""
     checkbox: bool = False
     maxlength: int = 100
-
-
-@dataclass(frozen=True)
-class Badge:
-    text: str
-    tone: str  # ok | bad | warn | info
 
 
 @dataclass(frozen=True)
@@ -67,6 +60,10 @@ class Lookup:
     @property
     def department(self) -> str:
         return self.operation.department
+
+    @property
+    def department_title(self) -> str:
+        return registry().title_of(self.operation.department)
 
     @property
     def note(self) -> str:
@@ -109,23 +106,12 @@ def lookups() -> dict[str, Lookup]:
     return {op.form.slug: Lookup(op) for op in registry().operations.values()}
 
 
-VERDICT_BADGES = {
-    "MATCH": Badge("一致", "ok"), "MISMATCH": Badge("不一致", "bad"), "NOT_FOUND": Badge("未查到", "warn"),
-    "FOUND": Badge("已查到", "ok"), "PENDING": Badge("查询处理中", "info"),
-    "SOURCE_UNAVAILABLE": Badge("来源不可用", "bad"),
-}
-
-
 def show(lookup: Lookup, query: Any, answer: m.Answer) -> Shown:
-    """Turn an answer into what the page shows: badges, masked subject, cards, provenance."""
+    """Turn an answer into what the page shows: badges by meaning, masked subject, cards (names
+    in free text masked too), provenance, and notes in Chinese with the next step."""
     p = answer.provenance
-    badges = [VERDICT_BADGES[verdict_of(answer)]]
-    if p.from_cache:
-        minutes = math.floor(p.cache_age_seconds / 60)
-        badges.append(Badge("缓存 刚刚" if minutes == 0 else f"缓存 {minutes} 分钟前", "info"))
-    if p.stale:
-        badges.append(Badge("来源暂不可用，显示缓存", "warn"))
-    cards = lookup.cards(answer.result) if answer.result is not None else []
-    return Shown(badges=tuple(badges), subject=lookup.subject(query), cards=tuple(cards),
+    cards = [Card(c.title, tuple(Row(r.label, mask_names_in_text(r.value)) for r in c.rows))
+             for c in lookup.cards(answer.result)] if answer.result is not None else []
+    return Shown(badges=tuple(lookup_badges(query, answer)), subject=lookup.subject(query), cards=tuple(cards),
                  department=registry().title_of(p.department), source_time=p.source_time,
-                 audit_id=p.audit_id, warnings=answer.warnings)
+                 audit_id=p.audit_id, warnings=tuple(lookup_warnings(answer)))

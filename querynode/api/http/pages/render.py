@@ -34,5 +34,10 @@ def render(request: web.Request | None, template: str, *, status: int = 200, **c
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
+def render_fragment(template: str, **context) -> str:
+    """A partial template as HTML text (the streamed case result uses the page's own partial)."""
+    return _env.get_template(template).render(**context)
+
+
 def render_error(status: int, message: str) -> web.Response:
     return render(None, "error.html", status=status, message=message)
