@@ -31,6 +31,8 @@ class Kind:
     # For case-level kinds: the CaseRequest field the kind needs, and what the clerk calls it.
     case_field: str = ""
     label: str = ""
+    # What the check is called on the clerk's page and the printed record (身份核查 ...).
+    title: str = "核查"
     # How a lookup's field names read in a case request (for error messages).
     field_names: dict[str, str] = field(default_factory=dict)
     # Further checks an answer calls for (e.g. the death of the spouse a marriage record
@@ -74,7 +76,7 @@ def _identity_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="identity", subject="person",
+    name="identity", title="身份核查", subject="person",
     query=lambda p: m.IdentityQuery(p.id_number, p.name),
     summary=_identity_summary, findings=_identity_findings,
 ))
@@ -139,13 +141,13 @@ def _life_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="death", subject="person",
+    name="death", title="死亡核查", subject="person",
     query=lambda p: m.DeathQuery(p.id_number, p.name),
     summary=_death_summary, findings=_life_findings, also=("cremation",),
 ))
 
 register(Kind(
-    name="cremation", subject="person",
+    name="cremation", title="火化核查", subject="person",
     query=lambda p: registry().operations["QueryCremation"].query_type(p.id_number, p.name),
     summary=_cremation_summary, findings=_life_findings,
 ))
@@ -216,7 +218,7 @@ def _marriage_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="marriage", subject="person",
+    name="marriage", title="婚姻核查", subject="person",
     query=lambda p: m.MarriageQuery(p.id_number, p.name),
     summary=_marriage_summary, findings=_marriage_findings, follow_up=_spouse_death,
 ))
@@ -290,7 +292,7 @@ def _organization_findings(result: CheckResult, view: CaseView) -> list[Finding]
 
 
 register(Kind(
-    name="organization", subject="organization",
+    name="organization", title="主体核查", subject="organization",
     query=_organization_query, summary=_organization_summary, findings=_organization_findings,
     field_names={"name": "organization_name", "credit_code|name": "credit_code|organization_name"},
 ))
@@ -339,7 +341,7 @@ def _license_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="license", subject="organization",
+    name="license", title="金融许可证核查", subject="organization",
     query=_license_query, summary=_license_summary, findings=_license_findings,
     field_names={"institution_name": "organization_name",
                  "license_code|institution_name": "license_code|organization_name"},
@@ -426,7 +428,7 @@ def _same_litigant(party: CaseParty, litigant: m.Party) -> bool:
 
 
 register(Kind(
-    name="judgment", subject="case", case_field="judgment_case_number", label="裁判文书",
+    name="judgment", title="裁判文书核查", subject="case", case_field="judgment_case_number", label="裁判文书",
     query=lambda request: m.JudgmentQuery(case_number=request.judgment_case_number),
     summary=_judgment_summary, findings=_judgment_findings, pending=lambda r: r.pending,
 ))
@@ -449,7 +451,7 @@ def _place_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="place_name", subject="case", case_field="place_name", label="地名",
+    name="place_name", title="地名核查", subject="case", case_field="place_name", label="地名",
     query=lambda request: m.PlaceNameQuery(name=request.place_name),
     summary=_place_summary, findings=_place_findings,
 ))
