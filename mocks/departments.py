@@ -15,6 +15,9 @@ DEPARTMENTS = (
     (5, "mocks.death", "DeathDepartment"),
     (6, "mocks.place_name", "PlaceNameDepartment"),
     (7, "mocks.financial_license", "FinancialLicenseDepartment"),
+    (8, "mocks.organ", "OrganDepartment"),
+    (9, "mocks.social_org", "SocialOrgDepartment"),
+    (10, "mocks.cremation", "CremationDepartment"),
 )
 
 

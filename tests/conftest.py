@@ -113,12 +113,14 @@ async def identity_mock(start_mock) -> IdentityDepartment:
 
 @pytest.fixture
 async def person_departments(start_mock, identity_mock) -> dict[str, str]:
-    """URLs of the departments every signing person is checked against (identity, death,
-    marriage): the least a case check needs to come out complete."""
+    """URLs of the departments every signing person is checked against (identity, death and
+    its second source cremation, marriage): the least a case check needs to come out complete."""
+    from mocks.cremation import CremationDepartment
     from mocks.death import DeathDepartment
     from mocks.marriage import MarriageDepartment
 
     return {"identity": identity_mock.url, "death": (await start_mock(DeathDepartment)).url,
+            "cremation": (await start_mock(CremationDepartment)).url,
             "marriage": (await start_mock(MarriageDepartment)).url}
 
 

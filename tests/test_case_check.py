@@ -68,8 +68,9 @@ async def test_identity_only_plan_is_clear(identity_node, samples):
     reply = await identity_node.stub.CheckCase(pb.CheckCaseRequest(
         context=ctx(), registration_type="advance_notice", parties=[person(a, "seller"), person(b, "buyer")]))
     assert reply.status == pb.CASE_STATUS_CLEAR
-    assert [c.check_id for c in reply.checks] == ["death:buyer:1", "death:seller:0", "identity:buyer:1",
-                                                  "identity:seller:0", "marriage:seller:0"]
+    assert [c.check_id for c in reply.checks] == ["cremation:buyer:1", "cremation:seller:0", "death:buyer:1",
+                                                  "death:seller:0", "identity:buyer:1", "identity:seller:0",
+                                                  "marriage:seller:0"]
     assert all(c.status == pb.CHECK_STATUS_OK for c in reply.checks)
     assert [f.code for f in reply.findings] == ["MARRIAGE_NO_RECORD"] and reply.record_id and not reply.handle
     record = json.loads(reply.record_json)
@@ -97,7 +98,7 @@ async def test_department_missing_makes_the_case_incomplete_with_partial_results
     assert statuses["identity:seller:0"] == pb.CHECK_STATUS_OK
     assert statuses["death:seller:0"] == pb.CHECK_STATUS_UNAVAILABLE
     record = json.loads(reply.record_json)
-    assert len(record["by_hand"]) == 4 and all("人工核验" in line for line in record["by_hand"])
+    assert len(record["by_hand"]) == 6 and all("人工核验" in line for line in record["by_hand"])
 
 
 async def test_stream_sends_checks_in_completion_order_then_summary(node_for, identity_mock, fake_upstream, samples):
@@ -110,10 +111,10 @@ async def test_stream_sends_checks_in_completion_order_then_summary(node_for, id
     events = [ev async for ev in running.stub.CheckCaseStream(pb.CheckCaseRequest(
         context=ctx(), registration_type="inheritance", parties=[person(a, "heir")]), timeout=3)]
     kinds = [ev.WhichOneof("event") for ev in events]
-    assert kinds == ["check", "check", "summary"]
-    assert [ev.check.check_id for ev in events[:2]] == ["identity:heir:0", "death:heir:0"]
-    assert events[1].check.status == pb.CHECK_STATUS_UNAVAILABLE
-    assert events[2].summary.status == pb.CASE_STATUS_INCOMPLETE
+    assert kinds == ["check", "check", "check", "summary"]  # identity, cremation (unreachable), death
+    assert {ev.check.check_id for ev in events[:2]} == {"identity:heir:0", "cremation:heir:0"}
+    assert events[2].check.check_id == "death:heir:0" and events[2].check.status == pb.CHECK_STATUS_UNAVAILABLE
+    assert events[3].summary.status == pb.CASE_STATUS_INCOMPLETE
 
 
 async def test_record_is_retrievable_and_verifiable(identity_node, samples, tmp_path):

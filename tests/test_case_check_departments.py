@@ -81,7 +81,7 @@ async def test_transfer_between_unmarried_living_persons_is_clear(full_node, wor
     seller, buyer = unmarried(world)[:2]
     reply, codes = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
     assert reply.status == pb.CASE_STATUS_CLEAR, [f.message for f in reply.findings]
-    assert len(reply.checks) == 6 and codes == {"MARRIAGE_NO_RECORD"}
+    assert len(reply.checks) == 8 and codes == {"MARRIAGE_NO_RECORD"}
 
 
 async def test_transfer_whose_seller_is_dead_needs_attention(full_node, world):
@@ -163,7 +163,7 @@ async def test_cancellation_reports_the_holders_death_without_blocking(full_node
                                                     ("advance_notice", "buyer"), ("change", "holder")])
 async def test_identity_and_death_only_types(full_node, world, registration_type, role):
     reply, codes = await check(full_node, registration_type, [party(unmarried(world)[0], role)])
-    assert reply.status == pb.CASE_STATUS_CLEAR and [c.kind for c in reply.checks] == ["death", "identity"]
+    assert reply.status == pb.CASE_STATUS_CLEAR and [c.kind for c in reply.checks] == ["cremation", "death", "identity"]
 
 
 async def test_one_department_down_gives_incomplete_with_the_other_checks_done(full_node, departments, world):
@@ -254,7 +254,7 @@ async def test_checks_run_in_parallel_not_one_after_another(full_node, departmen
     started = time.monotonic()
     reply, _ = await check(full_node, "transfer", [party(seller, "seller"), party(buyer, "buyer")])
     elapsed = time.monotonic() - started
-    assert reply.status == pb.CASE_STATUS_CLEAR and len(reply.checks) == 6
+    assert reply.status == pb.CASE_STATUS_CLEAR and len(reply.checks) == 8
     assert 0.2 <= elapsed < 0.4 * 1.5, elapsed
 
 
@@ -263,7 +263,7 @@ async def test_change_registration_checks_the_cited_place_name(full_node, world,
     exact = samples["place_name"]["exact"][0]["name"]
     reply, codes = await check(full_node, "change", [party(holder, "holder")], place_name=exact)
     assert reply.status == pb.CASE_STATUS_CLEAR
-    assert {c.kind for c in reply.checks} == {"identity", "death", "place_name"}
+    assert {c.kind for c in reply.checks} == {"identity", "death", "cremation", "place_name"}
     reply, codes = await check(full_node, "change", [party(holder, "holder")],
                                place_name=samples["place_name"]["not_found"][0]["name"])
     assert "PLACE_NAME_NOT_FOUND" in codes and reply.status == pb.CASE_STATUS_NEEDS_ATTENTION

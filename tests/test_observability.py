@@ -102,6 +102,9 @@ EXAMPLES = {
     "QueryDeath": lambda s: {k: s["death"]["deceased"][0][k] for k in ("id_number", "name")},
     "QueryPlaceNames": lambda s: {"division_code": "110105"},
     "QueryFinancialLicense": lambda s: {"license_code": s["financial_license"]["licensed_bank"][0]["license_code"]},
+    "LookupOrgan": lambda s: {"credit_code": s["organ"]["active"][0]["credit_code"]},
+    "LookupSocialOrganization": lambda s: {"credit_code": s["social_org"]["active"][0]["credit_code"]},
+    "QueryCremation": lambda s: {k: s["cremation"]["cremated"][0][k] for k in ("id_number", "name")},
 }
 
 

@@ -36,7 +36,7 @@ async def test_case_page_shows_the_record_masked_and_prints_it(page, site, sampl
     assert "不动产登记精准查询核验记录" in printed and "所列项目未发现异常" in printed
     assert a["name"] not in printed and a["id_number"] not in printed
     records = await site.node.audit_store.records(case_number="2026-110105-000777")
-    assert {r.operation for r in records} == {"VerifyIdentity", "QueryDeath", "QueryMarriage", "CheckCase",
+    assert {r.operation for r in records} == {"VerifyIdentity", "QueryDeath", "QueryCremation", "QueryMarriage", "CheckCase",
                                               "GetCaseResult"}  # printing is a read
     assert all(r.operator_id == "clerk01" and r.caller == "web-clerk" for r in records)
 
@@ -82,9 +82,9 @@ async def test_case_page_shows_each_check_as_it_completes(page, site, identity_m
     assert "身份核查" not in first
     await page.wait_for_selector("#case-status", timeout=10_000)
     assert await page.inner_text("#case-status") == "所列项目未发现异常"
-    # six checks, and the death of the married buyer's spouse the marriage record named; the
-    # progress list became the result table
-    assert await page.locator("#checks tbody tr").count() == 7
+    # eight checks (death with its second source, cremation), and the death of the married
+    # buyer's spouse the marriage record named; the progress list became the result table
+    assert await page.locator("#checks tbody tr").count() == 9
     html = await page.content()
     assert a["name"] not in html and a["id_number"] not in html
 

@@ -13,6 +13,7 @@ from mocks.court_cases import generate
 
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.field_crypto import cipher_for
+from querynode.core.operations import registry
 from querynode.security.masking import mask_name
 from tests.test_case_check_departments import departments  # noqa: F401  (fixture)
 from tests.test_web_pages import PASSWORD, SCREENSHOTS, Site, axe_script, browser, login  # noqa: F401
@@ -200,7 +201,7 @@ async def test_home_is_the_case_check_with_single_lookups_second(clerk, full_sit
     assert await clerk.locator("nav[aria-label=主导航] a[href='/cases']").count() == 1
     assert await clerk.locator("h1").first.inner_text() == "案件核验"
     tiles = clerk.locator("#single-lookups a")
-    assert await tiles.count() == 7
+    assert await tiles.count() == len(registry().operations)  # one tile per declared lookup
     form_box, tiles_box = await clerk.locator("#case-form").bounding_box(), await tiles.first.bounding_box()
     assert form_box["y"] < tiles_box["y"]  # the case check first, single lookups second
     await clerk.screenshot(path=shot("home-case-check.png"), full_page=True)
@@ -391,7 +392,7 @@ async def test_printed_record_fits_a4_under_the_csp(clerk, full_site, samples, w
     assert rows[0][0] == f"身份核查 · 转让方 {mask_name(a['name'])}"
     assert rows[0][1] == "公安部" and rows[0][2] == "一致"
     own = [r[0].split(" · ")[0] for r in rows if "的配偶" not in r[0]]
-    assert own == ["身份核查", "死亡核查", "婚姻核查"] * 2  # check order, party by party
+    assert own == ["身份核查", "死亡核查", "火化核查", "婚姻核查"] * 2  # check order, party by party
     assert [r[0].split(" · ")[1].split()[0] for r in rows] == sorted(
         (r[0].split(" · ")[1].split()[0] for r in rows), key=["转让方", "受让方"].index)
     assert all(re.match(r"20\d\d-\d\d-\d\d \d\d:\d\d", r[3]) for r in rows)

@@ -18,7 +18,7 @@ from typing import Any
 
 from querynode.core import findings as f
 from querynode.core.hub import Hub
-from querynode.core.kinds import KINDS, Kind
+from querynode.core.kinds import KINDS, Kind, NoOnlineSource
 from querynode.core.operations import operation_for, registry
 from querynode.core.plans import Plans, TypePlan
 from querynode.core.validate import validate_context, validate_query
@@ -71,6 +71,8 @@ def _recheck_line(result: CheckResult) -> str:
         return result.summary
     if result.status == CheckStatus.PENDING:
         return f"{result.summary}；急需时请人工核验"
+    if isinstance(result.check.query, NoOnlineSource):
+        return result.summary
     return f"{result.summary}，请人工核验，或待恢复后重新核验"
 
 
@@ -130,9 +132,13 @@ class CaseChecker:
             if not kinds:
                 expected = "组织（法人或非法人组织）" if party.is_person else "自然人"
                 raise _invalid(f"parties[{i}]", f"角色 {party.role} 的当事人须为{expected}")
-            for name in kinds:
+            for name in [n for named in kinds for n in (named, *KINDS[named].also)]:
                 kind = KINDS[name]
-                query = self._validated(kind, kind.query(party), f"parties[{i}].")
+                query = kind.query(party)
+                if isinstance(query, NoOnlineSource):  # validated all the same, then left to a person
+                    query = dataclasses.replace(query, query=self._validated(kind, query.query, f"parties[{i}]."))
+                else:
+                    query = self._validated(kind, query, f"parties[{i}].")
                 checks.append(PlannedCheck(f"{name}:{party.role}:{i}", name, party.role, i, query))
         for name, kind in KINDS.items():
             if kind.subject != "case":
@@ -207,6 +213,8 @@ class CaseChecker:
         return f.CaseView(request, type_plan, labels, [], case_labels, datetime.now(SHANGHAI).date())
 
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
+        if isinstance(check.query, NoOnlineSource):
+            return CheckResult(check, CheckStatus.UNAVAILABLE, "", None)
         try:
             answer = await self.hub.execute(ctx, check.query)
         except (e.InvalidArgument, e.PermissionDenied, e.ResourceExhausted):
@@ -233,8 +241,12 @@ class CaseChecker:
 
     def _assessed(self, result: CheckResult, view: f.CaseView) -> CheckResult:
         """The check with its one-line summary, and ATTENTION when it gives a finding."""
-        source = registry().title_of(operation_for(result.check.query).department)
-        summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check), source)
+        query = result.check.query
+        if isinstance(query, NoOnlineSource):
+            summary = f"{view.who(result.check)}：{query.reason}"
+        else:
+            source = registry().title_of(operation_for(query).department)
+            summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check), source)
         status = result.status
         if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in self._findings(result, view)):
             status = CheckStatus.ATTENTION

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from querynode.core.findings import CaseView, finding
+from querynode.core.operations import registry
 from querynode.domain import model as m
 from querynode.domain.case import CaseParty, CheckResult, Finding
 from querynode.domain.identifiers import same_person_name, same_resident_id
@@ -30,6 +31,8 @@ class Kind:
     # For case-level kinds: the CaseRequest field the kind needs, and what the clerk calls it.
     case_field: str = ""
     label: str = ""
+    # What the check is called on the clerk's page and the printed record (身份核查 ...).
+    title: str = "核查"
     # How a lookup's field names read in a case request (for error messages).
     field_names: dict[str, str] = field(default_factory=dict)
     # Further checks an answer calls for (e.g. the death of the spouse a marriage record
@@ -37,6 +40,8 @@ class Kind:
     follow_up: Callable[[Any], list[tuple[str, str, Any]]] | None = None
     # Whether an answer is only "not ready yet" (an asynchronous source): the check is PENDING.
     pending: Callable[[Any], bool] = lambda result: False
+    # Kinds planned with this one for the same party (a second source of the same fact).
+    also: tuple[str, ...] = ()
 
 
 KINDS: dict[str, Kind] = {}
@@ -71,13 +76,19 @@ def _identity_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="identity", subject="person",
+    name="identity", title="身份核查", subject="person",
     query=lambda p: m.IdentityQuery(p.id_number, p.name),
     summary=_identity_summary, findings=_identity_findings,
 ))
 
 
-# ------------------------------------------------------------------ death
+# ------------------------------------------------------------------ death (卫健委) and cremation (民政部 殡葬)
+# Two sources of deaths: the 卫健委 death certificate and the 民政部 cremation record. Either
+# record makes a party deceased, and the finding names the source; only the 卫健委 can say "no
+# death record" (not every death ends in a cremation). One of the two checks speaks for both:
+# the death check when 卫健委 answered, else the cremation check.
+
+DEATH_SOURCES = {"death": "卫健委死亡医学证明", "cremation": "民政部殡葬火化记录"}
 
 
 def _death_summary(r: m.DeathResult, who: str) -> str:
@@ -86,28 +97,59 @@ def _death_summary(r: m.DeathResult, who: str) -> str:
     return f"{who}：{r.record.died_on} 死亡（证明编号 {r.record.certificate_number}）"
 
 
-def _death_findings(result: CheckResult, view: CaseView) -> list[Finding]:
+def _cremation_summary(r: Any, who: str) -> str:
+    if not r.records:
+        return f"{who}：无火化记录（不能证明在世）"
+    c = r.records[-1]
+    return f"{who}：{c.died_on} 死亡，{c.cremated_on} 火化（民政部殡葬火化记录）"
+
+
+def _deceased(view: CaseView, index: int) -> tuple[str, str, tuple[str, ...]] | None:
+    """(date of death, source, check ids) from the first source with a record; None if none has."""
+    for r in view.done("death", index):
+        if r.answer.result.record is not None:
+            return r.answer.result.record.died_on, DEATH_SOURCES["death"], (r.check.check_id,)
+    for r in view.done("cremation", index):
+        if r.answer.result.records:
+            return r.answer.result.records[-1].died_on, DEATH_SOURCES["cremation"], (r.check.check_id,)
+    return None
+
+
+def _life_findings(result: CheckResult, view: CaseView) -> list[Finding]:
     if result.check.about:  # a follow-up (the spouse's death): the kind that asked for it reads it
         return []
-    r, who, ids = result.answer.result, view.who(result.check), (result.check.check_id,)
-    rule = view.role_plan(result.check).deceased
+    index = result.check.party_index
+    if result.check.kind == "cremation" and view.done("death", index):
+        return []  # the death check speaks for both
+    who, rule = view.who(result.check), view.role_plan(result.check).deceased
+    died = _deceased(view, index)
+    if died is None:
+        if rule == "expected" and result.check.kind == "death":
+            return [finding("DECEDENT_NO_DEATH_RECORD", (result.check.check_id,), who=who)]
+        return []
+    died_on, source, ids = died
+    when = f"{died_on}（据{source}）"
     out = []
-    if rule == "expected" and r.record is None:
-        out.append(finding("DECEDENT_NO_DEATH_RECORD", ids, who=who))
-    elif rule == "forbidden" and r.record is not None:
-        out.append(finding("PARTY_DECEASED", ids, who=who, died_on=r.record.died_on))
-    elif rule == "info" and r.record is not None:
-        out.append(finding("HOLDER_DECEASED", ids, who=who, died_on=r.record.died_on))
-    if r.record is not None and view.identity_missing(result.check.party_index):
+    if rule == "forbidden":
+        out.append(finding("PARTY_DECEASED", ids, who=who, died_on=when))
+    elif rule == "info":
+        out.append(finding("HOLDER_DECEASED", ids, who=who, died_on=when))
+    if view.identity_missing(index):
         out.append(finding("SOURCES_DISAGREE", ids,
-                           detail=f"{who}：公安部无此身份号码记录，但卫健委有死亡记录，请人工核实。"))
+                           detail=f"{who}：公安部无此身份号码记录，但有{source}，请人工核实。"))
     return out
 
 
 register(Kind(
-    name="death", subject="person",
+    name="death", title="死亡核查", subject="person",
     query=lambda p: m.DeathQuery(p.id_number, p.name),
-    summary=_death_summary, findings=_death_findings,
+    summary=_death_summary, findings=_life_findings, also=("cremation",),
+))
+
+register(Kind(
+    name="cremation", title="火化核查", subject="person",
+    query=lambda p: registry().operations["QueryCremation"].query_type(p.id_number, p.name),
+    summary=_cremation_summary, findings=_life_findings,
 ))
 
 
@@ -176,7 +218,7 @@ def _marriage_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="marriage", subject="person",
+    name="marriage", title="婚姻核查", subject="person",
     query=lambda p: m.MarriageQuery(p.id_number, p.name),
     summary=_marriage_summary, findings=_marriage_findings, follow_up=_spouse_death,
 ))
@@ -189,10 +231,36 @@ ORG_STATUS_TEXT = {
 }
 
 
-def _organization_query(p: CaseParty) -> m.OrganizationQuery:
-    if p.credit_code:
-        return m.OrganizationQuery(credit_code=p.credit_code)
-    return m.OrganizationQuery(name=p.organization_name or None)
+@dataclass(frozen=True)
+class NoOnlineSource:
+    """A check no department can answer online: the clerk verifies by hand, for `reason`.
+    `query` is the lookup it would have been, validated like any other (a malformed code is
+    still refused)."""
+
+    query: Any
+    reason: str
+
+
+# Registration authority (GB 32100, first character of a credit code) -> the operation of the
+# register that answers online for it (declared in connectors/<name>/declaration.py).
+REGISTERS = {"1": "LookupOrgan", "5": "LookupSocialOrganization", "9": "LookupOrganization"}
+# The authorities with no online register, as GB 32100 names them.
+OFFLINE_AUTHORITIES = {
+    "2": "外交", "3": "司法行政", "4": "文化", "6": "旅游", "7": "宗教", "8": "工会",
+    "A": "中央军委改革和编制办公室", "N": "农业农村", "Y": "其他",
+}
+
+
+def _organization_query(p: CaseParty) -> Any:
+    if not p.credit_code:  # by name: the enterprise register, the only one that searches names
+        return m.OrganizationQuery(name=p.organization_name or None)
+    authority = p.credit_code.strip()[:1].upper()
+    if authority in REGISTERS:
+        return registry().operations[REGISTERS[authority]].query_type(credit_code=p.credit_code)
+    who = OFFLINE_AUTHORITIES.get(authority, "该")
+    return NoOnlineSource(m.OrganizationQuery(credit_code=p.credit_code),
+                          f"统一社会信用代码首位为 {authority}（{who}部门登记），该登记管理部门无联网核验渠道，"
+                          f"须人工核验其登记证书原件")
 
 
 def _organization_summary(r: m.OrganizationResult, who: str) -> str:
@@ -224,7 +292,7 @@ def _organization_findings(result: CheckResult, view: CaseView) -> list[Finding]
 
 
 register(Kind(
-    name="organization", subject="organization",
+    name="organization", title="主体核查", subject="organization",
     query=_organization_query, summary=_organization_summary, findings=_organization_findings,
     field_names={"name": "organization_name", "credit_code|name": "credit_code|organization_name"},
 ))
@@ -273,7 +341,7 @@ def _license_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="license", subject="organization",
+    name="license", title="金融许可证核查", subject="organization",
     query=_license_query, summary=_license_summary, findings=_license_findings,
     field_names={"institution_name": "organization_name",
                  "license_code|institution_name": "license_code|organization_name"},
@@ -360,7 +428,7 @@ def _same_litigant(party: CaseParty, litigant: m.Party) -> bool:
 
 
 register(Kind(
-    name="judgment", subject="case", case_field="judgment_case_number", label="裁判文书",
+    name="judgment", title="裁判文书核查", subject="case", case_field="judgment_case_number", label="裁判文书",
     query=lambda request: m.JudgmentQuery(case_number=request.judgment_case_number),
     summary=_judgment_summary, findings=_judgment_findings, pending=lambda r: r.pending,
 ))
@@ -383,7 +451,7 @@ def _place_findings(result: CheckResult, view: CaseView) -> list[Finding]:
 
 
 register(Kind(
-    name="place_name", subject="case", case_field="place_name", label="地名",
+    name="place_name", title="地名核查", subject="case", case_field="place_name", label="地名",
     query=lambda request: m.PlaceNameQuery(name=request.place_name),
     summary=_place_summary, findings=_place_findings,
 ))

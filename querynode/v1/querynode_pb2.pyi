@@ -20,6 +20,9 @@ class Department(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEPARTMENT_DEATH: _ClassVar[Department]
     DEPARTMENT_PLACE_NAME: _ClassVar[Department]
     DEPARTMENT_FINANCIAL_LICENSE: _ClassVar[Department]
+    DEPARTMENT_ORGAN: _ClassVar[Department]
+    DEPARTMENT_SOCIAL_ORG: _ClassVar[Department]
+    DEPARTMENT_CREMATION: _ClassVar[Department]
 
 class IdentityVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -98,6 +101,9 @@ DEPARTMENT_COURT: Department
 DEPARTMENT_DEATH: Department
 DEPARTMENT_PLACE_NAME: Department
 DEPARTMENT_FINANCIAL_LICENSE: Department
+DEPARTMENT_ORGAN: Department
+DEPARTMENT_SOCIAL_ORG: Department
+DEPARTMENT_CREMATION: Department
 IDENTITY_VERDICT_UNSPECIFIED: IdentityVerdict
 IDENTITY_VERDICT_MATCH: IdentityVerdict
 IDENTITY_VERDICT_MISMATCH: IdentityVerdict
@@ -587,3 +593,75 @@ class GetCaseResultRequest(_message.Message):
     context: RequestContext
     handle: str
     def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., handle: _Optional[str] = ...) -> None: ...
+
+class LookupOrganRequest(_message.Message):
+    __slots__ = ("context", "credit_code", "name")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    context: RequestContext
+    credit_code: str
+    name: str
+    def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., credit_code: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class LookupOrganResponse(_message.Message):
+    __slots__ = ("verdict", "organizations", "warnings", "provenance")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATIONS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    verdict: LookupVerdict
+    organizations: _containers.RepeatedCompositeFieldContainer[Organization]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    provenance: Provenance
+    def __init__(self, verdict: _Optional[_Union[LookupVerdict, str]] = ..., organizations: _Optional[_Iterable[_Union[Organization, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+
+class LookupSocialOrganizationRequest(_message.Message):
+    __slots__ = ("context", "credit_code", "name")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    context: RequestContext
+    credit_code: str
+    name: str
+    def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., credit_code: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class LookupSocialOrganizationResponse(_message.Message):
+    __slots__ = ("verdict", "organizations", "warnings", "provenance")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATIONS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    verdict: LookupVerdict
+    organizations: _containers.RepeatedCompositeFieldContainer[Organization]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    provenance: Provenance
+    def __init__(self, verdict: _Optional[_Union[LookupVerdict, str]] = ..., organizations: _Optional[_Iterable[_Union[Organization, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+
+class QueryCremationRequest(_message.Message):
+    __slots__ = ("context", "id_number", "name")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    context: RequestContext
+    id_number: str
+    name: str
+    def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., id_number: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class CremationRecord(_message.Message):
+    __slots__ = ("died_on", "cremated_on")
+    DIED_ON_FIELD_NUMBER: _ClassVar[int]
+    CREMATED_ON_FIELD_NUMBER: _ClassVar[int]
+    died_on: str
+    cremated_on: str
+    def __init__(self, died_on: _Optional[str] = ..., cremated_on: _Optional[str] = ...) -> None: ...
+
+class QueryCremationResponse(_message.Message):
+    __slots__ = ("verdict", "records", "provenance")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    verdict: LookupVerdict
+    records: _containers.RepeatedCompositeFieldContainer[CremationRecord]
+    provenance: Provenance
+    def __init__(self, verdict: _Optional[_Union[LookupVerdict, str]] = ..., records: _Optional[_Iterable[_Union[CremationRecord, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...

@@ -71,6 +71,21 @@ class QueryNodeStub:
                 request_serializer=querynode_dot_v1_dot_querynode__pb2.QueryDeathRequest.SerializeToString,
                 response_deserializer=querynode_dot_v1_dot_querynode__pb2.QueryDeathResponse.FromString,
                 _registered_method=True)
+        self.LookupOrgan = channel.unary_unary(
+                '/querynode.v1.QueryNode/LookupOrgan',
+                request_serializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganRequest.SerializeToString,
+                response_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganResponse.FromString,
+                _registered_method=True)
+        self.LookupSocialOrganization = channel.unary_unary(
+                '/querynode.v1.QueryNode/LookupSocialOrganization',
+                request_serializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationRequest.SerializeToString,
+                response_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationResponse.FromString,
+                _registered_method=True)
+        self.QueryCremation = channel.unary_unary(
+                '/querynode.v1.QueryNode/QueryCremation',
+                request_serializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationRequest.SerializeToString,
+                response_deserializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationResponse.FromString,
+                _registered_method=True)
         self.CheckCase = channel.unary_unary(
                 '/querynode.v1.QueryNode/CheckCase',
                 request_serializer=querynode_dot_v1_dot_querynode__pb2.CheckCaseRequest.SerializeToString,
@@ -142,6 +157,27 @@ class QueryNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupOrgan(self, request, context):
+        """事业单位 or 机关群团 by credit code (starting 1) or first name (中央编办, ZB01).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupSocialOrganization(self, request, context):
+        """社会组织 by credit code (starting 5) or name (民政部, MZ02).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryCremation(self, request, context):
+        """Cremation record of a person: the second source of deaths (民政部 殡葬服务火化信息).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CheckCase(self, request, context):
         """Every check one registration case needs, run in parallel; returns the verification record.
         """
@@ -200,6 +236,21 @@ def add_QueryNodeServicer_to_server(servicer, server):
                     servicer.QueryDeath,
                     request_deserializer=querynode_dot_v1_dot_querynode__pb2.QueryDeathRequest.FromString,
                     response_serializer=querynode_dot_v1_dot_querynode__pb2.QueryDeathResponse.SerializeToString,
+            ),
+            'LookupOrgan': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupOrgan,
+                    request_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganRequest.FromString,
+                    response_serializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganResponse.SerializeToString,
+            ),
+            'LookupSocialOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupSocialOrganization,
+                    request_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationRequest.FromString,
+                    response_serializer=querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationResponse.SerializeToString,
+            ),
+            'QueryCremation': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryCremation,
+                    request_deserializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationRequest.FromString,
+                    response_serializer=querynode_dot_v1_dot_querynode__pb2.QueryCremationResponse.SerializeToString,
             ),
             'CheckCase': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckCase,
@@ -408,6 +459,87 @@ class QueryNode:
             '/querynode.v1.QueryNode/QueryDeath',
             querynode_dot_v1_dot_querynode__pb2.QueryDeathRequest.SerializeToString,
             querynode_dot_v1_dot_querynode__pb2.QueryDeathResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupOrgan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/querynode.v1.QueryNode/LookupOrgan',
+            querynode_dot_v1_dot_querynode__pb2.LookupOrganRequest.SerializeToString,
+            querynode_dot_v1_dot_querynode__pb2.LookupOrganResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupSocialOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/querynode.v1.QueryNode/LookupSocialOrganization',
+            querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationRequest.SerializeToString,
+            querynode_dot_v1_dot_querynode__pb2.LookupSocialOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryCremation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/querynode.v1.QueryNode/QueryCremation',
+            querynode_dot_v1_dot_querynode__pb2.QueryCremationRequest.SerializeToString,
+            querynode_dot_v1_dot_querynode__pb2.QueryCremationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from querynode.api.http.pages.render import SHANGHAI
+from querynode.core.kinds import KINDS
 from querynode.core.operations import registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
@@ -46,9 +47,6 @@ CASE_STATUS_NOTE = {
 }
 UNKNOWN_STATUS = ("须人工核验", "attention")
 
-KIND_NAMES = {"identity": "身份核查", "death": "死亡核查", "marriage": "婚姻核查", "organization": "主体核查",
-              "license": "金融许可证核查", "judgment": "裁判文书核查", "place_name": "地名核查"}
-KIND_ORDER = tuple(KIND_NAMES)  # the order the plans run them for a party
 SEVERITY = {"BLOCKING": ("阻断", "blocked"), "WARNING": ("需关注", "attention"), "INFO": ("提示", "info")}
 
 
@@ -147,6 +145,15 @@ def _check_verdict(check: dict, blocking_ids: set[str]) -> tuple[str, str]:
             "STALE": ("数据可能过期", "stale"), "BLOCKED": ("阻断", "blocked")}.get(status, UNKNOWN_STATUS)
 
 
+KIND_ORDER = tuple(KINDS)  # the order the kinds are declared, which is the order plans run them for a party
+
+
+def kind_title(kind: str) -> str:
+    """What a check kind is called on the page, from its declaration (core/kinds.py)."""
+    declared = KINDS.get(kind)
+    return declared.title if declared else "核查"
+
+
 def _order(check: dict) -> tuple[int, int, int, str]:
     """Party by party as on the form (case-level checks last), the party's own checks in plan
     order, then the follow-ups about the party's spouse."""
@@ -178,7 +185,7 @@ def check_row(check: dict, labels: dict[int, str], blocking_ids: set[str]) -> Ch
         flag, flag_tone = f"过期缓存（{cache_text(provenance.get('cache_age_seconds', 0))[3:]}）", "stale"
     elif provenance.get("from_cache"):
         flag = cache_text(provenance.get("cache_age_seconds", 0))
-    return CheckRow(f"{KIND_NAMES.get(kind, '核查')} · {who}", department, verdict, tone, summary,
+    return CheckRow(f"{kind_title(kind)} · {who}", department, verdict, tone, summary,
                     beijing(provenance.get("source_time")), flag, flag_tone)
 
 

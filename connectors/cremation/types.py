@@ -1,0 +1,23 @@
+"""Query and result of the 民政部 殡葬 火化信息 service."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from querynode.domain.fields import param
+
+
+@dataclass(frozen=True)
+class CremationQuery:
+    id_number: str = param("公民身份号码", min_length=15, max_length=18, hint="18 位，末位可为 X")
+    name: str = param("姓名", min_length=1, max_length=30)
+
+
+@dataclass(frozen=True)
+class CremationRecord:
+    died_on: str  # YYYY-MM-DD
+    cremated_on: str  # YYYY-MM-DD
+
+
+@dataclass(frozen=True)
+class CremationResult:
+    records: tuple[CremationRecord, ...]

@@ -1,0 +1,19 @@
+"""Query and result of the 民政部 社会组织 register: the organisation record is the domain's one."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from querynode.domain.fields import param
+from querynode.domain.model import Organization
+
+
+@dataclass(frozen=True)
+class SocialOrgQuery:
+    credit_code: str | None = param("统一社会信用代码", default=None, max_length=18,
+                                    hint="18 位，首位 5（民政）；与名称二选一")
+    name: str | None = param("社会组织名称", default=None, max_length=100, hint="与代码二选一")
+
+
+@dataclass(frozen=True)
+class SocialOrgResult:
+    organizations: tuple[Organization, ...]
