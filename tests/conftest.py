@@ -222,3 +222,23 @@ async def fake_upstream():
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def departments(world, dept_secret):
+    """Every declared mock department, started on a free port, keyed by department name."""
+    from mocks.departments import build_departments
+
+    started = {}
+    for _, dept in build_departments({APP_ID: dept_secret}, world=world):
+        await dept.start()
+        started[dept.name] = dept
+    yield started
+    for dept in started.values():
+        await dept.stop()
+
+
+@pytest.fixture
+async def full_node(node_for, departments):
+    """A node wired to every mock department."""
+    return await node_for({d: mock.url for d, mock in departments.items()})

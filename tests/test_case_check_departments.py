@@ -11,27 +11,10 @@ import aiohttp
 import grpc
 import pytest
 
-from mocks.departments import build_departments
 from querynode.security.masking import mask_name
 from querynode.v1 import querynode_pb2 as pb
-from tests.conftest import APP_ID, ctx
+from tests.conftest import ctx
 
-
-
-@pytest.fixture
-async def departments(world, dept_secret):
-    started = {}
-    for _, dept in build_departments({APP_ID: dept_secret}, world=world):
-        await dept.start()
-        started[dept.name] = dept
-    yield started
-    for dept in started.values():
-        await dept.stop()
-
-
-@pytest.fixture
-async def full_node(node_for, departments):
-    return await node_for({d: mock.url for d, mock in departments.items()})
 
 
 def _latest(world, person):

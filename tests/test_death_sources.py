@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from mocks.departments import build_departments
 from querynode.v1 import querynode_pb2 as pb
-from tests.conftest import APP_ID, ctx
+from tests.conftest import ctx
 
 
 @pytest.fixture
-async def departments(world, dept_secret):
-    started = {}
-    for _, dept in build_departments({APP_ID: dept_secret}, world=world):
-        await dept.start()
-        started[dept.name] = dept
-    yield started
-    for dept in started.values():
-        await dept.stop()
-
-
-@pytest.fixture
-async def node(node_for, departments):
-    return await node_for({d: mock.url for d, mock in departments.items()})
+async def node(full_node):
+    return full_node
 
 
 def party(p, role):

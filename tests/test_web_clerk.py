@@ -15,7 +15,6 @@ from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.field_crypto import cipher_for
 from querynode.core.operations import registry
 from querynode.security.masking import mask_name
-from tests.test_case_check_departments import departments  # noqa: F401  (fixture)
 from tests.test_web_pages import PASSWORD, SCREENSHOTS, Site, axe_script, browser, login  # noqa: F401
 
 WIDE = {"width": 1366, "height": 768}
