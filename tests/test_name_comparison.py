@@ -7,7 +7,7 @@ import pytest
 
 from querynode.domain import model as m
 from querynode.v1 import querynode_pb2 as pb
-from tests.test_case_check_departments import alive, check, departments, full_node  # noqa: F401 - fixtures
+from tests.test_case_check_departments import alive, check  # noqa: F401 - helpers
 
 
 def han_spaced(name: str) -> str:
