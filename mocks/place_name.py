@@ -1,113 +1,61 @@
-"""Mock Ministry of Civil Affairs place-name service (民政部 地名信息库 查询接口).
+"""Mock 民政部 地名信息查询 (MZ03 / `civil_placename_query`, INTERFACES.md §10), over the
+synthetic gazetteer.
 
-Its habits differ from the other departments on purpose:
-
-- GET query API: `GET /dmfw/api/v1/dmxx` with either `bzmc` (name) and `cxfs` (`jq` exact,
-  `qz` prefix) or `xzqhdm` (6- or 12-digit division code), and `size` (1-100, default 10).
-- Authentication by a daily API key, never the secret itself: headers `X-App-Id` and
-  `X-Api-Key` = hex HMAC-SHA256(secret, "<app_id>:<YYYYMMDD>") for the date in Asia/Shanghai;
-  the keys of the day before and after are accepted too (clocks around midnight).
-- Application errors come back as HTTP 200 with a non-zero `errcode`: 40001 bad parameters,
-  40101 bad API key, 50301 maintenance.
-- Success: `{"errcode": 0, "errmsg": "ok", "total": N, "rows": [...]}`, at most `size` rows,
-  `total` counts every match. Rows use pinyin-initial field names: dmdm 地名代码 (20 digits),
-  bzmc 标准名称, lmpy 罗马字母拼写, dmlb 地名类别, dmlbdm 类别代码, xzqhdm/xzqhmc county code
-  and name path, xzdm/xzmc township (empty for a county), dmhy 含义, dmly 来历, lsyg 历史沿革,
-  cym 曾用名 `[{"mc": old name, "bgnf": year changed}]`, geometry (GeoJSON Point, WGS 84).
-- A name search also matches former names (曾用名): the record comes back under its
-  current standard name with the rename in `cym`, which is what a 变更 registration needs.
+Request `{"place_code": "<6位区划代码>", "standard_name": "<地名>"}` (either or both). The register
+searches names loosely, as a LIKE search does: a standard name or a former name containing the
+asked text. A 6-digit code gives every place inside the division (trailing `00` pairs dropped).
+Reply `{"count": n, "rows": [...]}`; rows `place_code` (the 20-digit 地名代码), `standard_name`,
+`roman_alphabet_spelling`, `place_type` (text), `place_meaning`, `place_origin`, `place_history`.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from aiohttp import web
+import re
+from typing import Any, Callable
 
 from mocks.gazetteer import TYPES, Place, gazetteer
-from mocks.server import MockDepartment
+from mocks.ministry import MinistryDepartment
 from mocks.world import World
 
-MAX_SIZE = 100
-_DIVISION_LENGTHS = (6, 12)
-
-
-def api_key(secret: str, app_id: str, day: str) -> str:
-    return hmac.new(secret.encode(), f"{app_id}:{day}".encode(), hashlib.sha256).hexdigest()
+_DIVISION = re.compile(r"^\d{6}$")
 
 
 def row(place: Place) -> dict:
     """One place as the register writes it."""
     return {
-        "dmdm": place.code, "bzmc": place.name, "lmpy": place.roman,
-        "dmlb": place.category, "dmlbdm": place.type_code,
-        "xzqhdm": place.county_code, "xzqhmc": place.county_path,
-        "xzdm": place.township_code, "xzmc": place.township_name if place.township_code else "",
-        "dmhy": place.meaning, "dmly": place.origin,
-        "lsyg": "；".join(f"{year}年由{old}更名为{place.name}" for year, old in place.former_names),
-        "cym": [{"mc": old, "bgnf": year} for year, old in place.former_names],
-        "geometry": {"type": "Point", "coordinates": [place.longitude, place.latitude]},
+        "place_code": place.code, "standard_name": place.name, "roman_alphabet_spelling": place.roman,
+        "place_type": TYPES[place.type_code][1], "place_meaning": place.meaning, "place_origin": place.origin,
+        "place_history": "；".join(f"{year}年由{old}更名为{place.name}" for year, old in place.former_names),
     }
 
 
-def _reply(payload: dict) -> web.Response:
-    return web.Response(text=json.dumps(payload, ensure_ascii=False), content_type="application/json",
-                        charset="utf-8")
-
-
-class PlaceNameDepartment(MockDepartment):
+class PlaceNameDepartment(MinistryDepartment):
     name = "place_name"
+    path = "/dmfw/api/placename/query"
+    request_type = "MZ03"
 
     def __init__(self, world: World, secrets: dict[str, str]) -> None:
-        self.secrets = secrets
         self.register = gazetteer(world)
-        self.request_ids: list[str] = []
-        self.maintenance = False
-        super().__init__()
+        super().__init__(world, secrets)
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_get("/dmfw/api/v1/dmxx", self.query)
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"civil_placename_query": self.answer}
 
-    def _key_ok(self, headers) -> bool:
-        secret = self.secrets.get(headers.get("X-App-Id", ""))
-        if secret is None:
-            return False
-        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-        given = headers.get("X-Api-Key", "")
-        return any(hmac.compare_digest(api_key(secret, headers["X-App-Id"], (today + timedelta(days=d)).strftime("%Y%m%d")),
-                                       given) for d in (-1, 0, 1))
-
-    async def query(self, request: web.Request) -> web.Response:
-        self.request_ids.append(request.headers.get("X-Request-Id", ""))
-        if self.maintenance:
-            return _reply({"errcode": 50301, "errmsg": "系统维护中，请稍后再试"})
-        if not self._key_ok(request.headers):
-            self.stats["refused"] += 1
-            return _reply({"errcode": 40101, "errmsg": "API Key 无效"})
-        params = request.query
-        name, mode, division, size = (params.get(k, "") for k in ("bzmc", "cxfs", "xzqhdm", "size"))
-        limit = 10 if not size else int(size) if size.isdigit() else 0
-        if not 1 <= limit <= MAX_SIZE:
-            return _reply({"errcode": 40001, "errmsg": "参数错误：size"})
-        if bool(name) == bool(division) or (name and mode not in ("jq", "qz")) or \
-                (division and (not division.isdigit() or len(division) not in _DIVISION_LENGTHS)):
-            return _reply({"errcode": 40001, "errmsg": "参数错误"})
-        if division:
-            found = self.register.within(division)
-        else:
-            found = self.register.exact(name) if mode == "jq" else self.register.prefix(name)
-        return _reply({"errcode": 0, "errmsg": "ok", "total": len(found), "rows": [row(p) for p in found[:limit]]})
+    def answer(self, data: dict) -> dict:
+        code, name = str(data.get("place_code") or ""), str(data.get("standard_name") or "")
+        if code and not _DIVISION.match(code) or not (code or name):
+            return {"count": 0, "rows": []}
+        found = self.register.within(code) if code else self.register.places
+        if name:
+            found = [p for p in found if name in p.name or any(name in old for _, old in p.former_names)]
+        return {"count": len(found), "rows": [row(p) for p in found]}
 
 
 def samples(world: World) -> dict:
     """Place-name searches with known outcomes (for samples.json)."""
     register = gazetteer(world)
     renamed = next(p for p in register.places if p.former_names and p.former_names[0][0] == 2015
-                   and p.category == "街路巷")
-    streets = [p for p in register.places if p.category == "街路巷" and not p.former_names]
+                   and TYPES[p.type_code][1] == "街路巷")
+    streets = [p for p in register.places if p.type_code == "5510" and not p.former_names]
     shared = next(p.name for p in streets if len(register.exact(p.name)) >= 3)
     unique = next(p for p in streets if len(register.exact(p.name)) == 1 and len(p.name) >= 3)
     stem = shared[:2]

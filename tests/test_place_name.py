@@ -1,8 +1,10 @@
-"""QueryPlaceNames end to end: node (gRPC and JSON) -> place-name connector -> mock 民政部
-地名信息库, over real sockets; then a register that breaks its protocol in every way we know of."""
+"""QueryPlaceNames end to end: node (gRPC and JSON) -> place-name connector (MZ03) -> mock 民政部
+地名信息查询, over real sockets; golden request and replies written from INTERFACES.md §10 with
+made-up values; then a register that breaks the documented shape in every way we know of."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import aiohttp
@@ -12,8 +14,11 @@ from aiohttp import web
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from connectors.base.ministry import lower_keys
+from connectors.place_name.reply import parse
 from mocks.gazetteer import gazetteer
-from mocks.place_name import PlaceNameDepartment, row
+from mocks.place_name import PlaceNameDepartment
+from querynode.domain.model import PlaceNameQuery
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 
@@ -52,9 +57,9 @@ async def test_exact_name_gives_the_full_record(node, samples, world):
     [got] = reply.places
     want = place_by_code(world, sample["code"])
     assert (got.name, got.code, got.division_code) == (sample["name"], sample["code"], sample["division_code"])
-    assert (got.roman, got.place_type, got.place_type_code) == (want.roman, "街路巷", "5510")
-    assert got.division_name == want.county_path + want.township_name
-    assert (got.longitude, got.latitude) == (want.longitude, want.latitude)
+    assert (got.roman, got.place_type) == (want.roman, "街路巷")
+    # MZ03 carries no type code, division name or coordinates
+    assert (got.place_type_code, got.division_name, got.longitude, got.latitude) == ("", "", 0.0, 0.0)
     assert want.meaning in got.meaning and want.origin in got.meaning
     assert got.code[:12] == want.township_code and got.code[12:16] == "5510"
     assert reply.provenance.department == pb.DEPARTMENT_PLACE_NAME and reply.provenance.audit_id
@@ -97,7 +102,7 @@ async def test_division_code_search(node, samples, index):
     if len(code) == 12:
         assert all(p.code.startswith(code[:9]) for p in reply.places)
     else:
-        assert "行政区域" in {p.place_type for p in reply.places}
+        assert "县级行政区域" in {p.place_type for p in reply.places}
 
 
 async def test_default_limit_is_20(node):
@@ -110,7 +115,7 @@ async def test_renamed_street_is_found_by_its_old_name(node, samples):
     reply = await query(node, name=sample["old_name"])
     [got] = reply.places
     assert (got.name, got.code) == (sample["name"], sample["code"])
-    assert list(got.history) == [f"2015年 由 {sample['old_name']} 更名"]
+    assert list(got.history) == [f"2015年由{sample['old_name']}更名为{sample['name']}"]
     by_new = await query(node, name=sample["name"])
     assert sample["code"] in [p.code for p in by_new.places]
 
@@ -119,9 +124,9 @@ async def test_renamed_county_carries_its_history(node):
     """密云县 became 密云区 (code 110228 -> 110118) in 2015, as GB/T 2260 records."""
     status, body = await post_json(node, {"context": json_ctx(), "name": "密云区"})
     assert status == 200
-    [county] = [p for p in body["result"]["places"] if p["place_type_code"] == "1130"]
+    [county] = [p for p in body["result"]["places"] if p["place_type"] == "县级行政区域"]
     assert (county["division_code"], county["roman"]) == ("110118", "Miyun Qu")
-    assert county["history"] == ["2015年 由 密云县 更名"]
+    assert county["history"] == ["2015年由密云县更名为密云区"]
 
 
 async def test_unknown_name_is_not_found_over_grpc_and_json(node, register, samples):
@@ -130,13 +135,7 @@ async def test_unknown_name_is_not_found_over_grpc_and_json(node, register, samp
     assert reply.verdict == pb.LOOKUP_VERDICT_NOT_FOUND and not reply.places
     status, body = await post_json(node, {"context": json_ctx(fresh=True), "name": name})
     assert status == 200 and body["verdict"] == "NOT_FOUND" and body["result"]["places"] == []
-    assert register.stats["requests"] == 2
-
-
-async def test_request_id_is_forwarded(node, register, samples):
-    await node.stub.QueryPlaceNames(pb.QueryPlaceNamesRequest(
-        context=ctx(request_id="req-place-0001"), name=samples["place_name"]["exact"][0]["name"]))
-    assert register.request_ids == ["req-place-0001"]
+    assert register.requests == [{"place_code": "", "standard_name": name}] * 2
 
 
 async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world, samples):
@@ -146,21 +145,78 @@ async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world,
         node = await node_for({"place_name": register.url})
         reply = await query(node, name=samples["place_name"]["exact"][0]["name"])
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.places
-        assert "API key refused" in reply.provenance.unavailable_reason
-        assert register.stats["refused"] >= 1
+        assert "signature refused" in reply.provenance.unavailable_reason
+        assert register.requests == []
     finally:
         await register.stop()
 
 
-async def test_maintenance_is_source_unavailable_and_recovers(node, register, samples):
-    register.maintenance = True
+async def test_service_error_is_source_unavailable_and_recovers(node, register, samples):
+    register.next_statuses.extend(["9900"] * 3)
     name = samples["place_name"]["exact"][0]["name"]
     reply = await query(node, name=name)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-    assert "maintenance" in reply.provenance.unavailable_reason
-    register.maintenance = False
+    assert "9900" in reply.provenance.unavailable_reason
+    register.next_statuses.clear()
     reply = await node.stub.QueryPlaceNames(pb.QueryPlaceNamesRequest(context=ctx(fresh=True), name=name))
     assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
+
+
+# ------------------------------------------------------------------ golden pairs (INTERFACES.md §10, made-up values)
+
+ROW = {"place_code": "32010212345600000001", "standard_name": "青石河", "roman_alphabet_spelling": "Qīngshí Hé",
+       "place_type": "河流", "place_meaning": "因河床多青石得名", "place_origin": "明代已有此名",
+       "place_history": "1958年由青石溪更名为青石河"}
+
+
+def reply_body(data, status: str = "0200") -> bytes:
+    return json.dumps({"head": {"status": status, "msg": "正常", "requestType": "MZ03"}, "data": data},
+                      ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("key,sent", [
+    ({"name": "青石河"}, {"place_code": "", "standard_name": "青石河"}),
+    ({"division_code": "320102"}, {"place_code": "320102", "standard_name": ""}),
+    ({"division_code": "320102123000"}, {"place_code": "320102", "standard_name": ""}),
+], ids=["by name", "by county", "by township: its county asked"])
+async def test_the_request_is_the_documented_shape(node_for, fake_upstream, key, sent):
+    seen = []
+
+    async def handle(request):
+        seen.append(json.loads(await request.read()))
+        return web.Response(body=reply_body({"count": 0, "rows": []}), content_type="application/json")
+    node = await node_for({"place_name": await fake_upstream(handle)})
+    got = await query(node, **key)
+    assert got.verdict == pb.LOOKUP_VERDICT_NOT_FOUND
+    [body] = seen
+    assert body["data"] == sent
+    assert body["head"]["requestType"] == "MZ03" and re.fullmatch(r"\d{20}", body["head"]["cxqqdh"])
+
+
+@pytest.mark.parametrize("spell", [str.lower, str.upper, str.title], ids=["lower", "UPPER", "Mixed"])
+def test_documented_reply_is_read_in_any_case(spell):
+    data = lower_keys({"count": 1, "rows": [{spell(k): v for k, v in ROW.items()}]})
+    [got] = parse(data, PlaceNameQuery(name="青石河")).places
+    assert (got.name, got.code, got.division_code, got.place_type, got.roman) == (
+        "青石河", "32010212345600000001", "320102", "河流", "Qīngshí Hé")
+    assert got.meaning == "因河床多青石得名；来历：明代已有此名"
+    assert got.history == ("1958年由青石溪更名为青石河",)
+
+
+def test_a_loose_name_search_keeps_only_rows_answering_the_query():
+    other = ROW | {"place_code": "32010212345600000002", "standard_name": "青石河路", "place_history": ""}
+    data = {"count": "2", "rows": [ROW, other]}  # count as text, as some relays send it
+    assert [p.name for p in parse(data, PlaceNameQuery(name="青石河")).places] == ["青石河"]
+    assert [p.name for p in parse(data, PlaceNameQuery(name="青石", prefix=True)).places] == ["青石河", "青石河路"]
+    assert [p.name for p in parse(data, PlaceNameQuery(name="青石溪")).places] == ["青石河"]  # its former name
+    assert [p.name for p in parse(data, PlaceNameQuery(name="青石河", limit=1)).places] == ["青石河"]
+
+
+def test_a_township_keeps_only_its_own_places_of_the_county():
+    inside = ROW | {"place_code": "32010200100055100001"}
+    data = {"count": 2, "rows": [ROW, inside]}
+    assert [p.code for p in parse(data, PlaceNameQuery(division_code="320102001000")).places] == [inside["place_code"]]
+    assert len(parse(data, PlaceNameQuery(division_code="320102")).places) == 2
 
 
 # ------------------------------------------------------------------ refused input
@@ -228,107 +284,69 @@ async def test_department_down_is_source_unavailable(node_for):
 # ------------------------------------------------------------------ broken upstream
 
 
-def _json(payload, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(payload, ensure_ascii=False).encode(), status=status,
-                        content_type="application/json", charset="utf-8")
-
-
-def _rows(rows, total=None, errcode=0) -> web.Response:
-    return _json({"errcode": errcode, "errmsg": "ok", "total": len(rows) if total is None else total, "rows": rows})
-
-
-def _altered(place, **changes) -> list[dict]:
-    r = row(place)
-    r.update(changes)
-    return [{k: v for k, v in r.items() if v is not ...}]
-
-
 async def _truncated(request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     resp.content_length = 4096
     await resp.prepare(request)
-    await resp.write(b'{"errcode": 0, "total": 1, "rows": [')
+    await resp.write(b'{"head": {"status": "0200"}, "data": {"count": 1, "rows": [')
     request.transport.close()
     return resp
 
 
-async def _chunked_huge(request) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
-    resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    for _ in range(10):
-        await resp.write(b" " * (1024 * 1024))
-    await resp.write_eof()
-    return resp
+def _rows(*rows, count=None) -> bytes:
+    return reply_body({"count": len(rows) if count is None else count, "rows": list(rows)})
 
-
-POINT = {"type": "Point", "coordinates": [116.4, 39.9]}
 
 BROKEN = [
-    ("invalid JSON", lambda p: web.Response(text='{"errcode": 0, "rows": [', content_type="application/json"),
-     "not UTF-8 JSON"),
-    ("HTML error page with 200", lambda p: web.Response(
-        text="<html><body><h1>502 Bad Gateway</h1>地名服务维护中</body></html>", content_type="text/html"),
-     "not UTF-8 JSON"),
-    ("JSON array", lambda p: _json([row(p)]), "not a JSON object"),
-    ("errcode as text", lambda p: _json({"errcode": "0", "total": 1, "rows": [row(p)]}), "integer errcode"),
-    ("unknown errcode", lambda p: _rows([row(p)], errcode=77777), "unknown errcode"),
-    ("no rows", lambda p: _json({"errcode": 0, "total": 1}), "wrong type"),
-    ("total is text", lambda p: _json({"errcode": 0, "total": "1", "rows": [row(p)]}), "wrong type"),
-    ("rows disagree with total", lambda p: _rows([row(p)], total=0), "disagrees"),
-    ("more rows than the limit", lambda p: _rows(_altered(p) * 25), "disagrees"),
-    ("same place twice", lambda p: _rows(_altered(p) * 2), "repeated"),
-    ("row is a string", lambda p: _rows(["枫林东路"]), "not an object"),
-    ("missing standard name", lambda p: _rows(_altered(p, bzmc=...)), "required text field"),
-    ("name is a number", lambda p: _rows(_altered(p, bzmc=12345)), "required text field"),
-    ("meaning is a list", lambda p: _rows(_altered(p, dmhy=["寓意"])), "not text"),
-    ("control character in name", lambda p: _rows(_altered(p, bzmc=p.name + "\x00")), "control characters"),
-    ("19-digit place code", lambda p: _rows(_altered(p, dmdm=p.code[:19])), "code malformed"),
-    ("place code outside its county", lambda p: _rows(_altered(p, xzqhdm="310101")), "code malformed"),
-    ("unknown type code", lambda p: _rows(_altered(p, dmlbdm="9990")), "unknown place type code"),
-    ("type text disagrees with code", lambda p: _rows(_altered(p, dmlb="居民点")), "disagrees with its code"),
-    ("roman spelling in Chinese", lambda p: _rows(_altered(p, lmpy=p.name)), "Latin letters"),
-    ("a row for another place", lambda p: _rows(_altered(p, bzmc="别的路", cym=[])), "does not match"),
-    ("former name without year", lambda p: _rows(_altered(p, cym=[{"mc": "红星路"}])), "plausible year"),
-    ("former names not a list", lambda p: _rows(_altered(p, cym="红星路")), "not a list"),
-    ("geometry missing", lambda p: _rows(_altered(p, geometry=...)), "GeoJSON Point"),
-    ("geometry a polygon", lambda p: _rows(_altered(p, geometry={"type": "Polygon", "coordinates": [[]]})),
-     "GeoJSON Point"),
-    ("coordinates as text", lambda p: _rows(_altered(p, geometry={**POINT, "coordinates": ["116.4", "39.9"]})),
-     "two numbers"),
-    ("three coordinates", lambda p: _rows(_altered(p, geometry={**POINT, "coordinates": [116.4, 39.9, 50]})),
-     "two numbers"),
-    ("latitude and longitude swapped", lambda p: _rows(_altered(p, geometry={**POINT, "coordinates": [39.9, 116.4]})),
-     "outside China"),
-    ("NaN coordinate", lambda p: web.Response(
-        text=json.dumps({"errcode": 0, "total": 1, "rows": _altered(p, geometry={**POINT, "coordinates": [float("nan"), 39.9]})}),
-        content_type="application/json"), "two numbers"),
-    ("truncated body", lambda p: _truncated, "truncated"),
-    ("10 MB body", lambda p: web.Response(body=b" " * (10 * 1024 * 1024), content_type="application/json"), "exceeds"),
-    ("10 MB chunked body", lambda p: _chunked_huge, "exceeds"),
-    ("GBK bytes declared UTF-8", lambda p: web.Response(
-        body=json.dumps({"errcode": 0, "total": 1, "rows": [row(p)]}, ensure_ascii=False).encode("gbk"),
-        content_type="application/json", charset="utf-8"), "not UTF-8 JSON"),
+    ("invalid JSON", b'{"head": {"status": "0200"}, "data": {"rows": [', "not UTF-8 JSON"),
+    ("HTML error page with 200", "<html><body>502 Bad Gateway 地名服务维护中</body></html>".encode(), "not UTF-8 JSON"),
+    ("no head status", json.dumps({"data": {"count": 0, "rows": []}}).encode(), "no head status"),
+    ("permission refused 0302", reply_body(None, "0302"), "0302"),
+    ("rate limited 0401", reply_body(None, "0401"), "0401"),
+    ("service error 9900", reply_body(None, "9900"), "9900"),
+    ("data a bare array", reply_body([ROW]), "not an object"),
+    ("no rows", reply_body({"count": 1}), "wrong type"),
+    ("count not a number", reply_body({"count": "one", "rows": [ROW]}), "wrong type"),
+    ("more rows than count", _rows(ROW, count=0), "disagree"),
+    ("same place twice", _rows(ROW, ROW), "repeated"),
+    ("row is a string", _rows("青石河"), "not an object"),
+    ("missing standard name", _rows({k: v for k, v in ROW.items() if k != "standard_name"}), "required text field"),
+    ("name is a number", _rows(ROW | {"standard_name": 12345}), "required text field"),
+    ("meaning is a list", _rows(ROW | {"place_meaning": ["寓意"]}), "not text"),
+    ("control character in name", _rows(ROW | {"standard_name": "青石河\x00"}), "control characters"),
+    ("19-digit place code", _rows(ROW | {"place_code": ROW["place_code"][:19]}), "20 digits"),
+    ("6-digit place code (the query code)", _rows(ROW | {"place_code": "320102"}), "20 digits"),
+    ("GBK bytes declared UTF-8", json.dumps({"head": {"status": "0200"}, "data": {"count": 1, "rows": [ROW]}},
+                                            ensure_ascii=False).encode("gbk"), "not UTF-8 JSON"),
 ]
 
 
-@pytest.mark.parametrize("label,make,reason", BROKEN, ids=[b[0] for b in BROKEN])
-async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
-        node_for, fake_upstream, world, samples, label, make, reason):
-    sample = samples["place_name"]["renamed"][0]
-    place = place_by_code(world, sample["code"])
+@pytest.mark.parametrize("label,body,reason", BROKEN, ids=[b[0] for b in BROKEN])
+async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(node_for, fake_upstream, label, body, reason):
     seen = []
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        seen.append(request.headers.get("X-Request-Id"))
-        made = make(place)
-        return await made(request) if callable(made) else made
+        seen.append(await request.read())
+        return web.Response(body=body, content_type="application/json")
 
     node = await node_for({"place_name": await fake_upstream(handle)})
-    reply = await query(node, name=sample["name"])
+    reply = await query(node, name="青石河")
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.places
     assert reason in reply.provenance.unavailable_reason
-    assert sample["old_name"] not in reply.provenance.unavailable_reason
-    assert seen and all(seen)
-    status, body = await post_json(node, {"context": json_ctx(), "name": sample["name"]})
+    assert "青石" not in reply.provenance.unavailable_reason
+    status, body = await post_json(node, {"context": json_ctx(), "name": "青石河"})
     assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE"
+
+
+async def test_a_place_outside_the_asked_division_is_source_unavailable(node_for, fake_upstream):
+    async def handle(request):
+        return web.Response(body=_rows(ROW), content_type="application/json")
+    node = await node_for({"place_name": await fake_upstream(handle)})
+    reply = await query(node, division_code="110105")
+    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and "outside the division" in reply.provenance.unavailable_reason
+
+
+async def test_truncated_reply_is_source_unavailable(node_for, fake_upstream):
+    node = await node_for({"place_name": await fake_upstream(_truncated)})
+    reply = await query(node, name="青石河")
+    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE

@@ -15,7 +15,6 @@ from connectors.court.client import sign as court_sign
 from connectors.death.client import sign as death_sign
 from connectors.financial_license.client import sign as licence_sign
 from connectors.identity.client import sign as identity_sign
-from connectors.place_name.client import api_key
 
 SECRET, APP = "s3cret", "bdc-110105"
 BODY = '{"xm":"张三"}'.encode()
@@ -50,8 +49,3 @@ def test_licence_sign_is_base64_hmac_over_key_time_nonce_body_hash():
     assert h["timestamp"] == "20260101080000"
     assert h["sign"] == base64.b64encode(hmac.new(SECRET.encode(), text.encode(), "sha256").digest()).decode()
 
-
-def test_place_name_daily_key():
-    # X-Api-Key = hex HMAC-SHA256(secret, "<app_id>:<YYYYMMDD>"), the date in Asia/Shanghai
-    key = api_key(SECRET, APP, now=datetime(2026, 1, 1, 23, 30, tzinfo=SHANGHAI))
-    assert key == hmac.new(SECRET.encode(), f"{APP}:20260101".encode(), "sha256").hexdigest()

@@ -1,42 +1,23 @@
-"""Place-name connector: the register's GET query API with a daily API key.
-
-The key is hex HMAC-SHA256(secret, "<app_id>:<YYYYMMDD>") for today's date in Asia/Shanghai,
-so the secret itself never travels. Application errors arrive as HTTP 200 with an `errcode`
-(see `reply.py`).
-"""
+"""民政部 地名信息查询 connector: MZ03 `{place_code 6位区划代码, standard_name 地名}` (INTERFACES.md §10)."""
 from __future__ import annotations
 
-import hashlib
-import hmac
-from datetime import datetime
-
-from connectors.base import CallInfo, Connector
-from connectors.base.http import check_status, client_timeout, map_errors, read_body
-from connectors.base.wire import SHANGHAI
+from connectors.base import CallInfo
+from connectors.base.ministry import MinistryConnector
 from connectors.place_name.reply import DEPT, parse
+from connectors.relay.contract import Service
 from querynode.domain.model import PlaceNameQuery, PlaceNameResult
 
-PATH = "/dmfw/api/v1/dmxx"
+
+def request(query: PlaceNameQuery) -> dict:
+    """The MZ03 business request: a name, or the 6-digit division a (6- or 12-digit) code lies in."""
+    return {"place_code": (query.division_code or "")[:6], "standard_name": query.name or ""}
 
 
-def api_key(secret: str, app_id: str, now: datetime | None = None) -> str:
-    day = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI).strftime("%Y%m%d")
-    return hmac.new(secret.encode(), f"{app_id}:{day}".encode(), hashlib.sha256).hexdigest()
-
-
-class PlaceNameConnector(Connector):
-    department = "place_name"
+class PlaceNameConnector(MinistryConnector):
+    department = DEPT
+    path = "/dmfw/api/placename/query"
+    service = Service.PLACE_NAME_QUERY
+    request_type = "MZ03"
 
     async def lookup(self, query: PlaceNameQuery, call: CallInfo) -> PlaceNameResult:
-        if query.name:
-            params = {"bzmc": query.name, "cxfs": "qz" if query.prefix else "jq"}
-        else:
-            params = {"xzqhdm": query.division_code or ""}
-        params["size"] = str(query.limit)
-        headers = {"X-App-Id": self.config.app_id, "X-Api-Key": api_key(self.config.secret, self.config.app_id),
-                   "X-Request-Id": call.request_id, "Accept": "application/json"}
-        async with map_errors(DEPT):
-            async with self.session.get(PATH, params=params, headers=headers, timeout=client_timeout(call)) as resp:
-                check_status(DEPT, resp)
-                raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
-        return parse(raw, query)
+        return parse(await self.ask(request(query), call), query)

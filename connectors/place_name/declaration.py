@@ -1,4 +1,4 @@
-"""民政部 standard place names, as the node knows them (core/operations.py)."""
+"""民政部 standard place names (MZ03), as the node knows them (core/operations.py)."""
 from __future__ import annotations
 
 from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
@@ -23,9 +23,8 @@ def _public(r: PlaceNameResult) -> PlaceNameResult:
 
 def _cards(r: PlaceNameResult) -> list[Card]:
     return [Card(p.name, (
-        Row("罗马字母拼写", p.roman), Row("类别", f"{p.place_type}（{p.place_type_code}）"), Row("地名代码", p.code),
-        Row("行政区划", f"{p.division_name}（{p.division_code}）"), Row("坐标", f"{p.longitude:.5f}, {p.latitude:.5f}"),
-        Row("含义", p.meaning or "—"), Row("历史沿革", "；".join(p.history) or "—"),
+        Row("罗马字母拼写", p.roman or "—"), Row("地名类别", p.place_type or "—"), Row("地名代码", p.code),
+        Row("区划代码", p.division_code), Row("含义", p.meaning or "—"), Row("历史沿革", "；".join(p.history) or "—"),
     )) for p in r.places]
 
 

@@ -441,7 +441,7 @@ def _place_summary(r: m.PlaceNameResult, who: str) -> str:
     if not r.places:
         return f"{who}：未查到标准地名"
     p = r.places[0]
-    return f"{who}：{p.name}（{p.division_name}）"
+    return f"{who}：{p.name}（{p.division_name or p.place_type or p.division_code}）"
 
 
 def _place_findings(result: CheckResult, view: CaseView) -> list[Finding]:
