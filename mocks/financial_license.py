@@ -1,100 +1,48 @@
-"""Mock banking regulator licence register (金融监管总局 金融许可证信息查询).
+"""Mock 银保监会 金融许可证查询 (YB01 / `cbirc_financial_query`, INTERFACES.md §7) over the world's
+licences.
 
-Another protocol again, as real departments differ:
-
-- Headers `appKey`, `timestamp` (yyyyMMddHHmmss, Beijing time), `nonceStr` and
-  `sign` = base64 HMAC-SHA256(secret, appKey & timestamp & nonceStr & sha256hex(body)).
-- `POST /jrxkz/api/v2/licence/query`, JSON `{"cxlx": "01", "jgbm": licence code}` or
-  `{"cxlx": "02", "jgmc": full institution name}`.
-- Every answer is HTTP 200 with an in-band `retCode`: `0000` found (`result` list),
-  `1404` no such licence, `1001` bad signature, `1002` stale timestamp, `1003` malformed
-  request, `9999` busy. Records use pinyin abbreviations: jgbm (code) lsh (serial)
-  jgqc jgjc ywmc (full, short, English name) jgdz (address) fzjg (issuing regulator)
-  pzrq fzrq (approval and print dates, YYYYMMDD) ywfw (scope) zt (有效 / 已收回)
-  tyshxydm (credit code). No institution type: it follows from the code's first letter.
+Request `{"typeId": "01", "certCode": "<机构编码>"}` (typeId 01 银行, 02 保险; blank means 01).
+Reply: a single object `id certFlowNo certCode fullName simpleName englishName address setDate
+printDate typeId organName scope`, dates `yyyy-MM-dd`; no status field. A licence taken back
+(收回) keeps its record without a print date; a code nobody holds answers `{}`.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
+from typing import Any, Callable
 
-from aiohttp import web
-
-from mocks.server import MockDepartment, ReplayGuard, sent_at_beijing
+from mocks.ministry import MinistryDepartment
 from mocks.world import License, World
 
 
-def _reply(payload: dict) -> web.Response:
-    return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
 def record(lic: License) -> dict:
-    """One licence as the regulator writes it."""
+    """One licence as the service writes it."""
     return {
-        "jgbm": lic.license_code, "lsh": lic.serial_number, "jgqc": lic.organization.name,
-        "jgjc": lic.short_name, "ywmc": lic.english_name, "jgdz": lic.address, "fzjg": lic.issuing_office,
-        "pzrq": lic.approved_on.strftime("%Y%m%d"), "fzrq": lic.issued_on.strftime("%Y%m%d"),
-        "ywfw": lic.scope, "zt": "有效" if lic.valid else "已收回", "tyshxydm": lic.organization.credit_code,
+        "id": hashlib.md5(lic.license_code.encode()).hexdigest()[:16], "certFlowNo": lic.serial_number,
+        "certCode": lic.license_code, "fullName": lic.organization.name, "simpleName": lic.short_name,
+        "englishName": lic.english_name, "address": lic.address, "setDate": lic.approved_on.isoformat(),
+        "printDate": lic.issued_on.isoformat() if lic.valid else "", "typeId": "01",
+        "organName": lic.issuing_office, "scope": lic.scope,
     }
 
 
-class FinancialLicenseDepartment(MockDepartment):
+class FinancialLicenseDepartment(MinistryDepartment):
     name = "financial_license"
+    path = "/jrxkz/api/licence/query"
+    request_type = "YB01"
 
     def __init__(self, world: World, secrets: dict[str, str]) -> None:
-        self.secrets = secrets
         self.by_code = {lic.license_code: lic for lic in world.licenses}
-        self.by_name: dict[str, list[License]] = {}
-        for lic in world.licenses:
-            self.by_name.setdefault(lic.organization.name, []).append(lic)
-        self.request_ids: list[str] = []
-        self.replays = ReplayGuard()
-        super().__init__()
+        super().__init__(world, secrets)
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/jrxkz/api/v2/licence/query", self.query)
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"cbirc_financial_query": self.answer}
 
-    def refusal(self, headers, body: bytes) -> dict | None:
-        app_key, timestamp, nonce, sign = (headers.get(h, "") for h in ("appKey", "timestamp", "nonceStr", "sign"))
-        secret = self.secrets.get(app_key)
-        sent = sent_at_beijing(timestamp)
-        if sent is None:
-            return {"retCode": "1002", "retMsg": "时间戳格式错误"}
-        if not self.replays.fresh(sent):
-            return {"retCode": "1002", "retMsg": "请求已过期"}
-        if secret is None:
-            return {"retCode": "1001", "retMsg": "应用未授权"}
-        message = "&".join([app_key, timestamp, nonce, hashlib.sha256(body).hexdigest()]).encode()
-        expected = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-        if not hmac.compare_digest(expected, sign):
-            return {"retCode": "1001", "retMsg": "签名校验失败"}
-        if not self.replays.first_use(nonce):
-            return {"retCode": "1001", "retMsg": "随机串重复"}
-        return None
-
-    async def query(self, request: web.Request) -> web.Response:
-        self.request_ids.append(request.headers.get("X-Request-Id", ""))
-        body = await request.read()
-        refused = self.refusal(request.headers, body)
-        if refused is not None:
-            self.stats["refused"] += 1
-            return _reply(refused)
-        try:
-            asked = json.loads(body)
-            if asked["cxlx"] == "01":
-                lic = self.by_code.get(asked["jgbm"])
-                found = [lic] if lic else []
-            elif asked["cxlx"] == "02":
-                found = self.by_name.get(asked["jgmc"], [])
-            else:
-                raise ValueError("unknown query type")
-        except (ValueError, KeyError, TypeError):
-            return _reply({"retCode": "1003", "retMsg": "请求报文格式错误"})
-        if not found:
-            return _reply({"retCode": "1404", "retMsg": "未查询到相关许可证信息"})
-        return _reply({"retCode": "0000", "retMsg": "查询成功", "result": [record(lic) for lic in found]})
+    def answer(self, data: dict) -> dict:
+        lic = self.by_code.get(str(data.get("certCode") or ""))
+        if lic is None or (data.get("typeId") or "01") != "01":  # every licence of the world is a banking one
+            return {}
+        return record(lic)
 
 
 def samples(world: World) -> dict:

@@ -1,8 +1,10 @@
-"""QueryFinancialLicense end to end: node (gRPC and JSON) -> licence connector -> mock banking
-regulator, over real sockets; then a regulator that breaks its protocol."""
+"""QueryFinancialLicense end to end: node (gRPC and JSON) -> licence connector (YB01) -> mock 银保监会
+金融许可证查询, over real sockets; golden request and replies written from INTERFACES.md §7 with
+made-up values; then a service that breaks the documented shape."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import aiohttp
@@ -12,8 +14,11 @@ from aiohttp import web
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from connectors.base.ministry import lower_keys
+from connectors.financial_license.reply import parse
 from mocks.credit_code import CreditCodeDepartment
-from mocks.financial_license import FinancialLicenseDepartment, record
+from mocks.financial_license import FinancialLicenseDepartment
+from querynode.domain.model import LicenseQuery
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 
@@ -45,7 +50,7 @@ async def post_json(node, body: dict) -> tuple[int, dict]:
 # ------------------------------------------------------------------ answers
 
 
-async def test_licensed_bank_is_found_with_every_field(node, samples, world):
+async def test_licensed_bank_is_found_with_every_field(node, regulator, samples, world):
     sample = samples["financial_license"]["licensed_bank"][0]
     reply = await query(node, license_code=sample["license_code"])
     assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
@@ -58,31 +63,31 @@ async def test_licensed_bank_is_found_with_every_field(node, samples, world):
     assert got.institution_type == "商业银行" == want.institution_type
     assert (got.issuing_office, got.approved_on, got.issued_on) == (
         want.issuing_office, want.approved_on.isoformat(), want.issued_on.isoformat())
-    assert got.valid and got.credit_code == want.organization.credit_code
+    assert got.valid and got.credit_code == ""  # YB01 carries no credit code
     assert reply.provenance.department == pb.DEPARTMENT_FINANCIAL_LICENSE and reply.provenance.audit_id
+    assert regulator.requests == [{"typeId": "01", "certCode": sample["license_code"]}]
 
 
-async def test_every_licence_type_letter_maps_to_the_worlds_type(node, world):
-    for lic in world.licenses:
+async def test_every_held_licence_type_letter_maps_to_the_worlds_type(node, world):
+    for lic in (x for x in world.licenses if x.valid):
         reply = await query(node, license_code=lic.license_code)
         assert [x.institution_type for x in reply.licenses] == [lic.institution_type], lic.license_code
 
 
-async def test_withdrawn_licence_is_found_and_not_valid(node, samples):
+async def test_withdrawn_licence_is_left_to_a_person_never_valid(node, samples):
+    """YB01 has no status field: a record without a print date cannot be told held or withdrawn."""
     sample = samples["financial_license"]["withdrawn"][0]
     status, body = await post_json(node, {"context": json_ctx(), "license_code": sample["license_code"]})
-    assert status == 200 and body["verdict"] == "FOUND"
-    [lic] = body["result"]["licenses"]
-    assert lic["license_code"] == sample["license_code"] and lic["valid"] is False
-    assert lic["institution_type"] == "信托公司"
+    assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE" and not body["result"]
+    assert "print date" in body["provenance"]["unavailable_reason"]
 
 
-async def test_name_search_returns_current_and_withdrawn_licences(node, samples):
-    name = samples["financial_license"]["withdrawn"][0]["institution_name"]
+async def test_a_name_is_not_asked_the_service_answers_by_code_only(node, regulator, samples):
+    name = samples["financial_license"]["licensed_bank"][0]["institution_name"]
     reply = await query(node, institution_name=name)
-    assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
-    assert sorted((x.license_code, x.valid) for x in reply.licenses) == [
-        ("K0024H111000001", True), ("K0099H111000001", False)]
+    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.licenses
+    assert "机构编码 only" in reply.provenance.unavailable_reason
+    assert regulator.requests == []
 
 
 async def test_lower_case_code_is_normalised(node, samples):
@@ -98,35 +103,14 @@ async def test_unknown_licence_code_is_not_found(node, regulator, samples):
     assert regulator.stats["requests"] == 1
 
 
-async def test_unlicensed_lender_has_a_credit_code_but_no_licence(node_for, start_mock, regulator, samples):
+async def test_every_held_licence_names_an_institution_of_the_credit_register(node_for, start_mock, regulator, world):
     samr = await start_mock(CreditCodeDepartment)
     node = await node_for({"financial_license": regulator.url, "credit_code": samr.url})
-    lender = samples["financial_license"]["unlicensed_lender"][0]
-    licences = await query(node, institution_name=lender["institution_name"])
-    assert licences.verdict == pb.LOOKUP_VERDICT_NOT_FOUND
-    status, body = await post_json(node, {"context": json_ctx(), "institution_name": lender["institution_name"]})
-    assert status == 200 and body["verdict"] == "NOT_FOUND"
-    company = await node.stub.LookupOrganization(pb.LookupOrganizationRequest(
-        context=ctx(), credit_code=lender["credit_code"]))
-    assert company.verdict == pb.LOOKUP_VERDICT_FOUND
-    assert company.organizations[0].name == lender["institution_name"]
-
-
-async def test_every_licensed_institution_has_a_credit_code_record(node_for, start_mock, regulator, world):
-    samr = await start_mock(CreditCodeDepartment)
-    node = await node_for({"financial_license": regulator.url, "credit_code": samr.url})
-    for lic in world.licenses:
-        [got] = [x for x in (await query(node, license_code=lic.license_code)).licenses]
+    for lic in (x for x in world.licenses if x.valid):
+        [got] = (await query(node, license_code=lic.license_code)).licenses
         company = await node.stub.LookupOrganization(pb.LookupOrganizationRequest(
-            context=ctx(), credit_code=got.credit_code))
-        assert [o.name for o in company.organizations] == [got.institution_name]
-
-
-async def test_request_id_is_forwarded(node, regulator, samples):
-    await node.stub.QueryFinancialLicense(pb.QueryFinancialLicenseRequest(
-        context=ctx(request_id="req-licence-0001"),
-        license_code=samples["financial_license"]["licensed_bank"][0]["license_code"]))
-    assert regulator.request_ids == ["req-licence-0001"]
+            context=ctx(), name=got.institution_name))
+        assert [o.credit_code for o in company.organizations] == [lic.organization.credit_code]
 
 
 async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world, samples):
@@ -137,9 +121,59 @@ async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world,
         reply = await query(node, license_code=samples["financial_license"]["licensed_bank"][0]["license_code"])
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
         assert "signature refused" in reply.provenance.unavailable_reason
-        assert regulator.stats["refused"] == 1
+        assert regulator.requests == []
     finally:
         await regulator.stop()
+
+
+# ------------------------------------------------------------------ golden pairs (INTERFACES.md §7, made-up values)
+
+DOC = {"id": "8a8a8a8a0001", "certFlowNo": "00012345", "certCode": "B0001H111000001",
+       "fullName": "某某银行股份有限公司某某支行", "simpleName": "某某银行某某支行", "englishName": "",
+       "address": "某市某路1号", "setDate": "2001-01-01", "printDate": "2019-06-01", "typeId": "01",
+       "organName": "某银保监分局", "scope": "吸收公众存款"}
+CODE = DOC["certCode"]
+
+
+def reply_body(data, status: str = "0200") -> bytes:
+    return json.dumps({"head": {"status": status, "msg": "正常", "requestType": "YB01"}, "data": data},
+                      ensure_ascii=False).encode()
+
+
+async def test_the_request_is_the_documented_shape(node_for, fake_upstream):
+    seen = []
+
+    async def handle(request):
+        seen.append(json.loads(await request.read()))
+        return web.Response(body=reply_body(DOC), content_type="application/json")
+    node = await node_for({"financial_license": await fake_upstream(handle)})
+    got = await query(node, license_code=CODE)
+    assert got.verdict == pb.LOOKUP_VERDICT_FOUND
+    [body] = seen
+    assert body["data"] == {"typeId": "01", "certCode": CODE}
+    assert body["head"]["requestType"] == "YB01" and re.fullmatch(r"\d{20}", body["head"]["cxqqdh"])
+
+
+@pytest.mark.parametrize("spell", [str.lower, str.upper, lambda k: k], ids=["lower", "UPPER", "camelCase"])
+def test_documented_reply_is_read_in_any_case(spell):
+    [got] = parse(lower_keys({spell(k): v for k, v in DOC.items()}), LicenseQuery(license_code=CODE)).licenses
+    assert (got.license_code, got.serial_number, got.institution_name, got.short_name) == (
+        CODE, "00012345", "某某银行股份有限公司某某支行", "某某银行某某支行")
+    assert (got.address, got.scope, got.issuing_office, got.institution_type) == (
+        "某市某路1号", "吸收公众存款", "某银保监分局", "商业银行")
+    assert (got.approved_on, got.issued_on, got.valid) == ("2001-01-01", "2019-06-01", True)
+
+
+@pytest.mark.parametrize("printed,want", [("2019-06-01 00:00:00", "2019-06-01"), ("20190601", "2019-06-01"),
+                                          (20190601, "2019-06-01")])
+def test_print_dates_in_the_spellings_seen(printed, want):
+    [got] = parse(lower_keys(DOC | {"printDate": printed}), LicenseQuery(license_code=CODE)).licenses
+    assert got.issued_on == want
+
+
+@pytest.mark.parametrize("empty", [None, {}, "", []], ids=["null", "{}", "empty text", "[]"])
+def test_no_object_is_no_licence(empty):
+    assert parse(empty, LicenseQuery(license_code=CODE)).licenses == ()
 
 
 # ------------------------------------------------------------------ refused input
@@ -200,80 +234,73 @@ async def test_department_down_is_source_unavailable(node_for, samples):
 # ------------------------------------------------------------------ broken upstream
 
 
-def _json(payload) -> web.Response:
-    return web.Response(body=json.dumps(payload, ensure_ascii=False).encode(),
-                        content_type="application/json", charset="utf-8")
-
-
-def _found(lic, **changes) -> web.Response:
-    row = {k: v for k, v in {**record(lic), **changes}.items() if v is not ...}
-    return _json({"retCode": "0000", "retMsg": "查询成功", "result": [row]})
-
-
 async def _truncated(request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     resp.content_length = 4096
     await resp.prepare(request)
-    await resp.write('{"retCode": "0000", "result": [{"jgbm": "B0001H1'.encode())
+    await resp.write(b'{"head": {"status": "0200"}, "data": {"certCode": "B0001H1')
     request.transport.close()
     return resp
 
 
+def _without(key: str) -> dict:
+    return {k: v for k, v in DOC.items() if k != key}
+
+
 BROKEN = [
-    ("invalid JSON", lambda x: web.Response(text='{"retCode": "0000", "result": [', content_type="application/json"),
+    ("invalid JSON", b'{"head": {"status": "0200"}, "data": {', "not UTF-8 JSON"),
+    ("HTML error page with 200", b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "not UTF-8 JSON"),
+    ("JSON string", json.dumps("0200").encode(), "not a JSON object"),
+    ("no head status", json.dumps({"data": DOC}).encode(), "no head status"),
+    ("permission refused 0301", reply_body(None, "0301"), "0301"),
+    ("service error 0404", reply_body(None, "0404"), "0404"),
+    ("a list of licences", reply_body([DOC]), "not the documented single object"),
+    ("a bare number", reply_body(7), "not an object"),
+    ("missing full name", reply_body(_without("fullName")), "required text field"),
+    ("serial as a list", reply_body(DOC | {"certFlowNo": ["00012345"]}), "not text"),
+    ("control character", reply_body(DOC | {"fullName": "某某银行\x07"}), "control characters"),
+    ("malformed licence code", reply_body(DOC | {"certCode": "B0001-H111000001"}), "licence code is malformed"),
+    ("licence of another institution", reply_body(DOC | {"certCode": "B0002H111000001"}), "does not match"),
+    ("no print date: held or withdrawn?", reply_body(DOC | {"printDate": ""}), "cannot be told"),
+    ("print date absent", reply_body(_without("printDate")), "cannot be told"),
+    ("impossible print date", reply_body(DOC | {"printDate": "2023-02-30"}), "print date is not a real date"),
+    ("slashed set date", reply_body(DOC | {"setDate": "01/01/2001"}), "set date is not a date"),
+    ("10 MB body", b"[" * (10 * 1024 * 1024), "exceeds"),
+    ("GBK bytes declared UTF-8", json.dumps({"head": {"status": "0200"}, "data": DOC}, ensure_ascii=False).encode("gbk"),
      "not UTF-8 JSON"),
-    ("HTML error page with 200", lambda x: web.Response(
-        text="<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", content_type="text/html"), "not UTF-8 JSON"),
-    ("JSON string", lambda x: _json("0000"), "not a JSON object"),
-    ("no retCode", lambda x: _json({"retMsg": "成功", "result": [record(x)]}), "unknown retCode"),
-    ("retCode as a number", lambda x: _json({"retCode": 0, "result": [record(x)]}), "unknown retCode"),
-    ("unknown retCode", lambda x: _json({"retCode": "2077", "retMsg": "未知"}), "unknown retCode"),
-    ("found without records", lambda x: _json({"retCode": "0000", "result": []}), "without records"),
-    ("result is an object", lambda x: _json({"retCode": "0000", "result": record(x)}), "without records"),
-    ("missing full name", lambda x: _found(x, jgqc=...), "required text field"),
-    ("serial as a number", lambda x: _found(x, lsh=12345678), "required text field"),
-    ("unknown status text", lambda x: _found(x, zt="暂停"), "unknown licence status"),
-    ("malformed licence code", lambda x: _found(x, jgbm="B0001-H111000001"), "licence code is malformed"),
-    ("licence of another institution", lambda x: _found(x, jgbm="B0002H111000001"), "does not match"),
-    ("impossible print date", lambda x: _found(x, fzrq="20230230"), "print date is not a real date"),
-    ("ISO approval date", lambda x: _found(x, pzrq="2003-03-01"), "approval date is not YYYYMMDD"),
-    ("malformed credit code", lambda x: _found(x, tyshxydm="not-a-code"), "credit code is malformed"),
-    ("truncated body", lambda x: _truncated, "truncated"),
-    ("10 MB body", lambda x: web.Response(body=b"[" * (10 * 1024 * 1024), content_type="application/json"), "exceeds"),
-    ("GBK bytes declared UTF-8", lambda x: web.Response(
-        body=json.dumps({"retCode": "0000", "result": [record(x)]}, ensure_ascii=False).encode("gbk"),
-        content_type="application/json", charset="utf-8"), "not UTF-8 JSON"),
 ]
 
 
-@pytest.mark.parametrize("label,make,reason", BROKEN, ids=[b[0] for b in BROKEN])
-async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
-        node_for, fake_upstream, world, samples, label, make, reason):
-    lic = licence(world, samples["financial_license"]["licensed_bank"][0]["license_code"])
-
+@pytest.mark.parametrize("label,body,reason", BROKEN, ids=[b[0] for b in BROKEN])
+async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(node_for, fake_upstream, label, body, reason):
     async def handle(request: web.Request) -> web.StreamResponse:
         await request.read()
-        reply = make(lic)  # a new response per request: one cannot be sent twice
-        return await reply(request) if callable(reply) else reply
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
 
     node = await node_for({"financial_license": await fake_upstream(handle)})
-    reply = await query(node, license_code=lic.license_code)
+    reply = await query(node, license_code=CODE)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.licenses
     assert reason in reply.provenance.unavailable_reason
-    status, body = await post_json(node, {"context": json_ctx(), "license_code": lic.license_code})
+    status, body = await post_json(node, {"context": json_ctx(), "license_code": CODE})
     assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE"
     assert reason in body["provenance"]["unavailable_reason"]
 
 
-async def test_busy_regulator_is_retried_then_unavailable(node_for, fake_upstream, samples):
+async def test_truncated_reply_is_source_unavailable(node_for, fake_upstream):
+    node = await node_for({"financial_license": await fake_upstream(_truncated)})
+    reply = await query(node, license_code=CODE)
+    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and "truncated" in reply.provenance.unavailable_reason
+
+
+async def test_rate_limited_service_is_retried_then_unavailable(node_for, fake_upstream):
     calls = []
 
     async def handle(request):
         calls.append(request.path)
-        return _json({"retCode": "9999", "retMsg": "系统繁忙"})
+        return web.Response(body=reply_body(None, "0402"), content_type="application/json")
 
     node = await node_for({"financial_license": await fake_upstream(handle)})
-    reply = await query(node, license_code=samples["financial_license"]["licensed_bank"][0]["license_code"])
+    reply = await query(node, license_code=CODE)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-    assert "busy" in reply.provenance.unavailable_reason
+    assert "0402" in reply.provenance.unavailable_reason
     assert len(calls) > 1  # transient: the hub tried again within the deadline

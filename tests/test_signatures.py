@@ -5,15 +5,11 @@ shared (the same wrong field order, say) would pass every round trip. These test
 connectors to the documented signing strings, with the standard library's HMAC."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-from datetime import datetime
 
-from connectors.base.wire import SHANGHAI
 from connectors.court.client import sign as court_sign
 from connectors.death.client import sign as death_sign
-from connectors.financial_license.client import sign as licence_sign
 from connectors.identity.client import sign as identity_sign
 
 SECRET, APP = "s3cret", "bdc-110105"
@@ -40,12 +36,3 @@ def test_court_sign_covers_the_non_empty_fields_sorted():
     out = court_sign(SECRET, APP, {"cxqqdh": "2026010111010500001", "ah": "", "dsrmc": "某公司"})
     text = f"appId={APP}&cxqqdh=2026010111010500001&dsrmc=某公司&nonce={out['nonce']}&timestamp={out['timestamp']}"
     assert out["sign"] == hmac.new(SECRET.encode(), text.encode(), "sha256").hexdigest()
-
-
-def test_licence_sign_is_base64_hmac_over_key_time_nonce_body_hash():
-    # sign = Base64(HMAC-SHA256(secret, appKey & timestamp & nonceStr & sha256hex(body))), Beijing time
-    h = licence_sign(SECRET, APP, BODY, now=datetime(2026, 1, 1, 8, 0, tzinfo=SHANGHAI))
-    text = f"{APP}&20260101080000&{h['nonceStr']}&{hashlib.sha256(BODY).hexdigest()}"
-    assert h["timestamp"] == "20260101080000"
-    assert h["sign"] == base64.b64encode(hmac.new(SECRET.encode(), text.encode(), "sha256").digest()).decode()
-

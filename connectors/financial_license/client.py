@@ -1,49 +1,31 @@
-"""Financial-licence connector: one signed JSON call to the regulator's licence register.
+"""银保监会 金融许可证查询 connector: YB01 `{typeId 查询类型, certCode 机构编码}` (INTERFACES.md §7).
 
-Signature headers of this regulator: `appKey`, `timestamp` (yyyyMMddHHmmss, Beijing time),
-`nonceStr`, `sign` = base64 HMAC-SHA256(secret, appKey & timestamp & nonceStr & sha256hex(body)).
-Refusals come in-band (HTTP 200 with a `retCode`), see `reply.py`.
+The service is asked by licence code only: no documented field carries an institution name, so a
+query by name never leaves the node (the check is left to a person, with that reason).
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import secrets
-from datetime import datetime
-
-from connectors.base import CallInfo, Connector
-from connectors.base.http import check_status, client_timeout, map_errors, read_body
-from connectors.base.wire import SHANGHAI
+from connectors.base import CallInfo, Rejected
+from connectors.base.ministry import MinistryConnector
 from connectors.financial_license.reply import DEPT, parse
+from connectors.relay.contract import Service
 from querynode.domain.model import LicenseQuery, LicenseResult
 
-PATH = "/jrxkz/api/v2/licence/query"
+# 查询类型: 01 银行 (the documented default), 02 保险. A 金融许可证 is a banking licence.
+BANKING = "01"
 
 
-def sign(secret: str, app_key: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
-    """Signature headers for one call."""
-    timestamp = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S")
-    nonce = secrets.token_hex(16)
-    message = "&".join([app_key, timestamp, nonce, hashlib.sha256(body).hexdigest()]).encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-    return {"appKey": app_key, "timestamp": timestamp, "nonceStr": nonce, "sign": signature}
+def request(query: LicenseQuery) -> dict:
+    return {"typeId": BANKING, "certCode": query.license_code or ""}
 
 
-class FinancialLicenseConnector(Connector):
-    department = "financial_license"
+class FinancialLicenseConnector(MinistryConnector):
+    department = DEPT
+    path = "/jrxkz/api/licence/query"
+    service = Service.FINANCIAL_LICENSE_QUERY
+    request_type = "YB01"
 
     async def lookup(self, query: LicenseQuery, call: CallInfo) -> LicenseResult:
-        if query.license_code:
-            asked = {"cxlx": "01", "jgbm": query.license_code}
-        else:
-            asked = {"cxlx": "02", "jgmc": query.institution_name}
-        body = json.dumps(asked, ensure_ascii=False).encode()
-        headers = sign(self.config.secret, self.config.app_id, body)
-        headers.update({"Content-Type": "application/json; charset=utf-8", "X-Request-Id": call.request_id})
-        async with map_errors(DEPT):
-            async with self.session.post(PATH, data=body, headers=headers, timeout=client_timeout(call)) as resp:
-                check_status(DEPT, resp)
-                raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
-        return LicenseResult(parse(raw, query))
+        if not query.license_code:
+            raise Rejected(f"{DEPT}: 金融许可证查询 (YB01) answers by 机构编码 only, not by name")
+        return parse(await self.ask(request(query), call), query)

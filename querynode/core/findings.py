@@ -57,8 +57,6 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "ORG_NAME_MISMATCH": (W, "申请材料中的名称“{given}”与登记名称“{registered}”不一致。"),
     "LEGAL_REPRESENTATIVE_DIFFERS": (W, "{who} 与登记机关记载的法定代表人 {registered} 不一致，请核实授权。"),
     # financial licence (金融监管总局)
-    "LENDER_UNLICENSED": (I, "{who} 未持有金融许可证。小额贷款公司、融资担保公司、一般企业和自然人依法可以作为抵押权人，"
-                             "按一般抵押权登记办理，请审核主债权合同。"),
     "LICENSE_NOT_FOUND": (W, "{who} 以持牌金融机构身份申请（{reason}），但未查到其金融许可证，请核实机构身份和许可证。"),
     "LICENSE_INVALID": (W, "{who} 的金融许可证 {license_code} 已失效，不能以金融机构身份办理贷款抵押，请核实。"),
     "LICENSE_NAME_MISMATCH": (W, "金融许可证上的机构名称“{licensed}”与抵押权人“{given}”不一致。"),

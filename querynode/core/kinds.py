@@ -301,14 +301,12 @@ register(Kind(
 # ------------------------------------------------------------------ financial licence
 
 
-# Names only licensed institutions may bear (商业银行法、银行业监督管理法): a licence must exist.
-LICENSED_NAME = re.compile(r"银行|信用合作社|信用社|信托|金融租赁|财务有限公司|消费金融|汽车金融|金融资产管理|货币经纪")
-
-
-def _license_query(p: CaseParty) -> m.LicenseQuery:
+def _license_query(p: CaseParty) -> m.LicenseQuery | NoOnlineSource:
     if p.license_code:
         return m.LicenseQuery(license_code=p.license_code)
-    return m.LicenseQuery(institution_name=p.organization_name or None)
+    # 金融许可证查询 (YB01) is asked by 机构编码 only: without one, a person checks the licence.
+    return NoOnlineSource(m.LicenseQuery(institution_name=p.organization_name or None),
+                          "金融许可证查询只能按机构编码查询，未提交机构编码，请人工核验其是否持有金融许可证")
 
 
 def _license_summary(r: m.LicenseResult, who: str) -> str:
@@ -321,12 +319,8 @@ def _license_summary(r: m.LicenseResult, who: str) -> str:
 def _license_findings(result: CheckResult, view: CaseView) -> list[Finding]:
     r, who, ids = result.answer.result, view.who(result.check), (result.check.check_id,)
     party = view.party(result.check.party_index)
-    if not r.licenses:
-        if party.license_code:
-            return [finding("LICENSE_NOT_FOUND", ids, who=who, reason="提交了金融许可证机构编码")]
-        if LICENSED_NAME.search(party.organization_name):
-            return [finding("LICENSE_NOT_FOUND", ids, who=who, reason="名称表明为持牌金融机构")]
-        return [finding("LENDER_UNLICENSED", ids, who=who)]
+    if not r.licenses:  # asked by licence code only (a party without one is left to a person)
+        return [finding("LICENSE_NOT_FOUND", ids, who=who, reason="提交了金融许可证机构编码")]
     lic, out = r.licenses[0], []
     if not lic.valid:
         out.append(finding("LICENSE_INVALID", ids, who=who, license_code=lic.license_code))
