@@ -1,116 +1,106 @@
-"""Mock SAMR enterprise register (市场监管总局 企业登记信息共享接口).
+"""Mock 市场监管总局 企业基本信息 (INTERFACES.md §6) over the world's organisations: the query
+(`zw_samr_enterprise_query`, 企业基本信息查询) and the verify (`zw_samr_enterprise_check`, 3.9).
 
-Its protocol differs from the identity exchange on purpose, as real departments differ:
-
-- Access token first: `POST /samr/oauth/token`, form fields `client_id`, `timestamp` (ms)
-  and `signature` = hex HMAC-SHA256(secret, client_id + timestamp) ->
-  `{"access_token": ..., "token_type": "Bearer", "expires_in": 7200}`. The secret never
-  travels; a timestamp more than 5 minutes off is refused.
-- Search: `POST /samr/api/v1/ent/search` with `Authorization: Bearer <token>` and JSON
-  `{"uniscid": code}` or `{"entname": exact name}` plus `pageNo` (from 1) and `pageSize`
-  (capped at the department's maximum) ->
-  `{"code": "0000", "msg": "查询成功", "data": {"total", "pageNo", "pageSize", "list"}}`.
-  Records carry SAMR's own field names: UNISCID ENTNAME NAME (legal representative)
-  ENTTYPE_CN DOM REGCAP (万元, decimal text) REGCAPCUR_CN ESTDATE REGORG_CN REGSTATE_CN OPSCOPE.
-  No match is `total: 0` with an empty list.
-- A missing, unknown or revoked token is HTTP 401 `{"code": "4011"}`; a malformed search 400.
+Both take `{"entname": 企业名称, "uniscid": 统一社会信用代码}`.
+- Query answers a list of rows (what `data.cxjg` holds): `entname uniscid regno enttypeCn regcap
+  regcapcurCn estdate apprdate regstateCn regorgCn opfrom opto name dom opscope sExtNodenum`;
+  `regcap` a number of 万元, dates epoch milliseconds (the Asia/Shanghai midnight), `opto` null.
+  By code: that company; by name: every company of the name; both: the company of the code if
+  its name is the one given.
+- Verify answers one object `ent_idx {entname, uniscid}`, `entchk_checkres_key`, `regstateCn`,
+  `diff_list [{chk_key, in_val, out_val}]`, `_map_`: 05 when a key is missing, 01 when neither
+  finds a company, 02 when the name alone finds several, 03 when code and name agree, 04 otherwise.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import random
-import secrets as token_source
-import time
+from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
-from aiohttp import web
-
-from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
+from mocks.ministry import MinistryDepartment
 from mocks.world import Organization, World, make_credit_code
 
-TOKEN_TTL_SECONDS = 7200
 STATUS_TEXT = {"存续": "存续（在营、开业、在册）", "吊销": "吊销，未注销", "注销": "注销"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _reply(payload: dict, status: int = 200) -> web.Response:
-    return web.json_response(payload, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+def epoch_ms(day: date) -> int:
+    return int(datetime.combine(day, time(), SHANGHAI).timestamp() * 1000)
 
 
 def record(org: Organization) -> dict:
-    """One organisation as SAMR writes it."""
+    """One enterprise as the register writes it."""
     amount, _, currency = org.registered_capital.partition("万元")
     return {
-        "UNISCID": org.credit_code, "ENTNAME": org.name, "NAME": org.legal_representative.name,
-        "ENTTYPE_CN": org.org_type, "DOM": org.domicile, "REGCAP": f"{Decimal(amount):.6f}",
-        "REGCAPCUR_CN": currency or "人民币", "ESTDATE": org.established_on.isoformat(),
-        "REGORG_CN": org.issuing_office, "REGSTATE_CN": STATUS_TEXT[org.status], "OPSCOPE": org.scope,
+        "entname": org.name, "uniscid": org.credit_code, "regno": org.credit_code[8:17] + "000000",
+        "enttypeCn": org.org_type, "regcap": float(Decimal(amount)), "regcapcurCn": (currency or "人民币") + "元",
+        "estdate": epoch_ms(org.established_on), "apprdate": epoch_ms(org.established_on),
+        "regstateCn": STATUS_TEXT[org.status], "regorgCn": org.issuing_office,
+        "opfrom": epoch_ms(org.established_on), "opto": None, "name": org.legal_representative.name,
+        "dom": org.domicile, "opscope": org.scope, "sExtNodenum": org.division_code[:2] + "0000",
     }
 
 
-class CreditCodeDepartment(MockDepartment):
-    name = "credit_code"
+class EnterpriseCheck(MinistryDepartment):
+    """The verify service, served on the same port as the query."""
 
-    def __init__(self, world: World, secrets: dict[str, str], *, max_page_size: int = 20) -> None:
-        self.secrets = secrets
-        self.max_page_size = max_page_size
+    name = "credit_code"
+    path = "/samr/api/enterprise/check"
+    request_type = "zw_samr_enterprise_check"
+
+    def __init__(self, world: World, secrets: dict[str, str], register: "CreditCodeDepartment") -> None:
+        self.register = register
+        super().__init__(world, secrets)
+
+    def answer(self, data: dict) -> dict:
+        code, name = str(data.get("uniscid") or ""), str(data.get("entname") or "")
+        reply: dict[str, Any] = {"ent_idx": {"entname": name, "uniscid": code}, "diff_list": [], "_map_": {}}
+        if not code or not name:
+            return reply | {"entchk_checkres_key": "05", "regstateCn": ""}
+        org = self.register.by_code.get(code)
+        if org is None:
+            named = self.register.by_name.get(name, [])
+            if not named:
+                return reply | {"entchk_checkres_key": "01", "regstateCn": ""}
+            if len(named) > 1:
+                return reply | {"entchk_checkres_key": "02", "regstateCn": ""}
+            org = named[0]
+        diffs = [{"chk_key": key, "in_val": given, "out_val": held}
+                 for key, given, held in (("uniscid", code, org.credit_code), ("entname", name, org.name))
+                 if given != held]
+        return reply | {"entchk_checkres_key": "04" if diffs else "03", "regstateCn": STATUS_TEXT[org.status],
+                        "diff_list": diffs}
+
+
+class CreditCodeDepartment(MinistryDepartment):
+    name = "credit_code"
+    path = "/samr/api/enterprise/query"
+    request_type = "zw_samr_enterprise_query"
+
+    def __init__(self, world: World, secrets: dict[str, str]) -> None:
         self.by_code = {o.credit_code: o for o in world.organizations}
         self.by_name: dict[str, list[Organization]] = {}
         for org in world.organizations:
             self.by_name.setdefault(org.name, []).append(org)
-        self.tokens: dict[str, float] = {}  # token -> expiry (time.time())
-        self.request_ids: list[str] = []
-        self.replays = ReplayGuard()
-        super().__init__()
+        self.check = EnterpriseCheck(world, secrets, self)
+        super().__init__(world, secrets)
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/samr/oauth/token", self.token)
-        app.router.add_post("/samr/api/v1/ent/search", self.search)
+    def routes(self, app) -> None:
+        super().routes(app)
+        app.router.add_post(self.check.path, self.check.handle)
 
-    def revoke_tokens(self) -> None:
-        """Forget every issued token, as the real platform does on key rotation."""
-        self.tokens.clear()
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"zw_samr_enterprise_query": self.answer, "zw_samr_enterprise_check": self.check.answer}
 
-    async def token(self, request: web.Request) -> web.Response:
-        self.stats["token"] += 1
-        form = await request.post()
-        client_id, timestamp, signature = (str(form.get(k, "")) for k in ("client_id", "timestamp", "signature"))
-        secret = self.secrets.get(client_id)
-        if secret is None:
-            return _reply({"code": "4010", "msg": "客户端未注册"}, 401)
-        if not self.replays.fresh(sent_at_ms(timestamp)):
-            return _reply({"code": "4012", "msg": "时间戳无效"}, 401)
-        expected = hmac.new(secret.encode(), (client_id + timestamp).encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            return _reply({"code": "4013", "msg": "签名错误"}, 401)
-        token = token_source.token_urlsafe(24)
-        self.tokens[token] = time.time() + TOKEN_TTL_SECONDS
-        return _reply({"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL_SECONDS})
-
-    async def search(self, request: web.Request) -> web.Response:
-        self.request_ids.append(request.headers.get("X-Request-Id", ""))
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.tokens.get(token, 0) < time.time():
-            self.stats["refused"] += 1
-            return _reply({"code": "4011", "msg": "token无效或已过期"}, 401)
-        try:
-            body = json.loads(await request.read())
-            page_no, page_size = int(body.get("pageNo", 1)), int(body.get("pageSize", 10))
-            code, name = body.get("uniscid"), body.get("entname")
-            if page_no < 1 or page_size < 1 or bool(code) == bool(name):
-                raise ValueError
-        except (ValueError, TypeError, AttributeError):
-            return _reply({"code": "4000", "msg": "请求参数错误"}, 400)
-        page_size = min(page_size, self.max_page_size)
+    def answer(self, data: dict) -> list:
+        code, name = str(data.get("uniscid") or ""), str(data.get("entname") or "")
         if code:
-            found = [self.by_code[code]] if code in self.by_code else []
+            found = [o for o in [self.by_code.get(code)] if o is not None and (not name or o.name == name)]
         else:
-            found = self.by_name.get(name, [])
-        start = (page_no - 1) * page_size
-        rows = [record(o) for o in found[start:start + page_size]]
-        return _reply({"code": "0000", "msg": "查询成功",
-                       "data": {"total": len(found), "pageNo": page_no, "pageSize": page_size, "list": rows}})
+            found = self.by_name.get(name, []) if name else []
+        return [record(o) for o in found]
 
 
 def samples(world: World) -> dict:

@@ -1,9 +1,12 @@
-"""LookupOrganization end to end: node (gRPC and JSON) -> credit-code connector -> mock SAMR,
-over real sockets; then a SAMR that breaks its protocol in every way we know of."""
+"""LookupOrganization and VerifyEnterprise end to end: node (gRPC and JSON) -> 市场监管总局 connector
+(企业基本信息查询 / 验证) -> mock register, over real sockets; golden requests and replies written from
+INTERFACES.md §6 with made-up values; then a register that breaks the documented shapes."""
 from __future__ import annotations
 
 import dataclasses
 import json
+import random
+import re
 import socket
 
 import aiohttp
@@ -13,7 +16,12 @@ from aiohttp import web
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from mocks.credit_code import CreditCodeDepartment, record
+from connectors.base.ministry import lower_keys
+from connectors.credit_code.reply import parse, parse_check
+from connectors.credit_code.types import CheckOutcome, EnterpriseCheckQuery
+from mocks.credit_code import CreditCodeDepartment
+from mocks.world import make_credit_code
+from querynode.domain.model import OrganizationQuery, OrganizationStatus
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 
@@ -40,14 +48,14 @@ async def lookup(node, **key) -> pb.LookupOrganizationResponse:
     return await node.stub.LookupOrganization(pb.LookupOrganizationRequest(context=ctx(), **key))
 
 
-async def post_json(node, body: dict) -> tuple[int, dict]:
+async def post_json(node, body: dict, path: str = "/api/v1/organizations/lookup") -> tuple[int, dict]:
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{node.http_url}/api/v1/organizations/lookup", json=body) as resp:
+        async with session.post(f"{node.http_url}{path}", json=body) as resp:
             return resp.status, await resp.json(content_type=None)
 
 
-def searches(dept: CreditCodeDepartment) -> int:
-    return dept.stats["requests"] - dept.stats["token"]
+async def verify(node, **key) -> tuple[int, dict]:
+    return await post_json(node, {"context": json_ctx(), **key}, "/api/v1/enterprises/verify")
 
 
 # ------------------------------------------------------------------ answers
@@ -100,7 +108,7 @@ async def test_unknown_code_is_not_found_over_grpc_and_json(node, samr, samples)
     assert reply.verdict == pb.LOOKUP_VERDICT_NOT_FOUND and not reply.organizations
     status, body = await post_json(node, {"context": json_ctx(fresh=True), "credit_code": code})
     assert status == 200 and body["verdict"] == "NOT_FOUND" and body["result"]["organizations"] == []
-    assert searches(samr) == 2
+    assert len(samr.requests) == 2
 
 
 async def test_unknown_name_is_not_found(node):
@@ -113,24 +121,14 @@ async def test_pilot_code_failing_its_check_is_asked_with_a_warning(node, samr, 
     reply = await lookup(node, credit_code=code)
     assert reply.verdict == pb.LOOKUP_VERDICT_NOT_FOUND
     assert any(w.startswith("统一社会信用代码：") and "试点" in w for w in reply.warnings)
-    assert searches(samr) == 1
+    assert len(samr.requests) == 1
 
 
-async def test_request_id_is_forwarded(node, samr, samples):
-    sample = samples["credit_code"]["active"][0]
-    await node.stub.LookupOrganization(pb.LookupOrganizationRequest(
-        context=ctx(request_id="req-credit-0001"), credit_code=sample["credit_code"]))
-    assert samr.request_ids == ["req-credit-0001"]
-
-
-async def test_expired_token_is_renewed_once(node, samr, samples):
+async def test_the_register_is_asked_with_the_documented_item(node, samr, samples):
     sample = samples["credit_code"]["active"][0]
     await lookup(node, credit_code=sample["credit_code"])
-    samr.revoke_tokens()
-    reply = await node.stub.LookupOrganization(pb.LookupOrganizationRequest(
-        context=ctx(fresh=True), credit_code=sample["credit_code"]))
-    assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
-    assert samr.stats["token"] == 2 and samr.stats["refused"] == 1
+    await lookup(node, name=sample["name"])
+    assert samr.requests == [{"entname": "", "uniscid": sample["credit_code"]}, {"entname": sample["name"], "uniscid": ""}]
 
 
 async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world, samples):
@@ -140,19 +138,18 @@ async def test_wrong_secret_is_source_unavailable_not_a_verdict(node_for, world,
         node = await node_for({"credit_code": samr.url})
         reply = await lookup(node, credit_code=samples["credit_code"]["active"][0]["credit_code"])
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-        assert "credentials refused" in reply.provenance.unavailable_reason
-        assert searches(samr) == 0
+        assert "signature refused" in reply.provenance.unavailable_reason
+        assert samr.requests == []
     finally:
         await samr.stop()
 
 
-async def test_name_search_fetches_every_page(node_for, world, dept_secret):
-    """Names of deregistered companies may be registered again: five records share a name here,
-    and the register serves two per page."""
+async def test_a_name_shared_by_several_companies_gives_them_all(node_for, world, dept_secret):
+    """Names of deregistered companies may be registered again: five records share a name here."""
     base = next(o for o in world.organizations if o.status == "存续")
     namesakes = [dataclasses.replace(o, name=base.name) for o in world.organizations[1:5] if o is not base]
     crowded = dataclasses.replace(world, organizations=[*world.organizations, *namesakes])
-    samr = CreditCodeDepartment(crowded, {APP_ID: dept_secret}, max_page_size=2)
+    samr = CreditCodeDepartment(crowded, {APP_ID: dept_secret})
     await samr.start()
     try:
         node = await node_for({"credit_code": samr.url})
@@ -161,9 +158,42 @@ async def test_name_search_fetches_every_page(node_for, world, dept_secret):
         assert sorted(o.credit_code for o in reply.organizations) == sorted(
             o.credit_code for o in [base, *namesakes])
         assert {o.name for o in reply.organizations} == {base.name}
-        assert searches(samr) == 3  # 5 records, 2 per page
+        # the register cannot tell which one a verify by name alone means: 02, left to a person
+        status, body = await verify(node, credit_code=samples_code_not_held(crowded), name=base.name)
+        assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE"
+        assert "ambiguous" in body["provenance"]["unavailable_reason"]
     finally:
         await samr.stop()
+
+
+def samples_code_not_held(world) -> str:
+    from mocks.credit_code import samples
+    return samples(world)["not_found"][0]["credit_code"]
+
+
+# ------------------------------------------------------------------ verify (企业基本信息验证)
+
+
+async def test_verify_name_and_code_that_agree_is_a_match(node, samr, samples):
+    sample = samples["credit_code"]["revoked"][0]
+    status, body = await verify(node, credit_code=sample["credit_code"], name=sample["name"])
+    assert status == 200 and body["verdict"] == "MATCH"
+    assert body["result"] == {"outcome": "MATCH", "status": "REVOKED", "status_text": "吊销，未注销", "differences": []}
+    assert samr.check.requests == [{"entname": sample["name"], "uniscid": sample["credit_code"]}]
+
+
+async def test_verify_another_name_is_a_mismatch_naming_the_difference(node, samples):
+    sample = samples["credit_code"]["active"][0]
+    status, body = await verify(node, credit_code=sample["credit_code"], name="北京另一家测试有限公司")
+    assert status == 200 and body["verdict"] == "MISMATCH"
+    assert body["result"]["differences"] == [
+        {"item": "entname", "given": "北京另一家测试有限公司", "registered": sample["name"]}]
+
+
+async def test_verify_an_unknown_company_is_not_found(node, samples):
+    status, body = await verify(node, credit_code=samples["credit_code"]["not_found"][0]["credit_code"],
+                                name="北京从未注册过的测试有限公司")
+    assert status == 200 and body["verdict"] == "NOT_FOUND"
 
 
 # ------------------------------------------------------------------ refused input
@@ -220,112 +250,185 @@ async def test_department_down_is_source_unavailable(node_for, samples):
     assert "cannot connect" in reply.provenance.unavailable_reason
 
 
+# ------------------------------------------------------------------ golden pairs (INTERFACES.md §6, made-up values)
+
+CODE = make_credit_code(random.Random(16), "9", "1", "320105")  # made up, valid
+OTHER = CODE[:-1] + ("0" if CODE[-1] != "0" else "1")
+ROW = {"entname": "某某科技有限公司", "uniscid": CODE, "regno": "320105000123456", "enttypeCn": "有限责任公司(自然人投资或控股)",
+       "regcap": 500, "regcapcurCn": "人民币元", "estdate": 984672000000, "apprdate": 1546272000000,
+       "regstateCn": "存续（在营、开业、在册）", "regorgCn": "某市某区市场监督管理局", "opfrom": 984672000000, "opto": None,
+       "name": "王五", "dom": "某市某区某路9号", "opscope": "技术开发", "sExtNodenum": "320000"}
+CHECK = {"ent_idx": {"entname": "某某科技有限公司", "uniscid": CODE}, "entchk_checkres_key": "03",
+         "regstateCn": "存续", "diff_list": [], "_map_": {}}
+
+
+def reply_body(data, status: str = "0200") -> bytes:
+    return json.dumps({"head": {"status": status, "msg": "正常"}, "data": data}, ensure_ascii=False).encode()
+
+
+async def test_the_requests_are_the_documented_shape(node_for, fake_upstream):
+    seen = []
+
+    async def handle(request):
+        body = json.loads(await request.read())
+        seen.append((request.path, body))
+        return web.Response(body=reply_body([] if request.path.endswith("query") else CHECK),
+                            content_type="application/json")
+    node = await node_for({"credit_code": await fake_upstream(handle)})
+    assert (await lookup(node, credit_code=CODE)).verdict == pb.LOOKUP_VERDICT_NOT_FOUND
+    status, body = await verify(node, credit_code=CODE, name="某某科技有限公司")
+    assert status == 200 and body["verdict"] == "MATCH"
+    assert [(b["head"]["requestType"], b["data"]) for _, b in seen] == [
+        ("zw_samr_enterprise_query", {"entname": "", "uniscid": CODE}),
+        ("zw_samr_enterprise_check", {"entname": "某某科技有限公司", "uniscid": CODE})]
+    assert all(re.fullmatch(r"\d{20}", b["head"]["cxqqdh"]) for _, b in seen)
+
+
+@pytest.mark.parametrize("spell", [str.lower, str.upper, lambda k: k], ids=["lower", "UPPER", "camelCase"])
+def test_documented_query_row_is_read_in_any_case(spell):
+    [org] = parse(lower_keys([{spell(k): v for k, v in ROW.items()}]), OrganizationQuery(credit_code=CODE)).organizations
+    assert (org.credit_code, org.name, org.legal_representative, org.org_type) == (
+        CODE, "某某科技有限公司", "王五", "有限责任公司(自然人投资或控股)")
+    assert (org.registered_capital, org.established_on, org.issuing_office) == (
+        "500万元人民币", "2001-03-16", "某市某区市场监督管理局")  # 984672000000 ms is 2001-03-16 in Shanghai
+    assert (org.status, org.status_text, org.domicile, org.scope) == (
+        OrganizationStatus.ACTIVE, "存续（在营、开业、在册）", "某市某区某路9号", "技术开发")
+
+
+def test_the_other_spelling_of_the_type_field_is_read():
+    row = {k: v for k, v in ROW.items() if k != "enttypeCn"} | {"enttypCn": "股份有限公司"}
+    [org] = parse(lower_keys([row]), OrganizationQuery(credit_code=CODE)).organizations
+    assert org.org_type == "股份有限公司"
+
+
+@pytest.mark.parametrize("estdate,want", [
+    (984672000000, "2001-03-16"),  # 2001-03-15 16:00 UTC: the Shanghai day, not the UTC one
+    (984672000000 - 1, "2001-03-15"),
+    ("984672000000", "2001-03-16"), (20010316000000, "2001-03-16"), ("2001-03-16", "2001-03-16"),
+    ("2001-03-16 00:00:00", "2001-03-16"), (None, ""),
+])
+def test_dates_in_every_spelling_seen(estdate, want):
+    [org] = parse(lower_keys([ROW | {"estdate": estdate}]), OrganizationQuery(credit_code=CODE)).organizations
+    assert org.established_on == want
+
+
+@pytest.mark.parametrize("text,status", [
+    ("存续（在营、开业、在册）", OrganizationStatus.ACTIVE), ("存续", OrganizationStatus.ACTIVE),
+    ("在业", OrganizationStatus.ACTIVE), ("开业", OrganizationStatus.ACTIVE), ("正常", OrganizationStatus.ACTIVE),
+    (" 在营（开业） ", OrganizationStatus.ACTIVE), ("吊销", OrganizationStatus.REVOKED),
+    ("吊销,未注销", OrganizationStatus.REVOKED), ("吊销.未注销", OrganizationStatus.REVOKED),
+    ("吊销，未注销", OrganizationStatus.REVOKED), ("吊销，已注销", OrganizationStatus.CANCELLED),
+    ("注销", OrganizationStatus.CANCELLED), ("已注销", OrganizationStatus.CANCELLED),
+])
+def test_free_text_states_are_normalised(text, status):
+    [org] = parse(lower_keys([ROW | {"regstateCn": text}]), OrganizationQuery(credit_code=CODE)).organizations
+    assert (org.status, org.status_text) == (status, text.strip())
+
+
+@pytest.mark.parametrize("key,outcome", [("03", CheckOutcome.MATCH), ("01", CheckOutcome.NOT_FOUND), (3, CheckOutcome.MATCH)])
+def test_documented_verify_replies_are_read(key, outcome):
+    got = parse_check(lower_keys(CHECK | {"entchk_checkres_key": key}), EnterpriseCheckQuery(CODE, "某某科技有限公司"))
+    assert got.outcome == outcome
+    got = parse_check(lower_keys([CHECK | {"entchk_checkres_key": key}]), EnterpriseCheckQuery(CODE, "某某科技有限公司"))
+    assert got.outcome == outcome  # cxjg as a one-item array
+
+
+def test_a_documented_mismatch_names_its_differences():
+    data = CHECK | {"entchk_checkres_key": "04", "diff_list": [
+        {"chk_key": "entname", "in_val": "某某科技公司", "out_val": "某某科技有限公司"}]}
+    got = parse_check(lower_keys(data), EnterpriseCheckQuery(CODE, "某某科技公司"))
+    assert got.outcome == CheckOutcome.MISMATCH and got.status == "ACTIVE"
+    assert [(d.item, d.given, d.registered) for d in got.differences] == [("entname", "某某科技公司", "某某科技有限公司")]
+
+
 # ------------------------------------------------------------------ broken upstream
 
 
-def _json(payload, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(payload, ensure_ascii=False).encode(), status=status,
-                        content_type="application/json", charset="utf-8")
-
-
-def _page(rows, total=None, page_no=1, page_size=20, code="0000") -> web.Response:
-    return _json({"code": code, "msg": "查询成功", "data": {
-        "total": len(rows) if total is None else total, "pageNo": page_no, "pageSize": page_size, "list": rows}})
-
-
-def _altered(org, **changes) -> list[dict]:
-    row = record(org)
-    row.update(changes)
-    return [{k: v for k, v in row.items() if v is not ...}]
-
-
-async def _truncated(request, body) -> web.StreamResponse:
+async def _truncated(request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     resp.content_length = 4096
     await resp.prepare(request)
-    await resp.write(b'{"code": "0000", "data": {"total": 1, "list": [')
+    await resp.write(b'{"head": {"status": "0200"}, "data": [{"uniscid": "9132')
     request.transport.close()
     return resp
 
 
-async def _chunked_huge(request, body) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
-    resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    for _ in range(10):
-        await resp.write(b" " * (1024 * 1024))
-    await resp.write_eof()
-    return resp
+def _without(key: str) -> dict:
+    return {k: v for k, v in ROW.items() if k != key}
 
 
-BROKEN = [
-    ("invalid JSON", lambda o: lambda r, b: web.Response(text='{"code": "0000", "data": {', content_type="application/json"),
+BROKEN_QUERY = [
+    ("invalid JSON", b'{"head": {"status": "0200"}, "data": [', "not UTF-8 JSON"),
+    ("HTML error page with 200", b"<html><body>502 Bad Gateway</body></html>", "not UTF-8 JSON"),
+    ("no head status", json.dumps({"data": [ROW]}).encode(), "no head status"),
+    ("permission refused 0303", reply_body(None, "0303"), "0303"),
+    ("data a string", reply_body("查询成功"), "not a list of rows"),
+    ("row is a string", reply_body(["某某科技有限公司"]), "not an object"),
+    ("unknown state (迁出): left to a person", reply_body([ROW | {"regstateCn": "迁出"}]), "does not know"),
+    ("unknown state (撤销)", reply_body([ROW | {"regstateCn": "撤销"}]), "does not know"),
+    ("empty state", reply_body([ROW | {"regstateCn": " "}]), "required text field"),
+    ("missing name of the company", reply_body([_without("entname")]), "required text field"),
+    ("legal representative as a list", reply_body([ROW | {"name": ["王五"]}]), "not text"),
+    ("control character", reply_body([ROW | {"dom": "某路\x00"}]), "control characters"),
+    ("malformed credit code", reply_body([ROW | {"uniscid": "9132-0105"}]), "credit code is malformed"),
+    ("a company of another code", reply_body([ROW | {"uniscid": OTHER}]), "does not match"),
+    ("same company twice", reply_body([ROW, ROW]), "repeated"),
+    ("capital as text words", reply_body([ROW | {"regcap": "五百万"}]), "not a number"),
+    ("negative capital", reply_body([ROW | {"regcap": -1}]), "out of range"),
+    ("date as a negative number", reply_body([ROW | {"estdate": -5}]), "epoch milliseconds"),
+    ("date in the year 2500", reply_body([ROW | {"estdate": 16725225600000}]), "epoch milliseconds"),
+    ("date as slashes", reply_body([ROW | {"estdate": "16/03/2001"}]), "epoch milliseconds"),
+    ("GBK bytes declared UTF-8", json.dumps({"head": {"status": "0200"}, "data": [ROW]}, ensure_ascii=False).encode("gbk"),
      "not UTF-8 JSON"),
-    ("HTML error page with 200", lambda o: lambda r, b: web.Response(
-        text="<html><body><h1>系统维护中</h1></body></html>", content_type="text/html"), "not UTF-8 JSON"),
-    ("JSON array", lambda o: lambda r, b: _json([1, 2]), "not a JSON object"),
-    ("no data", lambda o: lambda r, b: _json({"code": "0000", "msg": "查询成功"}), "no data"),
-    ("missing legal representative", lambda o: lambda r, b: _page(_altered(o, NAME=...)), "required text field"),
-    ("name is a number", lambda o: lambda r, b: _page(_altered(o, ENTNAME=12345)), "required text field"),
-    ("total is text", lambda o: lambda r, b: _json({"code": "0000", "data": {
-        "total": "1", "pageNo": 1, "pageSize": 20, "list": _altered(o)}}), "paging fields"),
-    ("unknown status text", lambda o: lambda r, b: _page(_altered(o, REGSTATE_CN="迁出")), "unknown registration status"),
-    ("unknown reply code", lambda o: lambda r, b: _page(_altered(o), code="7777"), "unknown reply code"),
-    ("record of another company", lambda o: lambda r, b: _page(_altered(o, UNISCID="91110105MA01ABCD1X")),
-     "does not match"),
-    ("impossible date", lambda o: lambda r, b: _page(_altered(o, ESTDATE="2023-02-30")), "not a real date"),
-    ("capital not a number", lambda o: lambda r, b: _page(_altered(o, REGCAP="五百")), "registered capital"),
-    ("more records than the paging says", lambda o: lambda r, b: _page(_altered(o) * 2, total=1), "another number"),
-    ("page short of its total", lambda o: lambda r, b: _page(_altered(o), total=3, page_size=2), "another number"),
-    ("reply for another page", lambda o: lambda r, b: _page(_altered(o), page_no=2), "another page"),
-    ("paging changes between pages", lambda o: lambda r, b: _page(
-        _altered(o), total=2 + b["pageNo"], page_no=b["pageNo"], page_size=1), "paging changed"),
-    ("same record on two pages", lambda o: lambda r, b: _page(
-        _altered(o), total=2, page_no=b["pageNo"], page_size=1), "repeated"),
-    ("too many pages", lambda o: lambda r, b: _page(_altered(o), total=100_000, page_size=1), "page limit"),
-    ("truncated body", lambda o: _truncated, "truncated"),
-    ("10 MB body", lambda o: lambda r, b: web.Response(body=b" " * (10 * 1024 * 1024), content_type="application/json"),
-     "exceeds"),
-    ("10 MB chunked body", lambda o: _chunked_huge, "exceeds"),
-    ("GBK bytes declared UTF-8", lambda o: lambda r, b: web.Response(
-        body=json.dumps({"code": "0000", "msg": "查询成功"}, ensure_ascii=False).encode("gbk"),
-        content_type="application/json", charset="utf-8"), "not UTF-8 JSON"),
 ]
 
 
-def _broken_samr(search):
-    """A SAMR whose token endpoint works and whose search answers with `search(request, body)`."""
+@pytest.mark.parametrize("label,body,reason", BROKEN_QUERY, ids=[b[0] for b in BROKEN_QUERY])
+async def test_broken_query_reply_is_source_unavailable_and_node_keeps_serving(
+        node_for, fake_upstream, label, body, reason):
     async def handle(request: web.Request) -> web.StreamResponse:
-        if request.path == "/samr/oauth/token":
-            return _json({"access_token": "t0k3n", "token_type": "Bearer", "expires_in": 7200})
-        reply = search(request, await request.json())
-        return await reply if hasattr(reply, "__await__") else reply
-    return handle
+        await request.read()
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
 
-
-@pytest.mark.parametrize("label,make,reason", BROKEN, ids=[b[0] for b in BROKEN])
-async def test_broken_reply_is_source_unavailable_and_node_keeps_serving(
-        node_for, fake_upstream, world, samples, label, make, reason):
-    org = by_code(world, samples["credit_code"]["active"][0]["credit_code"])
-    url = await fake_upstream(_broken_samr(make(org)))
-    node = await node_for({"credit_code": url})
-    reply = await lookup(node, credit_code=org.credit_code)
+    node = await node_for({"credit_code": await fake_upstream(handle)})
+    reply = await lookup(node, credit_code=CODE)
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.organizations
     assert reason in reply.provenance.unavailable_reason
-    assert org.legal_representative.name not in reply.provenance.unavailable_reason
-    status, body = await post_json(node, {"context": json_ctx(), "credit_code": org.credit_code})
+    assert "王五" not in reply.provenance.unavailable_reason
+    status, body = await post_json(node, {"context": json_ctx(), "credit_code": CODE})
     assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE"
+
+
+BROKEN_CHECK = [
+    ("02 ambiguous", CHECK | {"entchk_checkres_key": "02"}, "ambiguous"),
+    ("05 request refused", CHECK | {"entchk_checkres_key": "05"}, "(05)"),
+    ("06 error", CHECK | {"entchk_checkres_key": "06"}, "(06)"),
+    ("unknown key 07", CHECK | {"entchk_checkres_key": "07"}, "unknown entchk_checkres_key"),
+    ("no key", {k: v for k, v in CHECK.items() if k != "entchk_checkres_key"}, "unknown entchk_checkres_key"),
+    ("about another code", CHECK | {"ent_idx": {"entname": "某某科技有限公司", "uniscid": OTHER}},
+     "another credit code"),
+    ("unknown state", CHECK | {"regstateCn": "迁出"}, "does not know"),
+    ("04 naming no difference", CHECK | {"entchk_checkres_key": "04"}, "names no difference"),
+    ("03 listing differences", CHECK | {"diff_list": [{"chk_key": "entname", "in_val": "a", "out_val": "b"}]},
+     "lists differences"),
+    ("diff_list an object", CHECK | {"entchk_checkres_key": "04", "diff_list": {"chk_key": "entname"}}, "not a list"),
+    ("a list of two results", [CHECK, CHECK], "not an object"),
+]
+
+
+@pytest.mark.parametrize("label,data,reason", BROKEN_CHECK, ids=[b[0] for b in BROKEN_CHECK])
+async def test_broken_verify_reply_is_source_unavailable(node_for, fake_upstream, label, data, reason):
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(body=reply_body(data), content_type="application/json", charset="utf-8")
+
+    node = await node_for({"credit_code": await fake_upstream(handle)})
+    status, body = await verify(node, credit_code=CODE, name="某某科技有限公司")
+    assert status == 200 and body["verdict"] == "SOURCE_UNAVAILABLE" and not body["result"]
     assert reason in body["provenance"]["unavailable_reason"]
 
 
-@pytest.mark.parametrize("label,token_reply,reason", [
-    ("token reply without token", {"token_type": "Bearer", "expires_in": 7200}, "access_token"),
-    ("token lifetime as text", {"access_token": "abc", "expires_in": "7200"}, "expires_in"),
-])
-async def test_broken_token_reply_is_source_unavailable(node_for, fake_upstream, samples, label, token_reply, reason):
-    async def handle(request):
-        return _json(token_reply)
-    node = await node_for({"credit_code": await fake_upstream(handle)})
-    reply = await lookup(node, credit_code=samples["credit_code"]["active"][0]["credit_code"])
-    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-    assert reason in reply.provenance.unavailable_reason
+async def test_truncated_reply_is_source_unavailable(node_for, fake_upstream):
+    node = await node_for({"credit_code": await fake_upstream(_truncated)})
+    reply = await lookup(node, credit_code=CODE)
+    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and "truncated" in reply.provenance.unavailable_reason

@@ -97,6 +97,7 @@ def present_departments() -> list[tuple[str, type]]:
 EXAMPLES = {
     "VerifyIdentity": lambda s: {k: s["identity"]["match"][0][k] for k in ("id_number", "name")},
     "LookupOrganization": lambda s: {"credit_code": s["credit_code"]["active"][0]["credit_code"]},
+    "VerifyEnterprise": lambda s: {k: s["credit_code"]["active"][0][k] for k in ("credit_code", "name")},
     "QueryMarriage": lambda s: {k: s["marriage"]["married"][0][k] for k in ("id_number", "name")},
     "QueryJudgments": lambda s: {"case_number": s["court"]["sale_judgment"]["case_number"]},
     "QueryDeath": lambda s: {k: s["death"]["deceased"][0][k] for k in ("id_number", "name")},

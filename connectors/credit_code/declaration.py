@@ -1,8 +1,9 @@
-"""市场监管总局 unified social credit codes, as the node knows them (core/operations.py)."""
+"""市场监管总局 enterprises (企业基本信息查询 and 验证), as the node knows them (core/operations.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
 
+from connectors.credit_code.types import EnterpriseCheckQuery, EnterpriseCheckResult
 from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
@@ -27,6 +28,33 @@ def _masked(r: OrganizationResult) -> OrganizationResult:
         replace(o, legal_representative=mask_name(o.legal_representative)) for o in r.organizations))
 
 
+def _validate_check(query: EnterpriseCheckQuery) -> tuple[EnterpriseCheckQuery, list[str]]:
+    code, warnings = ids.credit_code(query.credit_code)
+    return EnterpriseCheckQuery(credit_code=code, name=ids.organization_name(query.name)), warnings
+
+
+# Items of diff_list that name a person (the legal representative): their values are masked.
+PERSON_ITEMS = {"name", "法定代表人", "负责人", "经营者"}
+
+
+def _check_masked(r: EnterpriseCheckResult) -> EnterpriseCheckResult:
+    return replace(r, differences=tuple(
+        replace(d, given=mask_name(d.given), registered=mask_name(d.registered)) if d.item in PERSON_ITEMS else d
+        for d in r.differences))
+
+
+_OUTCOME_TEXT = {"MATCH": "比对一致", "MISMATCH": "比对不一致", "NOT_FOUND": "未查询到主体"}
+
+
+def _check_cards(r: EnterpriseCheckResult) -> list[Card]:
+    rows = [Row("比对结果", _OUTCOME_TEXT[r.outcome.value])]
+    if r.status_text:
+        rows.append(Row("登记状态", r.status_text))
+    rows += [Row(f"不一致：{d.item}", f"申请 {d.given or '—'}；登记 {d.registered or '—'}")
+             for d in _check_masked(r).differences]
+    return [Card("企业基本信息验证", tuple(rows))]
+
+
 def _cards(r: OrganizationResult) -> list[Card]:
     return [Card(o.name, (
         Row("统一社会信用代码", o.credit_code), Row("登记状态", o.status_text or o.status.value),
@@ -44,5 +72,14 @@ OPERATIONS = (
         validate=_validate, masking={"masked": _masked, "verdict": _masked},
         form=Form("organization", lambda q: q.credit_code or q.name, _cards),
         rpc="LookupOrganization",
+    ),
+    Operation(
+        name="VerifyEnterprise", department="credit_code", query_type=EnterpriseCheckQuery,
+        result_type=EnterpriseCheckResult, label="企业基本信息验证",
+        summary="Check an enterprise's name against its credit code (市场监管总局 企业基本信息验证)",
+        http_path="/api/v1/enterprises/verify", verdict=lambda r: r.outcome.value,
+        validate=_validate_check, masking={"masked": _check_masked, "verdict": _check_masked},
+        form=Form("enterprise-check", lambda q: f"{q.name}（{q.credit_code}）", _check_cards),
+        rpc="VerifyEnterprise",
     ),
 )

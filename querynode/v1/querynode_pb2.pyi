@@ -53,6 +53,21 @@ class LookupVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOOKUP_VERDICT_SOURCE_UNAVAILABLE: _ClassVar[LookupVerdict]
     LOOKUP_VERDICT_PENDING: _ClassVar[LookupVerdict]
 
+class EnterpriseCheckVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENTERPRISE_CHECK_VERDICT_UNSPECIFIED: _ClassVar[EnterpriseCheckVerdict]
+    ENTERPRISE_CHECK_VERDICT_MATCH: _ClassVar[EnterpriseCheckVerdict]
+    ENTERPRISE_CHECK_VERDICT_MISMATCH: _ClassVar[EnterpriseCheckVerdict]
+    ENTERPRISE_CHECK_VERDICT_NOT_FOUND: _ClassVar[EnterpriseCheckVerdict]
+    ENTERPRISE_CHECK_VERDICT_SOURCE_UNAVAILABLE: _ClassVar[EnterpriseCheckVerdict]
+
+class CheckOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECK_OUTCOME_UNSPECIFIED: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_MATCH: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_MISMATCH: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_NOT_FOUND: _ClassVar[CheckOutcome]
+
 class MaritalStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MARITAL_STATUS_UNSPECIFIED: _ClassVar[MaritalStatus]
@@ -121,6 +136,15 @@ LOOKUP_VERDICT_FOUND: LookupVerdict
 LOOKUP_VERDICT_NOT_FOUND: LookupVerdict
 LOOKUP_VERDICT_SOURCE_UNAVAILABLE: LookupVerdict
 LOOKUP_VERDICT_PENDING: LookupVerdict
+ENTERPRISE_CHECK_VERDICT_UNSPECIFIED: EnterpriseCheckVerdict
+ENTERPRISE_CHECK_VERDICT_MATCH: EnterpriseCheckVerdict
+ENTERPRISE_CHECK_VERDICT_MISMATCH: EnterpriseCheckVerdict
+ENTERPRISE_CHECK_VERDICT_NOT_FOUND: EnterpriseCheckVerdict
+ENTERPRISE_CHECK_VERDICT_SOURCE_UNAVAILABLE: EnterpriseCheckVerdict
+CHECK_OUTCOME_UNSPECIFIED: CheckOutcome
+CHECK_OUTCOME_MATCH: CheckOutcome
+CHECK_OUTCOME_MISMATCH: CheckOutcome
+CHECK_OUTCOME_NOT_FOUND: CheckOutcome
 MARITAL_STATUS_UNSPECIFIED: MaritalStatus
 MARITAL_STATUS_NO_RECORD: MaritalStatus
 MARITAL_STATUS_MARRIED: MaritalStatus
@@ -251,6 +275,44 @@ class LookupOrganizationResponse(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     provenance: Provenance
     def __init__(self, verdict: _Optional[_Union[LookupVerdict, str]] = ..., organizations: _Optional[_Iterable[_Union[Organization, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+
+class VerifyEnterpriseRequest(_message.Message):
+    __slots__ = ("context", "credit_code", "name")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    context: RequestContext
+    credit_code: str
+    name: str
+    def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., credit_code: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class Difference(_message.Message):
+    __slots__ = ("item", "given", "registered")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    item: str
+    given: str
+    registered: str
+    def __init__(self, item: _Optional[str] = ..., given: _Optional[str] = ..., registered: _Optional[str] = ...) -> None: ...
+
+class VerifyEnterpriseResponse(_message.Message):
+    __slots__ = ("verdict", "outcome", "status", "status_text", "differences", "warnings", "provenance")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    verdict: EnterpriseCheckVerdict
+    outcome: CheckOutcome
+    status: str
+    status_text: str
+    differences: _containers.RepeatedCompositeFieldContainer[Difference]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    provenance: Provenance
+    def __init__(self, verdict: _Optional[_Union[EnterpriseCheckVerdict, str]] = ..., outcome: _Optional[_Union[CheckOutcome, str]] = ..., status: _Optional[str] = ..., status_text: _Optional[str] = ..., differences: _Optional[_Iterable[_Union[Difference, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
 
 class QueryFinancialLicenseRequest(_message.Message):
     __slots__ = ("context", "license_code", "institution_name")

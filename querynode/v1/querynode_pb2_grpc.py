@@ -5,7 +5,7 @@ import warnings
 
 from querynode.v1 import querynode_pb2 as querynode_dot_v1_dot_querynode__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -45,6 +45,11 @@ class QueryNodeStub:
                 '/querynode.v1.QueryNode/LookupOrganization',
                 request_serializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganizationRequest.SerializeToString,
                 response_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganizationResponse.FromString,
+                _registered_method=True)
+        self.VerifyEnterprise = channel.unary_unary(
+                '/querynode.v1.QueryNode/VerifyEnterprise',
+                request_serializer=querynode_dot_v1_dot_querynode__pb2.VerifyEnterpriseRequest.SerializeToString,
+                response_deserializer=querynode_dot_v1_dot_querynode__pb2.VerifyEnterpriseResponse.FromString,
                 _registered_method=True)
         self.QueryFinancialLicense = channel.unary_unary(
                 '/querynode.v1.QueryNode/QueryFinancialLicense',
@@ -117,6 +122,13 @@ class QueryNodeServicer:
 
     def LookupOrganization(self, request, context):
         """Organisation record by unified social credit code or exact name (统一社会信用代码).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEnterprise(self, request, context):
+        """Whether an enterprise's name and credit code agree in the register (市场监管总局 企业基本信息验证).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -211,6 +223,11 @@ def add_QueryNodeServicer_to_server(servicer, server):
                     servicer.LookupOrganization,
                     request_deserializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganizationRequest.FromString,
                     response_serializer=querynode_dot_v1_dot_querynode__pb2.LookupOrganizationResponse.SerializeToString,
+            ),
+            'VerifyEnterprise': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEnterprise,
+                    request_deserializer=querynode_dot_v1_dot_querynode__pb2.VerifyEnterpriseRequest.FromString,
+                    response_serializer=querynode_dot_v1_dot_querynode__pb2.VerifyEnterpriseResponse.SerializeToString,
             ),
             'QueryFinancialLicense': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryFinancialLicense,
@@ -324,6 +341,33 @@ class QueryNode:
             '/querynode.v1.QueryNode/LookupOrganization',
             querynode_dot_v1_dot_querynode__pb2.LookupOrganizationRequest.SerializeToString,
             querynode_dot_v1_dot_querynode__pb2.LookupOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEnterprise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/querynode.v1.QueryNode/VerifyEnterprise',
+            querynode_dot_v1_dot_querynode__pb2.VerifyEnterpriseRequest.SerializeToString,
+            querynode_dot_v1_dot_querynode__pb2.VerifyEnterpriseResponse.FromString,
             options,
             channel_credentials,
             insecure,
