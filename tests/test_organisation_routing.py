@@ -20,7 +20,7 @@ async def node(full_node):
 
 def asked(departments) -> dict[str, int]:
     """Organisation queries each register received."""
-    return {"credit_code": len(departments["credit_code"].request_ids),
+    return {"credit_code": len(departments["credit_code"].requests),
             "organ": len(departments["organ"].requests), "social_org": len(departments["social_org"].requests)}
 
 
