@@ -304,3 +304,23 @@ async def test_rate_limited_service_is_retried_then_unavailable(node_for, fake_u
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
     assert "0402" in reply.provenance.unavailable_reason
     assert len(calls) > 1  # transient: the hub tried again within the deadline
+
+
+async def test_withdrawn_licences_asked_again_and_again_never_open_the_breaker(regulator, samples, tmp_path, dept_secret):
+    """An answer the node cannot judge says nothing about the service's health: ten questions about
+    a withdrawn licence must not stop the node from asking about a held one."""
+    from tests.conftest import make_settings, start_node
+    settings = make_settings(tmp_path, {"financial_license": regulator.url}, dept_secret,
+                             breaker={"consecutive_failures": 2, "cool_down_seconds": 600})
+    node, stop = await start_node(settings)
+    try:
+        withdrawn = samples["financial_license"]["withdrawn"][0]["license_code"]
+        for _ in range(10):
+            reply = await node.stub.QueryFinancialLicense(pb.QueryFinancialLicenseRequest(
+                context=ctx(fresh=True), license_code=withdrawn))
+            assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
+        held = samples["financial_license"]["licensed_bank"][0]["license_code"]
+        reply = await node.stub.QueryFinancialLicense(pb.QueryFinancialLicenseRequest(context=ctx(), license_code=held))
+        assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
+    finally:
+        await stop()

@@ -6,10 +6,11 @@ from connectors.base.errors import (
     Rejected,
     Timeout,
     Unavailable,
+    Undecided,
     UpstreamError,
 )
 
 __all__ = [
     "BadUpstream", "CallInfo", "Connector", "ConnectorConfig", "RateLimited", "Rejected",
-    "Timeout", "Unavailable", "UpstreamError",
+    "Timeout", "Unavailable", "Undecided", "UpstreamError",
 ]

@@ -47,6 +47,13 @@ class BadUpstream(UpstreamError):
     """The reply broke the department's protocol (malformed, truncated, unknown codes)."""
 
 
+class Undecided(UpstreamError):
+    """The department answered within its protocol, with something the node does not judge (a
+    status text it does not know, a record that cannot be told held or withdrawn, an ambiguous
+    match): the check is left to a person. Another try gives the same, and it says nothing about
+    the department's health: not a circuit-breaker failure."""
+
+
 class Rejected(UpstreamError):
     """The department refused the request itself (signature, credentials, 4xx)."""
 

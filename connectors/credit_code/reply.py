@@ -10,8 +10,8 @@ Verify (企业基本信息验证, `zw_samr_enterprise_check`): one object `ent_i
 
 `regstateCn` is free text: it is normalised (spaces, punctuation, brackets) and read against the
 states the register is known to write. A state the node does not know (迁出, 撤销, 停业 ...) is
-left to a person: BadUpstream -> SOURCE_UNAVAILABLE with the reason, never a verdict. So is
-anything outside the documented shape. Messages never quote values from the reply.
+left to a person: Undecided -> SOURCE_UNAVAILABLE with the reason, never a verdict (and no
+circuit-breaker failure). Anything outside the documented shape is BadUpstream. Messages never quote values from the reply.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from connectors.base import BadUpstream, Rejected, Unavailable
+from connectors.base import BadUpstream, Rejected, Unavailable, Undecided
 from connectors.base.wire import SHANGHAI
 from connectors.credit_code.types import CheckOutcome, Difference, EnterpriseCheckQuery, EnterpriseCheckResult
 from querynode.domain.model import Organization, OrganizationQuery, OrganizationResult, OrganizationStatus
@@ -57,7 +57,7 @@ def status_key(text: str) -> str:
 def status_of(text: str) -> OrganizationStatus:
     status = STATUS.get(status_key(text))
     if status is None:
-        raise bad("registration state (regstateCn) the node does not know: left to a person")
+        raise Undecided(f"{DEPT}: registration state (regstateCn) the node does not know: left to a person")
     return status
 
 
@@ -155,7 +155,7 @@ def parse_check(data: object, query: EnterpriseCheckQuery) -> EnterpriseCheckRes
     key = data.get("entchk_checkres_key")
     key = str(key).strip().zfill(2) if isinstance(key, str | int) and not isinstance(key, bool) else ""
     if key == "02":
-        raise bad("the register finds the name and credit code ambiguous (02): left to a person")
+        raise Undecided(f"{DEPT}: the register finds the name and credit code ambiguous (02): left to a person")
     if key == "05":
         raise Rejected(f"{DEPT}: the register refused the request as incomplete (05)")
     if key == "06":

@@ -8,7 +8,7 @@ the payload shows:
 - no object (`null`, `{}`, an empty string or list): the register holds no licence under the code;
 - a record of the code with a print date: a licence issued and held (valid);
 - a record without a print date: the node cannot tell a held licence from a withdrawn one, so
-  the check is left to a person (BadUpstream -> SOURCE_UNAVAILABLE, never a verdict).
+  the check is left to a person (Undecided -> SOURCE_UNAVAILABLE, never a verdict).
 
 Anything outside the documented shape is BadUpstream; messages never quote the reply.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from connectors.base import BadUpstream
+from connectors.base import BadUpstream, Undecided
 from connectors.base.wire import text_record
 from querynode.domain.model import FinancialLicense, LicenseQuery, LicenseResult
 
@@ -60,7 +60,8 @@ def parse(data: object, query: LicenseQuery) -> LicenseResult:
     if code != query.license_code:  # a record of another licence would be an answer about someone else
         raise bad("record does not match the query")
     if not text["printdate"]:
-        raise bad("licence record without a print date: whether it is held or withdrawn cannot be told")
+        raise Undecided(f"{DEPT}: licence record without a print date: whether it is held or withdrawn "
+                        "cannot be told (left to a person)")
     return LicenseResult((FinancialLicense(
         license_code=code, serial_number=text["certflowno"], institution_name=text["fullname"],
         short_name=text["simplename"], english_name=text["englishname"],
