@@ -10,6 +10,7 @@ import json
 import re
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
 import aiohttp
 import grpc
@@ -17,12 +18,13 @@ import pytest
 from aiohttp import web
 
 from connectors.court.client import apply_request
+from connectors.relay.contract import Service
 from connectors.court.reply import parse
 from mocks.court import CourtDepartment, case_xml
 from mocks.court_cases import generate
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, json_ctx, make_settings, start_node
-from tests.relay_support import gateway, relay_keys  # noqa: F401  (fixtures)
+from tests.relay_support import call, gateway, provincial, relay_keys  # noqa: F401  (fixtures)
 from tests.test_identity_grpc import bad_request_fields
 
 
@@ -373,6 +375,26 @@ async def test_gateway_refusing_the_court_is_source_unavailable(over_gateway, sa
     reply_ = await query(node, case_number=samples["court"]["sale_judgment"]["case_number"])
     assert reply_.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and "0302" in reply_.provenance.unavailable_reason
     assert court.stats["submitted"] == 0
+
+
+@pytest.mark.parametrize("quirks", [False, True], ids=["plain", "escaped XML, mixed-case envelope"])
+async def test_the_two_steps_over_the_provincial_platform(provincial, start_mock, samples, quirks):  # noqa: F811
+    """cxywcs:[{xmlContent}] then cxywcs:[{cxqqdh}]; the head's cxqqdh is the one the XML cites."""
+    mock, relay = provincial
+    mock.escape_text = mock.mixed_case = quirks
+    court = await start_mock(CourtDepartment, ready_after=0)
+    mock.handlers.update(court.answers())
+    sample = samples["court"]["seizure_ruling"]
+    number = await relay.next_request_number()
+    sent = apply_request(sample["case_number"], number, "某市不动产登记中心", "320100", "clerk-7", "320100")
+    await relay.send(Service.COURT_APPLY, sent, replace(call(), request_number=number))
+    reply_ = await relay.send(Service.COURT_FEEDBACK, {"cxqqdh": number}, call())
+    [ruling] = parse(reply_.payload)
+    assert ruling.case_number == sample["case_number"] and ruling.document_type == "裁定书"
+    apply_seen, feedback_seen = mock.seen
+    assert apply_seen["head"]["cxqqdh"] == number and apply_seen["payload"] == [sent]
+    assert feedback_seen["payload"] == [{"cxqqdh": number}]
+    assert court.applications[0]["CXQQDH"] == number
 
 
 # ------------------------------------------------------------------ court down, refused, broken
