@@ -293,6 +293,13 @@ def test_documented_feedback_is_read_with_every_quirk(text):
     assert "如不服" not in j.operative_text and "var a" not in j.operative_text
 
 
+@pytest.mark.parametrize("printed, iso", [("二〇二三年二月十日", "2023-02-10"), ("二○一九年五月六日", "2019-05-06"),
+                                          ("二〇二〇年十月二十日", "2020-10-20"), ("二零一五年十一月三十日", "2015-11-30")])
+def test_document_dates_as_courts_print_them(printed, iso):
+    [j] = parse(resource(t_aj(DOCUMENT.replace("二〇二〇年十二月三十一日", printed))))
+    assert j.decided_on == iso
+
+
 @pytest.mark.parametrize("text", ["", '""', None, _escaped("")])
 def test_empty_feedback_is_not_an_answer_yet(text):
     assert parse(text) is None
