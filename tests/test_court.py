@@ -530,3 +530,26 @@ async def test_hand_built_good_reply_is_parsed_and_request_id_forwarded(node_for
     reply_ = await query(node, context=ctx(request_id="req-court-0001"), case_number=case.case_number)
     assert reply_.verdict == pb.LOOKUP_VERDICT_FOUND and len(reply_.judgments) == 2
     assert len(seen) == 2 and set(seen) == {"req-court-0001"}  # on the apply and on the feedback
+
+
+@pytest.mark.parametrize("readable", [True, False], ids=["decodable document", "undecodable document"])
+async def test_a_document_that_cannot_be_decoded_leaves_the_case_to_a_person(
+        node_for, fake_upstream, person_departments, docket, samples, readable):
+    """Through CheckCase: the same seizure ruling, once readable and once in GBK; the second is
+    须人工核验 (check UNAVAILABLE, case INCOMPLETE), never CLEAR."""
+    case = docket[samples["court"]["seizure_ruling"]["case_number"]]
+    good = case_xml(case)
+    text = good if readable else re.sub(r"<c_nr>.*?</c_nr>", "<c_nr>" + _b64("<p>法院</p>".encode("gbk")) + "</c_nr>",
+                                        good, flags=re.S)
+    url = await fake_upstream(_fake_court(lambda r: _ok(resource(text)), []))
+    node = await node_for({**person_departments, "court": url})
+    debtor = next(p for p in case.parties if p.role == "被执行人")
+    reply_ = await node.stub.CheckCase(pb.CheckCaseRequest(
+        context=ctx(), registration_type="seizure", judgment_case_number=case.case_number,
+        parties=[pb.CaseParty(role="holder", name=debtor.name, id_number=debtor.identifier)]), timeout=10)
+    judgment = next(c for c in reply_.checks if c.kind == "judgment")
+    if readable:
+        assert judgment.status == pb.CHECK_STATUS_OK and reply_.status == pb.CASE_STATUS_CLEAR
+    else:
+        assert judgment.status == pb.CHECK_STATUS_UNAVAILABLE and reply_.status == pb.CASE_STATUS_INCOMPLETE
+        assert "not base64 of UTF-8" in judgment.provenance.unavailable_reason
