@@ -23,7 +23,7 @@ from typing import Any
 
 from querynode.api.http.pages.render import SHANGHAI
 from querynode.core.kinds import KINDS
-from querynode.core.operations import registry
+from querynode.core.operations import Badge, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.security.masking import mask_name
@@ -232,44 +232,23 @@ def progress_item(entry: dict, parties: list[dict]) -> dict:
 
 # ------------------------------------------------------------------ single lookups
 
-@dataclass(frozen=True)
-class Badge:
-    text: str
-    tone: str
+# The badge of a lookup whose declaration does not say what its result means (Form.badge).
+VERDICT_BADGES = {"FOUND": Badge("已查到", "info"), "NOT_FOUND": Badge("未查到", "attention"),
+                  "MATCH": Badge("一致", "good"), "MISMATCH": Badge("不一致", "blocked"),
+                  "PENDING": Badge("部门尚未答复", "attention")}
 
 
 def lookup_badge(query: Any, answer: m.Answer) -> Badge:
-    """The verdict badge of one lookup, coloured by what it means for a registration."""
-    r = answer.result
-    if r is None:
+    """The verdict badge of one lookup: the operation's declared badge (Form.badge), else its verdict's."""
+    if answer.result is None:
         return Badge("来源不可用", "unavailable")
-    match r:
-        case m.IdentityResult():
-            return {m.IdentityVerdict.MATCH: Badge("一致", "good"), m.IdentityVerdict.MISMATCH: Badge("不一致", "blocked"),
-                    }.get(r.verdict, Badge("未查到", "attention"))
-        case m.DeathResult():
-            return Badge("有死亡记录", "blocked") if r.record is not None else Badge("无死亡记录", "good")
-        case m.OrganizationResult():
-            if not r.organizations:
-                return Badge("未查到", "attention")
-            return {m.OrganizationStatus.ACTIVE: Badge("存续", "good"), m.OrganizationStatus.REVOKED: Badge("已吊销", "blocked"),
-                    m.OrganizationStatus.CANCELLED: Badge("已注销", "blocked")}[r.organizations[0].status]
-        case m.LicenseResult():
-            if not r.licenses:
-                return Badge("未查到", "attention")
-            return Badge("有效", "good") if r.licenses[0].valid else Badge("已失效", "blocked")
-        case m.MarriageResult():
-            if getattr(query, "spouse_id_number", None) or getattr(query, "spouse_name", None):
-                return Badge("互为配偶", "good") if r.married_to_each_other else Badge("不是其配偶", "attention")
-            return Badge({m.MaritalStatus.NO_RECORD: "未查询到婚姻登记记录", m.MaritalStatus.MARRIED: "已婚",
-                          m.MaritalStatus.DIVORCED: "离婚", m.MaritalStatus.ANNULLED: "婚姻已被撤销"}[r.status], "info")
-        case m.JudgmentResult():
-            if r.pending:
-                return Badge("法院尚未答复", "attention")
-            return Badge("已查到", "info") if r.judgments else Badge("未查到", "attention")
-        case m.PlaceNameResult():
-            return Badge("已查到", "good") if r.places else Badge("未查到", "attention")
-    return Badge("须人工核验", "attention")
+    try:
+        op = registry().operation_of_result(answer.result)
+    except LookupError:
+        return Badge("须人工核验", "attention")
+    if op.form.badge is not None:
+        return op.form.badge(query, answer.result)
+    return VERDICT_BADGES.get(op.verdict(answer.result), Badge("须人工核验", "attention"))
 
 
 def lookup_badges(query: Any, answer: m.Answer) -> list[Badge]:
@@ -283,13 +262,14 @@ def lookup_badges(query: Any, answer: m.Answer) -> list[Badge]:
 
 
 def lookup_warnings(answer: m.Answer) -> list[str]:
-    """The answer's notes in Chinese; a pending court answer says what to do next."""
+    """The answer's notes in Chinese; a pending or missing answer says what to do next."""
     out = [w if not _has_english(w) else "部门答复附有一条提示（非中文），请向系统管理员了解并人工核对。"
            for w in answer.warnings]
-    if isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
-        out.append("法院尚未返回查询结果：请稍后再次查询同一案号（查询会继续进行，不重复提交）。")
+    department = department_name(answer.provenance.department)
     if answer.result is None:
-        out.append(unavailable_step(department_name(answer.provenance.department)))
+        out.append(unavailable_step(department))
+    elif registry().operation_of_result(answer.result).verdict(answer.result) == "PENDING":
+        out.append(f"{department}尚未返回查询结果：请稍后用相同条件再次查询（查询会继续进行，不重复提交）。")
     return out
 
 
