@@ -35,7 +35,8 @@ from querynode.domain.case import (
     Severity,
 )
 from querynode.domain.codec import to_data
-from querynode.domain.identifiers import SHANGHAI, context_text
+from querynode.domain.identifiers import context_text
+from querynode.domain.model import SHANGHAI
 from querynode.security.masking import mask_id_number, mask_name
 from querynode.security.record_store import RecordStore
 from querynode.security.records import RecordSigner, SealedRecord

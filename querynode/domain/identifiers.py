@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import pycountry
 from stdnum import numdb
@@ -23,6 +22,7 @@ from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
 from querynode.domain.errors import InvalidArgument, invalid, warning
+from querynode.domain.model import SHANGHAI
 from querynode.domain.names import person_name as _person_name
 from querynode.domain.names import same_name
 from querynode.domain.text import checked_text, context_text, half_width
@@ -30,8 +30,6 @@ from querynode.domain.text import checked_text, context_text, half_width
 __all__ = ["CASE_TYPES", "HMT_ADDRESS_CODES", "birth_date", "context_text", "court_case_number", "credit_code",
            "division_code", "license_code", "organization_name", "person_name", "place_name", "resident_id",
            "same_person_name", "same_resident_id"]
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # Hong Kong, Macao and Taiwan residence permits (since 2018).
 HMT_ADDRESS_CODES = {"810000": "港澳台居民居住证（香港）", "820000": "港澳台居民居住证（澳门）",

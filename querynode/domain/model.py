@@ -1,7 +1,7 @@
 """Queries, results and provenance: the data every layer exchanges.
 
 Dates in records are ISO strings (YYYY-MM-DD) as departments give them; instants are
-timezone-aware UTC datetimes.
+timezone-aware UTC datetimes, shown and stamped in Beijing time (SHANGHAI).
 """
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from querynode.domain.fields import param
+
+# Beijing time, the one clock of the project (the mocks, the departments' side, keep their own):
+# the dates and timestamps the departments sign and stamp, and every time a clerk reads.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

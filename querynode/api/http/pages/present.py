@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from querynode.api.http.pages.render import SHANGHAI
 from querynode.core.kinds import KINDS
 from querynode.core.operations import Badge, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
+from querynode.domain.model import SHANGHAI
 from querynode.security.masking import mask_name
 
 # ------------------------------------------------------------------ case and check verdicts

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from querynode.api.http.pages.keys import SESSION
+from querynode.domain.model import SHANGHAI
 from querynode.security.accounts import ROLE_NAMES_ZH
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 

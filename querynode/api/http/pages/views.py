@@ -13,7 +13,7 @@ from querynode.api.http.json_api import HUB_KEY
 from querynode.api.http.pages.keys import ACCOUNTS_KEY, FORM, SESSION_ID
 from querynode.api.http.pages import present
 from querynode.api.http.pages.lookups import lookups, show
-from querynode.api.http.pages.render import SHANGHAI, render, render_error
+from querynode.api.http.pages.render import render, render_error
 from querynode.api.http.pages.session import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, current, delete_cookie, new_login_csrf, page,
     see_other, set_cookie, tokens_equal,
@@ -22,6 +22,7 @@ from querynode.core.hub import new_request_id
 from querynode.core.operations import Department, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
+from querynode.domain.model import SHANGHAI
 from querynode.security.accounts import AccountError, Role
 from querynode.security.audit_store import AuditRecord
 
