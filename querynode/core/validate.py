@@ -17,13 +17,10 @@ from querynode.domain.model import RequestContext
 
 
 def validate_context(ctx: RequestContext) -> RequestContext:
-    """Case number, operator and purpose are required on every request."""
-    return replace(
-        ctx,
-        case_number=ids.context_text(ctx.case_number, "context.case_number", max_len=64),
-        operator_id=ids.context_text(ctx.operator_id, "context.operator_id", max_len=64),
-        purpose=ids.context_text(ctx.purpose, "context.purpose", max_len=200),
-    )
+    """Case number, operator and purpose (the fields with a param) are required on every request."""
+    return replace(ctx, **{
+        f.name: ids.context_text(getattr(ctx, f.name), f"context.{f.name}", max_len=p.max_length)
+        for f in dataclasses.fields(RequestContext) if (p := param_of(f)) is not None})
 
 
 def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
