@@ -157,7 +157,7 @@ def test_messages_are_chinese_name_the_field_and_never_echo_the_value():
     bad = NUMBER[:-1] + ("1" if NUMBER[-1] != "1" else "2")
     with pytest.raises(InvalidArgument) as info:
         validate_query(m.MarriageQuery(NUMBER, "张三", spouse_id_number=bad, spouse_name="李四"))
-    assert info.value.message == "配偶身份证号：校验位不符（GB 11643）"
+    assert info.value.message == "配偶公民身份号码：校验位不符（GB 11643）"
     assert bad not in info.value.message
     assert not re.search(r"[a-z]{4,}", info.value.message), "no English left in the message"
 

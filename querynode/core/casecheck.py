@@ -159,8 +159,8 @@ class CaseChecker:
         try:
             return validate_query(query)[0]
         except e.InvalidArgument as exc:
-            raise e.InvalidArgument([
-                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field))
+            raise e.InvalidArgument([  # named as the case request names its fields, not as the query does
+                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field), label="")
                 for v in exc.violations
             ]) from None
 

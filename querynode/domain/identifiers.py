@@ -193,7 +193,7 @@ def person_name(value: object, field: str = "name") -> tuple[str, list[str]]:
 def organization_name(value: object, field: str = "name") -> str:
     """An organisation or institution name: 2-100 printable characters, no markup."""
     return checked_text(value, field, max_len=limits.ORGANIZATION_NAME.max_length,
-                        min_len=limits.ORGANIZATION_NAME.min_length, label="名称" if field == "name" else "")[0]
+                        min_len=limits.ORGANIZATION_NAME.min_length)[0]
 
 
 def credit_code(value: object, field: str = "credit_code") -> tuple[str, list[str]]:
@@ -263,7 +263,7 @@ def division_code(value: object, field: str = "division_code") -> str:
 
 def place_name(value: object, field: str = "name") -> str:
     """A place name to search: 1-50 characters, no markup or control characters."""
-    return checked_text(value, field, max_len=limits.PLACE_NAME.max_length, invisible="remove", label="地名" if field == "name" else "")[0]
+    return checked_text(value, field, max_len=limits.PLACE_NAME.max_length, invisible="remove")[0]
 
 
 def same_resident_id(a: str, b: str) -> bool:
