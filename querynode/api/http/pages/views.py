@@ -186,7 +186,7 @@ class HistoryRow:
     department: str
     outcome: str
     audit_id: str
-    subject: str = "—"  # masked: who was checked (case checks: the parties by role)
+    subject: str = "—"  # masked: who was checked (case checks: the parties by role); "—" on older records
     tone: str = ""  # a verdict badge's meaning, for case checks
     reprint: str = ""  # the printable record, for case checks
 
@@ -223,7 +223,7 @@ async def history(request: web.Request) -> web.Response:
             continue
         cases[r.case_number].append(HistoryRow(
             at, r.operator_id, _operation_name(r.operation), present.department_name(r.department),
-            OUTCOME_NAMES.get(r.outcome, "须人工核验"), r.audit_id))
+            OUTCOME_NAMES.get(r.outcome, "须人工核验"), r.audit_id, r.subject or "—"))
     ordered = sorted(cases.items(), key=lambda kv: max(row.at for row in kv[1]), reverse=True)
     return render(request, "history.html", cases=[(case, sorted(rows, key=lambda x: x.at, reverse=True))
                                                   for case, rows in ordered],
