@@ -18,14 +18,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from querynode.api.http.pages.render import beijing
 from querynode.core.kinds import KINDS
 from querynode.core.operations import Badge, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
-from querynode.domain.model import SHANGHAI
 from querynode.security.masking import mask_name
 
 # ------------------------------------------------------------------ case and check verdicts
@@ -63,13 +62,6 @@ def cache_text(age_seconds: float) -> str:
     """One wording for a cached answer: "缓存 刚刚" under a minute, else "缓存 n 分钟前"."""
     minutes = math.floor(age_seconds / 60)
     return "缓存 刚刚" if minutes < 1 else f"缓存 {minutes} 分钟前"
-
-
-def beijing(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if not value:
-        return "—"
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return at.astimezone(SHANGHAI).strftime(fmt)
 
 
 def unavailable_step(department: str) -> str:
@@ -186,7 +178,7 @@ def check_row(check: dict, labels: dict[int, str], blocking_ids: set[str]) -> Ch
     elif provenance.get("from_cache"):
         flag = cache_text(provenance.get("cache_age_seconds", 0))
     return CheckRow(f"{kind_title(kind)} · {who}", department, verdict, tone, summary,
-                    beijing(provenance.get("source_time")), flag, flag_tone)
+                    beijing(provenance.get("source_time"), "%Y-%m-%d %H:%M"), flag, flag_tone)
 
 
 def record_view(record: dict) -> RecordView:
