@@ -298,11 +298,6 @@ class DeedQuery:
     name: str = param("纳税人名称", max_length=30)
 
 
-@dataclass(frozen=True)
-class DeedResult:
-    records: tuple[TaxRecord, ...]
-
-
 def _refuse_deed_number(q: DeedQuery) -> tuple[DeedQuery, list[str]]:
     from querynode.domain.errors import invalid
     raise invalid("deed_number", "INVALID_VALUE")
@@ -312,8 +307,7 @@ def test_an_error_names_a_field_by_its_declared_label_in_every_door():
     """A new department's field is named in error texts (JSON reason, gRPC description, page) by
     the label its param declares, never by its English name; and a field name two operations
     share ("name") is named as each declares it."""
-    deed = replace(QUERY_THROWAWAY, query_type=DeedQuery, result_type=DeedResult, validate=_refuse_deed_number,
-                   masking={"masked": lambda r: r, "verdict": lambda r: r})
+    deed = replace(QUERY_THROWAWAY, query_type=DeedQuery, validate=_refuse_deed_number)
     registry().register(TAX, (deed,))
     try:
         with pytest.raises(InvalidArgument) as refused:
