@@ -8,7 +8,7 @@ Purge anchors carry the same MAC. The store regularly writes a checkpoint (head 
 anchors, time; MAC'd) to a witness: an append-only file outside the database
 (`audit.witness_file`, mode 0600, fsynced). `verify` checks the chain against every checkpoint,
 so a cut tail or a wholesale replacement of the store is named too. Records hold no personal
-data in clear: the subject is a blind index.
+data in clear: the subject is found by a blind index, and shown (history) only masked.
 
 Stores from before keyed chains: their plain SHA-256 records (and unsigned anchors over them)
 still verify as the chain's first part; the first keyed record covers their last hash, and
