@@ -33,6 +33,8 @@ CASE_NUMBER = Limits(max_length=40)  # 案号
 DIVISION_CODE = Limits(max_length=12)  # GB/T 2260 (6) or statistical (12)
 ORGANIZATION_NAME = Limits(max_length=100, min_length=2)
 PLACE_NAME = Limits(max_length=50, min_length=1)
+PROPERTY_UNIT = Limits(max_length=40)  # 不动产单元号 (28 characters, with room for older forms)
+ADDRESS = Limits(max_length=200)  # 坐落
 
 
 @dataclass(frozen=True)
