@@ -313,8 +313,7 @@ def _has_english(text: str) -> bool:
     return re.search(r"[A-Za-z]{3,}", text) is not None
 
 
-def violation_text(v: e.FieldViolation, labels: dict[str, str] | None = None,
-                   party_rows: list[int] | None = None) -> str:
+def violation_text(v: e.FieldViolation, party_rows: list[int] | None = None) -> str:
     """One validation error in Chinese. The validators give a machine code and its Chinese text
     (errors.MESSAGES); a text that is not Chinese is replaced by a hint for the field. A party
     is named by its row on the form ("第 3 行当事人的身份证号"), since empty rows are skipped."""
@@ -326,7 +325,7 @@ def violation_text(v: e.FieldViolation, labels: dict[str, str] | None = None,
         label = f"第 {row} 行当事人" + (f"的{e.FIELD_LABELS.get(sub, '信息')}" if sub else "")
         base = sub or "parties"
     else:
-        label = (labels or {}).get(v.field) or v.label or e.field_label(v.field)
+        label = v.label or e.field_label(v.field)
         label = label if not _has_english(label) else "填写内容"  # a field the labels do not know yet
     text = v.description if v.description and not _has_english(v.description) else ""
     if not text:

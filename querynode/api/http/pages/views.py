@@ -152,7 +152,7 @@ async def lookup_post(request: web.Request) -> web.Response:
         shown = show(lookup, query, answer)
     except e.InvalidArgument as exc:
         status = 400
-        errors = [present.violation_text(v, {v.field: lookup.label_of(v.field)}) for v in exc.violations]
+        errors = [present.violation_text(v) for v in exc.violations]  # named as the declaration names them
     except e.QueryError as exc:
         status = 503 if isinstance(exc, e.AuditUnavailable) else 403 if isinstance(exc, e.PermissionDenied) else 502
         errors = [present.query_error_text(exc)]
