@@ -1,8 +1,10 @@
 """What the three mock relays share: a MockDepartment (real aiohttp server, request counter, faults)
-that unwraps a relay request and hands the business payload to a pluggable handler per service code.
+that unwraps a relay request and hands the business payload to a handler per service code.
 
-`handlers[code](payload) -> reply payload` stands in for the department behind the relay until the
-department mocks are wired in. Relay-level misbehaviour is switched on the mock itself:
+`handlers[code](payload) -> reply payload`, keyed by the relay's own code for the service. `carry`
+fills them from the mock departments' `answers()` (keyed by the provincial `cxywlb` code, §3.5)
+through the relay's own code table; a department without answers is not carried. Relay-level
+misbehaviour is switched on the mock itself:
 
     next_statuses   relay status codes to answer the next requests with, one each (0401, 0302, 9900 ...)
     mixed_case      spell envelope field names as some relays do (Status, CXQQDH, Data ...)
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mocks.server import MockDepartment
@@ -22,6 +24,14 @@ Handler = Callable[[Any], Any]
 MIXED_CASE = {"status": "Status", "code": "Code", "msg": "MSG", "cxqqdh": "CXQQDH",
               "requestType": "RequestType", "data": "Data", "head": "Head", "cxjg": "CXJG",
               "biz_data": "BIZ_DATA"}
+
+
+def answers_of(departments: Iterable[object]) -> dict[str, Handler]:
+    """Every business answer the mock departments give, by `cxywlb` code."""
+    answers: dict[str, Handler] = {}
+    for department in departments:
+        answers.update(getattr(department, "answers", dict)())
+    return answers
 
 
 class MockRelay(MockDepartment):
@@ -35,6 +45,20 @@ class MockRelay(MockDepartment):
         # the latest business requests (envelope fields and payload), for tests to read
         self.seen: deque[dict[str, Any]] = deque(maxlen=1000)
         super().__init__()
+
+    def carry(self, answers: dict[str, Handler]) -> None:
+        """Open every service this relay has a code for and a department answers."""
+        for code, service in self.services().items():
+            if service in answers:
+                self.handlers[code] = self.handler(answers[service])
+
+    def services(self) -> dict[str, str]:
+        """The relay's code for each service it can carry -> the service's `cxywlb` code."""
+        raise NotImplementedError
+
+    def handler(self, answer: Handler) -> Handler:
+        """The handler that hands this relay's payload to a department's answer."""
+        return answer
 
     def key(self, name: str) -> str:
         return MIXED_CASE.get(name, name) if self.mixed_case else name

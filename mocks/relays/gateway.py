@@ -19,6 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mocks.relays.common import Handler, MockRelay
 
 PATH = "/register/api/IDServices"
+# requestType -> the service it opens (the provincial cxywlb code the departments answer to)
+REQUEST_TYPES = {"GA02": "police_identity_check", "MZ01": "civil_marriage_query", "MZ02": "civil_social_query",
+                 "MZ03": "civil_placename_query", "YB01": "cbirc_financial_query", "ZB01": "scopsr_organ_query",
+                 "GF01": "supremecourt_decision_apply", "GF99": "supremecourt_decision_response"}
+HEAD_ONLY = {"GF01"}  # the apply is answered by the head alone (its cxqqdh is what GF99 asks with)
 MESSAGES = {"0200": "正常", "0301": "鉴权服务执行失败", "0302": "没有访问权限", "0303": "部分访问权限",
             "0401": "请求频率不合法", "0402": "过多的请求", "0403": "超时", "0404": "服务内部错误", "9900": "其他异常"}
 
@@ -37,6 +42,9 @@ class MockGateway(MockRelay):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.serve)
+
+    def services(self) -> dict[str, str]:
+        return REQUEST_TYPES
 
     def open_param(self, text: str) -> Any:
         raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
@@ -72,8 +80,9 @@ class MockGateway(MockRelay):
                       self.key("cxqqdh"): head["cxqqdh"], "businessNumber": head.get("businessNumber"),
                       self.key("status"): status}
         reply: dict[str, Any] = {self.key("head"): reply_head}
-        if status == "0200" and code != "GF01":
+        if status == "0200":
             result = self.carried(self.handlers[code](payload))
-            text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
-            reply[self.key("data")] = self.seal(text.encode("utf-8"))
+            if code not in HEAD_ONLY:
+                text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+                reply[self.key("data")] = self.seal(text.encode("utf-8"))
         return web.json_response(reply)
