@@ -225,3 +225,50 @@ async def test_the_demo_runs_over_the_gateway_by_default(tmp_path, world):
     finally:
         mocks.terminate()
         mocks.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- README: the codes a centre asks for
+
+SERVICE_NAMES = {
+    Service.IDENTITY_CHECK: "公安部 身份核查", Service.POPULATION_BASEINFO: "公安部 人口库 基准信息",
+    Service.MARRIAGE_QUERY: "民政部 婚姻登记信息", Service.SOCIAL_ORG_QUERY: "民政部 社会组织",
+    Service.PLACE_NAME_QUERY: "民政部 地名", Service.CREMATION_QUERY: "民政部 殡葬 火化信息",
+    Service.FINANCIAL_LICENSE_QUERY: "银保监会 金融许可证", Service.ORGAN_QUERY: "中编办 事业单位/机关群团",
+    Service.COURT_APPLY: "最高法 司法判决 查询申请", Service.COURT_FEEDBACK: "最高法 司法判决 结果反馈",
+    Service.DEATH_CERTIFICATE: "卫健委 死亡医学证明", Service.ENTERPRISE_QUERY: "市场监管总局 企业查询",
+    Service.ENTERPRISE_CHECK: "市场监管总局 企业验证",
+}
+
+
+def relay_codes_table() -> str:
+    from connectors.relay import ProvincialRelay
+    from connectors.relay.credentials import NATIONAL_SERVICES
+
+    def code(value: str | None) -> str:
+        return f"`{value}`" if value else "—"
+
+    return "".join(
+        f"| {SERVICE_NAMES[s]} | {code(GatewayRelay.codes.get(s))} | {code(ProvincialRelay.codes.get(s))} | "
+        f"{code(s.value if s in NATIONAL_SERVICES else None)} |\n" for s in Service)
+
+
+def test_the_readme_lists_the_codes_the_relays_carry():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- relay-codes -->\n", 1)[1].split("<!-- /relay-codes -->", 1)[0]
+    assert table.splitlines()[2:] == relay_codes_table().splitlines()
+
+
+async def test_a_department_behind_a_relay_meets_its_own_faults(over_relay, departments, world):
+    """`python -m mocks --fault organ=...` and /_admin/faults still work when the organ is reached over a relay."""
+    from querynode.fault_plan import FaultPlan
+
+    node, relays, chosen = await over_relay("gateway")
+    assert chosen["organ"] == "gateway"
+    departments["organ"].faults.set(FaultPlan(maintenance_seconds=60))
+    got = await lookup_organ(node, bodies(world, "1")[0])
+    assert got.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
+    assert departments["organ"].stats["requests"] >= 1  # counted at the department, as if it had reached it
+    assert not relays["gateway"].seen  # answered by the fault, before the relay served it
+    departments["organ"].faults.set(FaultPlan())

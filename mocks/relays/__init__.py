@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mocks.relays.common import MockRelay, answers_of
+from mocks.relays.common import MockRelay
 from mocks.relays.gateway import MockGateway
 from mocks.relays.national import MockNational
 from mocks.relays.provincial import MockProvincial
@@ -22,9 +22,8 @@ def relays_over(departments: list, keys: Path) -> dict[str, MockRelay]:
         "provincial": MockProvincial(sjpt["username"], sjpt["password"]),
         "national": MockNational.issuing(gjpt),
     }
-    answers = answers_of(departments)
     for relay in relays.values():
-        relay.carry(answers)
+        relay.carry(departments)
     return relays
 
 

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aiohttp import web
+
 from mocks.server import MockDepartment
 
 Handler = Callable[[Any], Any]
@@ -26,11 +28,11 @@ MIXED_CASE = {"status": "Status", "code": "Code", "msg": "MSG", "cxqqdh": "CXQQD
               "biz_data": "BIZ_DATA"}
 
 
-def answers_of(departments: Iterable[object]) -> dict[str, Handler]:
-    """Every business answer the mock departments give, by `cxywlb` code."""
-    answers: dict[str, Handler] = {}
+def answering(departments: Iterable[MockDepartment]) -> dict[str, tuple[MockDepartment, Handler]]:
+    """Every business answer the mock departments give, with the department giving it, by `cxywlb` code."""
+    answers: dict[str, tuple[MockDepartment, Handler]] = {}
     for department in departments:
-        answers.update(getattr(department, "answers", dict)())
+        answers.update({code: (department, answer) for code, answer in getattr(department, "answers", dict)().items()})
     return answers
 
 
@@ -44,13 +46,31 @@ class MockRelay(MockDepartment):
         self.escape_text = False
         # the latest business requests (envelope fields and payload), for tests to read
         self.seen: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.behind: dict[str, MockDepartment] = {}  # relay code -> the department that answers it
         super().__init__()
+        self.app.middlewares.append(self.department_faults)
 
-    def carry(self, answers: dict[str, Handler]) -> None:
-        """Open every service this relay has a code for and a department answers."""
+    def carry(self, departments: Iterable[MockDepartment]) -> None:
+        """Open every service this relay has a code for and one of `departments` answers."""
+        answers = answering(departments)
         for code, service in self.services().items():
             if service in answers:
-                self.handlers[code] = self.handler(answers[service])
+                self.behind[code], answer = answers[service]
+                self.handlers[code] = self.handler(answer)
+
+    @web.middleware
+    async def department_faults(self, request: web.Request, handler):
+        """A request for a service meets the faults of the department behind it (its /_admin/faults
+        and `python -m mocks --fault`) and is counted in its stats, as if it had reached it."""
+        department = self.behind.get(await self.code_of(request) or "")
+        if department is None:
+            return await handler(request)
+        department.stats["requests"] += 1
+        return await department.faults.middleware(request, handler)
+
+    async def code_of(self, request: web.Request) -> str | None:
+        """The relay's code for the service a request asks; None when it names none."""
+        raise NotImplementedError
 
     def services(self) -> dict[str, str]:
         """The relay's code for each service it can carry -> the service's `cxywlb` code."""

@@ -46,6 +46,12 @@ class MockGateway(MockRelay):
     def services(self) -> dict[str, str]:
         return REQUEST_TYPES
 
+    async def code_of(self, request: web.Request) -> str | None:
+        try:
+            return str((await request.json())["head"]["requestType"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
     def open_param(self, text: str) -> Any:
         raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
         size = self.private_key.key_size // 8

@@ -77,6 +77,17 @@ class MockNational(MockRelay):
     def services(self) -> dict[str, str]:
         return self.catalogue
 
+    async def code_of(self, request: web.Request) -> str | None:
+        if request.path == BUSINESS_PATH:
+            return request.headers.get(f"{self.prefix}_sid")
+        if request.path == SOAP_PATH:
+            try:
+                header = ET.fromstring(await request.read()).find(f"{{{SOAP}}}Header")
+                return next((child.text for child in header if child.tag == f"{self.prefix}_sid"), None)
+            except (ET.ParseError, TypeError):
+                return None
+        return None
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post(SECRET_PATH, self.refresh)
         app.router.add_post(BUSINESS_PATH, self.business)

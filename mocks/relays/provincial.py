@@ -51,6 +51,14 @@ class MockProvincial(MockRelay):
     def services(self) -> dict[str, str]:
         return {code: code for code in (*SERVICES, *ZW_SERVICES)}
 
+    async def code_of(self, request: web.Request) -> str | None:
+        if request.path != QUERY_PATH:
+            return None
+        try:
+            return str((await self.gx_data(request))["data"]["cxywlb"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
     def handler(self, answer: Handler) -> Handler:
         """`cxywcs` is an array of requests: one is answered as it is, several as a list of answers."""
         return lambda items: answer(items[0]) if len(items) == 1 else [answer(item) for item in items]
