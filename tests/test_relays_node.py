@@ -8,6 +8,8 @@ check kind) must then come out exactly as over the default path. The relays' own
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 import pytest_asyncio
 
@@ -272,3 +274,23 @@ async def test_a_department_behind_a_relay_meets_its_own_faults(over_relay, depa
     assert departments["organ"].stats["requests"] >= 1  # counted at the department, as if it had reached it
     assert not relays["gateway"].seen  # answered by the fault, before the relay served it
     departments["organ"].faults.set(FaultPlan())
+
+
+def test_a_connector_asking_two_services_needs_a_relay_carrying_both(tmp_path):
+    from connectors.base.ministry import MinistryConnector
+
+    class Both(MinistryConnector):  # as 市场监管: query and verify
+        department = "credit_code"
+        service = Service.ENTERPRISE_QUERY
+        request_types = {Service.ENTERPRISE_CHECK: "zw_samr_enterprise_check"}
+
+        async def lookup(self, query, call):
+            raise NotImplementedError
+
+    keys = ensure_relay_credentials(tmp_path / "keys")
+    assert Both.asks() == (Service.ENTERPRISE_QUERY, Service.ENTERPRISE_CHECK)
+    Both(ConnectorConfig(base_url="https://relay.invalid", options=relay_options("provincial", keys, tmp_path)))
+    issued = {k: v for k, v in json.loads(keys["gjpt.json"].read_text()).items() if k != "enterprise_check"}
+    with pytest.raises(ValueError, match="enterprise_check"):
+        Both(ConnectorConfig(base_url="https://relay.invalid", options={
+            "relay": "national", "national": {"credentials": issued}}))

@@ -127,14 +127,14 @@ def carries(options: dict, *services: Service) -> bool:
 
 class MinistryConnector(Connector):
     """A connector for one ministry service: subclasses set `department`, `path`, `request_type`,
-    `service` (its name among the relays' services; `services` when it asks more than one, as the
-    court's apply and feedback) and the region (option `region`, default 110000) that numbers its
-    direct requests."""
+    `service` (its name among the relays' services) and the region (option `region`, default
+    110000) that numbers its direct requests. A department with a second service (最高法 GF01 then
+    GF99) names it in `request_types` and passes `service` to `ask`."""
 
     path: str
     request_type: str
     service: Service
-    services: ClassVar[tuple[Service, ...]] = ()
+    request_types: ClassVar[dict[Service, str]] = {}
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
@@ -143,7 +143,7 @@ class MinistryConnector(Connector):
     @classmethod
     def asks(cls) -> tuple[Service, ...]:
         """Every service this connector asks."""
-        return cls.services or (cls.service,)
+        return (cls.service, *(s for s in cls.request_types if s != cls.service))
 
     async def close(self) -> None:
         if self.relay is not None:
@@ -152,10 +152,12 @@ class MinistryConnector(Connector):
 
     async def ask(self, data: Any, call: CallInfo, service: Service | None = None) -> Any:
         """The business reply to `data` from `service` (default: the connector's `service`)."""
+        service = service or self.service
         if self.relay is not None:
-            return lower_keys((await self.relay.send(service or self.service, data, call)).payload)
+            return lower_keys((await self.relay.send(service, data, call)).payload)
         region = str(self.config.options.get("region", "110000"))
-        body = json.dumps({"head": {"requestType": self.request_type, "cxqqdh": query_request_number(region),
+        request_type = self.request_types.get(service, self.request_type)
+        body = json.dumps({"head": {"requestType": request_type, "cxqqdh": query_request_number(region),
                                     "businessNumber": call.case_number}, "data": data},
                           ensure_ascii=False).encode()
         timestamp, nonce = str(int(time.time() * 1000)), secrets.token_hex(16)
