@@ -294,3 +294,13 @@ def test_a_connector_asking_two_services_needs_a_relay_carrying_both(tmp_path):
     with pytest.raises(ValueError, match="enterprise_check"):
         Both(ConnectorConfig(base_url="https://relay.invalid", options={
             "relay": "national", "national": {"credentials": issued}}))
+
+
+def test_no_department_port_is_a_mock_relay_port():
+    from mocks.__main__ import RELAY_PORT_OFFSET
+    from mocks.departments import DEPARTMENTS
+    from querynode.core.operations import registry
+
+    relay_ports = {18000 + RELAY_PORT_OFFSET + n for n in range(3)}
+    assert not relay_ports & {d.default_port for d in registry().departments.values()}
+    assert not {RELAY_PORT_OFFSET + n for n in range(3)} & {offset for offset, _, _ in DEPARTMENTS}
