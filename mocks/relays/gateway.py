@@ -61,13 +61,15 @@ class MockGateway(MockRelay):
     def seal(self, plaintext: bytes) -> str:
         """Private-key 'encryption': type-1 padded blocks of at most k-11 bytes raised to d mod n."""
         numbers = self.private_key.private_numbers()
-        n, d = numbers.public_numbers.n, numbers.d
+        p, q = numbers.p, numbers.q
         size = self.private_key.key_size // 8
         out = bytearray()
         for start in range(0, len(plaintext), size - 11):
             chunk = plaintext[start:start + size - 11]
-            block = b"\x00\x01" + b"\xff" * (size - 3 - len(chunk)) + b"\x00" + chunk
-            out += pow(int.from_bytes(block, "big"), d, n).to_bytes(size, "big")
+            block = int.from_bytes(b"\x00\x01" + b"\xff" * (size - 3 - len(chunk)) + b"\x00" + chunk, "big")
+            # block^d mod n by the Chinese remainder theorem: a quarter of the work of pow(block, d, n)
+            mp, mq = pow(block, numbers.dmp1, p), pow(block, numbers.dmq1, q)
+            out += (mq + (numbers.iqmp * (mp - mq) % p) * q).to_bytes(size, "big")
         return base64.b64encode(bytes(out)).decode()
 
     async def serve(self, request: web.Request) -> web.Response:
