@@ -94,7 +94,7 @@ DEATH_SOURCES = {"death": "卫健委死亡医学证明", "cremation": "民政部
 def _death_summary(r: m.DeathResult, who: str) -> str:
     if r.record is None:
         return f"{who}：无死亡医学证明记录"
-    return f"{who}：{r.record.died_on} 死亡（证明编号 {r.record.certificate_number}）"
+    return f"{who}：{r.record.died_on} 死亡（卫健委死亡医学证明）"
 
 
 def _cremation_summary(r: Any, who: str) -> str:
