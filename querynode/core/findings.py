@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from querynode.domain.case import CaseParty, CaseRequest, CheckResult, CheckStatus, Finding, PlannedCheck, Severity
 from querynode.domain.errors import InvalidArgument
 from querynode.domain.identifiers import resident_id, same_resident_id
-from querynode.domain.model import DeathRecord, IdentityVerdict
+from querynode.domain.model import IdentityVerdict
 from querynode.security.masking import mask_name
 
 if TYPE_CHECKING:
@@ -150,9 +150,6 @@ class CaseView:
 
     def identity_missing(self, party_index: int) -> bool:
         return any(r.answer.result.verdict == IdentityVerdict.NOT_FOUND for r in self.done("identity", party_index))
-
-    def death_of(self, party_index: int) -> DeathRecord | None:
-        return next((r.answer.result.record for r in self.done("death", party_index) if r.answer.result.record), None)
 
     def age(self, party_index: int) -> int | None:
         """Full years at the case date, from the birth date in the ID number (GB 11643)."""
