@@ -6,7 +6,7 @@ catalogue is the code side of docs/case-rules.md: a test keeps the two equal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -121,6 +121,7 @@ class CaseView:
     results: list[CheckResult]
     case_labels: dict[str, str]
     today: date
+    input_warnings: list[str] = field(default_factory=list)  # what normalising the input changed
 
     def who(self, check: PlannedCheck) -> str:
         if check.party_index < 0:
