@@ -417,3 +417,29 @@ async def test_connector_agrees_with_the_world_for_every_registered_person(marri
         await connector.close()
     assert checked == len(persons) > 1000
     assert len(marriage_mock.requests) == checked  # one call per person
+
+
+async def test_a_seller_whose_status_hangs_on_an_unknown_op_type_is_left_to_a_person(node_for, fake_upstream,
+                                                                                     departments, world):
+    """The case check never reads an unknown registration act as married or unmarried: the
+    marriage check is unavailable (须人工核验), the case incomplete, and no marriage finding."""
+    seller, buyer = [p for p in world.persons if p.kind == "resident" and p.id_number not in world.deaths
+                     and not world.acts_of(p.id_number) and p.sex == "1"][:2]
+
+    async def handle(request: web.Request) -> web.Response:
+        asked = json.loads(await request.read())["data"]
+        acts = rows(("IA", "2012-01-01", "J1"), ("IA2", "2016-06-01", "J2"))
+        for row_ in acts["rows"]:
+            row_ |= {"cert_num_man": asked["cert_num"], "name_man": asked["name"]}
+        return web.Response(body=reply_with(acts), content_type="application/json")
+
+    urls = {name: mock.url for name, mock in departments.items()} | {"marriage": await fake_upstream(handle)}
+    running = await node_for(urls)
+    reply = await running.stub.CheckCase(pb.CheckCaseRequest(context=ctx(), registration_type="transfer", parties=[
+        pb.CaseParty(role="seller", name=seller.name, id_number=seller.id_number),
+        pb.CaseParty(role="buyer", name=buyer.name, id_number=buyer.id_number)]), timeout=15)
+    checks = {c.check_id: c for c in reply.checks}
+    assert checks["marriage:seller:0"].status == pb.CHECK_STATUS_UNAVAILABLE
+    assert reply.status == pb.CASE_STATUS_INCOMPLETE and not reply.complete
+    assert not {f.code for f in reply.findings} & {"SPOUSE_CONSENT_NEEDED", "MARRIAGE_NO_RECORD", "PARTY_MARRIED"}
+    assert any("人工核验" in line for line in reply.recheck)
