@@ -11,7 +11,6 @@ import hmac
 from datetime import datetime
 
 from connectors.base.wire import SHANGHAI
-from connectors.court.client import sign as court_sign
 from connectors.financial_license.client import sign as licence_sign
 from connectors.identity.client import sign as identity_sign
 from connectors.place_name.client import api_key
@@ -26,13 +25,6 @@ def test_identity_envelope():
     text = f"{APP}\n1767225600000\n{h['X-Nonce']}\n{hashlib.sha256(BODY).hexdigest()}"
     assert h["X-Timestamp"] == "1767225600000"
     assert h["X-Signature"] == hmac.new(SECRET.encode(), text.encode(), "sha256").hexdigest()
-
-
-def test_court_sign_covers_the_non_empty_fields_sorted():
-    # sign = hex HMAC-SHA256(secret, "k=v&..." over the other non-empty fields sorted by name)
-    out = court_sign(SECRET, APP, {"cxqqdh": "2026010111010500001", "ah": "", "dsrmc": "某公司"})
-    text = f"appId={APP}&cxqqdh=2026010111010500001&dsrmc=某公司&nonce={out['nonce']}&timestamp={out['timestamp']}"
-    assert out["sign"] == hmac.new(SECRET.encode(), text.encode(), "sha256").hexdigest()
 
 
 def test_licence_sign_is_base64_hmac_over_key_time_nonce_body_hash():
