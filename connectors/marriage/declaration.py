@@ -37,7 +37,7 @@ def _verdict_only(r: MarriageResult) -> MarriageResult:
     return MarriageResult(status=r.status, married_to_each_other=r.married_to_each_other)
 
 
-_MARITAL = {"NO_RECORD": "无婚姻登记记录", "MARRIED": "已婚", "DIVORCED": "离婚", "ANNULLED": "婚姻被撤销/无效"}
+_MARITAL = {"NO_RECORD": "未查询到婚姻登记记录（不能证明未婚）", "MARRIED": "已婚", "DIVORCED": "离婚", "ANNULLED": "婚姻被撤销/无效"}
 _ACTS = {"IA": "结婚登记", "IB": "离婚登记", "IC": "补领证件", "ICA": "补领结婚证", "ICB": "补领离婚证", "ID": "撤销婚姻"}
 
 
@@ -47,7 +47,8 @@ def _cards(r: MarriageResult) -> list[Card]:
         rows.append(Row("配偶", f"{mask_name(r.spouse_name)}　{mask_id_or_dash(r.spouse_id_number)}"))
     cards = [Card("婚姻状况", tuple(rows))]
     for rec in r.records:
-        cards.append(Card(f"{_ACTS.get(rec.act.value, rec.act.value)}　{rec.registered_on}", (
+        act = _ACTS.get(rec.act.value) or f"其他登记业务（类型代码 {rec.op_type}）"
+        cards.append(Card(f"{act}　{rec.registered_on}", (
             Row("登记机关", f"{rec.office_name}（{rec.office_code}）"), Row("证书编号", rec.certificate_number),
             Row("当事人", f"{mask_name(rec.party_name)}　{mask_id_or_dash(rec.party_id_number)}"),
             Row("配偶", f"{mask_name(rec.spouse_name)}　{mask_id_or_dash(rec.spouse_id_number)}"),

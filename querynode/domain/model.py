@@ -188,7 +188,8 @@ class MaritalStatus(enum.StrEnum):
 
 
 class MarriageAct(enum.StrEnum):
-    """Registration act; values are the department's op_type codes."""
+    """Registration act; values are the department's op_type codes. OTHER is a code the node
+    does not know (IA1, INR ...): kept as an opaque act with its code, never read as a status."""
 
     MARRIAGE = "IA"
     DIVORCE = "IB"
@@ -196,6 +197,7 @@ class MarriageAct(enum.StrEnum):
     REISSUE_MARRIAGE = "ICA"
     REISSUE_DIVORCE = "ICB"
     ANNULMENT = "ID"
+    OTHER = "OTHER"
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ class MarriageRecord:
     party_id_number: str
     spouse_name: str
     spouse_id_number: str
+    op_type: str = ""  # the department's code as sent (what OTHER stands for)
 
 
 @dataclass(frozen=True)
@@ -242,10 +245,10 @@ class PlaceNameResult:
 
 @dataclass(frozen=True)
 class DeathRecord:
+    """What the 卫健委 MDEML reply says of a death the node keeps: the date. The reply carries no
+    certificate number or issuer, and its cause of death (free text) is not the node's business."""
+
     died_on: str
-    certificate_number: str
-    issuer: str
-    cause_code: str
 
 
 @dataclass(frozen=True)

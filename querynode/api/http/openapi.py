@@ -91,6 +91,8 @@ RECORD_SCHEMA = {
         "record_id": {"type": "string"}, "handle": {"type": "string"}, "created_at": {"type": "string"},
         "case": {"type": "object"}, "parties": {"type": "array"}, "checks": {"type": "array"},
         "findings": {"type": "array"}, "by_hand": {"type": "array", "items": {"type": "string"}},
+        "input_warnings": {"type": "array", "items": {"type": "string"},
+                           "description": "What normalising the input changed before asking, per party"},
         "status": {"type": "string", "enum": ["CLEAR", "NEEDS_ATTENTION", "INCOMPLETE"]},
     },
 }
