@@ -1,88 +1,84 @@
-"""Mock National Health Commission death medical certificate query (卫健委 死亡医学证明查询).
+"""Mock 国家卫健委 死亡医学证明查询, written from INTERFACES.md §11 (not from the connector).
 
-Unlike the other departments it speaks XML and answers in GBK:
-- request: POST /nhc/swzm/query, UTF-8 XML
-  <Request><Head><AppKey/><Timestamp>yyyyMMddHHmmss</Timestamp><Nonce/><Sign/>
-  <OrgName/><Operator/><BusinessNo/></Head><Body><XM/><SFZH/></Body></Request>;
-  Sign = upper-case hex HMAC-SM3(secret, "AppKey=..&Nonce=..&SFZH=..&Timestamp=..&XM=..");
-- reply: HTTP 200 always, <?xml version="1.0" encoding="GBK"?><Response><Head><Code/>
-  <Message/></Head><Body><Record>...</Record></Body></Response>, Code 00 found, 01 no
-  certificate, 02 name and ID number do not belong together, 10 sign refused, 11 bad
-  request, 99 busy;
-- record: SFZH, XM, XB (sex code), MZ (ethnicity code), SWYYDM (ICD-10 cause), SWRQ
-  (yyyy-MM-dd), ZMBH (certificate number), QFJG (issuer).
+The request comes as MDEML XML keyed `GMSFZH` (national platform SOAP, or the Hefei OpenAPI
+content `{api_method, xml}` without a relay), or as the provincial `{xm, sfzh}` array. Records are
+found by the ID number only: a record under another name is returned as it is, for the asker to
+see the names differ. The MDEML reply keys the number `GMSFHM` and lists every record as a
+`<data>`; the provincial reply is the same records as a JSON array (the platform puts it under
+`cxjg`). Record fields `GMSFHM XM XBDM MZDM SWYY SWRQ`, SWRQ `yyyy-MM-dd`.
+
+Quirks a test can switch on: `trailing_space` writes the resultinfo element as gtmap's alias
+spells it (`<resultinfo >`), `html_escaped` sends the MDEML reply HTML-escaped (§12.7, §13),
+`duplicate` repeats each record (a list of several `<data>`).
 """
 from __future__ import annotations
 
-import hmac
+import html
+from collections.abc import Callable
+from typing import Any
 from xml.etree import ElementTree as ET
 
-from aiohttp import web
 from defusedxml.ElementTree import fromstring
 
-from mocks.server import MockDepartment, ReplayGuard, sent_at_beijing
-from mocks.world import World
+from mocks.ministry import MinistryDepartment
+from mocks.world import Death, World
+
+CAUSES = {"I21.9": "急性心肌梗死", "I63.9": "脑梗死", "C34.9": "肺恶性肿瘤", "J44.9": "慢性阻塞性肺病",
+          "J18.9": "肺炎", "C22.0": "肝细胞癌", "E14.9": "糖尿病", "V89.2": "交通事故", "K74.6": "肝硬化",
+          "I50.9": "心力衰竭"}
 
 
-def sign(secret: str, fields: dict[str, str]) -> str:
-    """The department's own check (OpenSSL's SM3 through hashlib, not the connector's library)."""
-    message = "&".join(f"{k}={fields[k]}" for k in sorted(fields))
-    return hmac.new(secret.encode(), message.encode(), "sm3").hexdigest().upper()
+def record(death: Death) -> dict[str, str]:
+    p = death.person
+    return {"GMSFHM": p.id_number, "XM": p.name, "XBDM": p.sex, "MZDM": p.ethnicity,
+            "SWYY": CAUSES.get(death.cause_code, "其他"), "SWRQ": death.died_on.isoformat()}
 
 
-def respond(code: str, message: str, record: dict[str, str] | None = None) -> web.Response:
-    root = ET.Element("Response")
-    head = ET.SubElement(root, "Head")
-    ET.SubElement(head, "Code").text = code
-    ET.SubElement(head, "Message").text = message
-    body = ET.SubElement(root, "Body")
-    if record is not None:
-        item = ET.SubElement(body, "Record")
-        for key, value in record.items():
-            ET.SubElement(item, key).text = value
-    xml = '<?xml version="1.0" encoding="GBK"?>\n' + ET.tostring(root, encoding="unicode")
-    return web.Response(body=xml.encode("gbk"), content_type="application/xml", charset="GBK")
-
-
-class DeathDepartment(MockDepartment):
+class DeathDepartment(MinistryDepartment):
     name = "death"
+    path = "/nhc/api/death/query"
+    request_type = "wjwswyxzmcx"
 
     def __init__(self, world: World, secrets: dict[str, str]) -> None:
-        self.deaths = world.deaths
-        self.secrets = secrets
-        self.replays = ReplayGuard()
-        super().__init__()
+        super().__init__(world, secrets)
+        self.trailing_space = False
+        self.html_escaped = False
+        self.duplicate = False
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/nhc/swzm/query", self.query)
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"zw_nhcprc_death-cert": self.answer}
 
-    async def query(self, request: web.Request) -> web.Response:
+    def records(self, id_number: str) -> list[dict[str, str]]:
+        death = self.world.deaths.get(id_number.strip().upper())
+        return [record(death)] * (2 if self.duplicate else 1) if death else []
+
+    def answer(self, data: Any) -> Any:
+        if isinstance(data, dict) and "xml" in data:
+            data = data["xml"]
+        if isinstance(data, str):
+            return self.mdeml(data)
+        asked = data if isinstance(data, list) else [data]
+        return [r for item in asked if isinstance(item, dict) for r in self.records(str(item.get("sfzh", "")))]
+
+    def mdeml(self, xml: str) -> str:
+        reply = ET.Element("MDEML", templateVersion="1.0")
+        info = ET.SubElement(reply, "resultinfo")
+        body = ET.SubElement(reply, "body")
         try:
-            root = fromstring(await request.read())
-            head = {e.tag: (e.text or "") for e in root.find("Head")}
-            body = {e.tag: (e.text or "") for e in root.find("Body")}
-            name, number = body["XM"], body["SFZH"].upper()
-            app_key, timestamp, nonce, given = head["AppKey"], head["Timestamp"], head["Nonce"], head["Sign"]
-        except Exception:  # noqa: BLE001 - any malformed request gets the department's 11
-            return respond("11", "请求报文格式错误")
-        secret = self.secrets.get(app_key)
-        expected = sign(secret, {"AppKey": app_key, "Nonce": nonce, "SFZH": body["SFZH"], "Timestamp": timestamp,
-                                 "XM": name}) if secret else ""
-        if (secret is None or not self.replays.fresh(sent_at_beijing(timestamp))
-                or not hmac.compare_digest(expected, given) or not self.replays.first_use(nonce)):
-            self.stats["refused"] += 1
-            return respond("10", "签名校验失败")
-        death = self.deaths.get(number)
-        if death is None:
-            return respond("01", "未查询到死亡医学证明信息")
-        if death.person.name != name:
-            return respond("02", "姓名与身份证件号码不一致")
-        person = death.person
-        return respond("00", "查询成功", {
-            "SFZH": person.id_number, "XM": person.name, "XB": person.sex, "MZ": person.ethnicity,
-            "SWYYDM": death.cause_code, "SWRQ": death.died_on.isoformat(), "ZMBH": death.certificate_number,
-            "QFJG": death.issuer,
-        })
+            asked = fromstring(xml).findall("body/data")
+        except Exception:  # noqa: BLE001 - a request it cannot read gets the service's error answer
+            asked = None
+        ET.SubElement(info, "success").text = "0" if asked is not None else "1"
+        ET.SubElement(info, "message").text = "成功" if asked is not None else "请求报文格式错误"
+        for item in asked or []:
+            for found in self.records(item.findtext("GMSFZH") or ""):
+                data = ET.SubElement(body, "data")
+                for key, value in found.items():
+                    ET.SubElement(data, key).text = value
+        text = ET.tostring(reply, encoding="unicode")
+        if self.trailing_space:
+            text = text.replace("<resultinfo>", "<resultinfo >")
+        return html.escape(text, quote=False) if self.html_escaped else text
 
 
 def samples(world: World) -> dict:
@@ -91,13 +87,8 @@ def samples(world: World) -> dict:
         return {"label": label, "name": person.name, "id_number": person.id_number, **more}
 
     deaths = sorted(world.deaths.values(), key=lambda d: d.person.id_number)
-    old = next(d for d in deaths if d.certificate_number != d.person.id_number)
-    out = {"deceased": [entry("certificate with a printed serial", old.person, died_on=old.died_on.isoformat(),
-                              certificate_number=old.certificate_number)]}
-    recent = next((d for d in deaths if d.certificate_number == d.person.id_number), None)
-    if recent is not None:  # only when the world holds a death from 2026-07-01 on
-        out["deceased"].append(entry("certificate numbered by the ID number (from 2026-07-01)", recent.person,
-                                     died_on=recent.died_on.isoformat(), certificate_number=recent.certificate_number))
+    out = {"deceased": [entry("death medical certificate on record", d.person, died_on=d.died_on.isoformat())
+                        for d in deaths[:2]]}
     living = next(p for p in world.persons if p.id_number not in world.deaths and p.kind == "resident")
     out["living"] = [entry("no death certificate", living)]
     return out

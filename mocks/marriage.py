@@ -1,126 +1,54 @@
-"""Mock Ministry of Civil Affairs marriage registration query (民政部 婚姻登记信息查询).
+"""Mock 民政部 婚姻登记信息查询 (MZ01 / civil_marriage_query), written from INTERFACES.md §9.1.
 
-Its own habits, unlike the MPS envelope:
-- a short-lived access token: POST /mca/hyjk/token with {app_id, timestamp (ms), sign =
-  hex HMAC-SHA256(secret, app_id + timestamp)} gives {access_token, expires_in};
-- the query envelope carries the token in its head (user_id, token, dept_name, user_name,
-  req_type, query_req_no, business_no, division_code);
-- the body names the man and/or the woman (name_man, cert_num_man, name_woman,
-  cert_num_woman); an act is returned when its party's ID number matches (not the name: a
-  marriage registered under a former name is still the person's);
-- every reply is HTTP 200 with head.status: 0000 found, 1001 no record, 2001 token invalid
-  or expired, 2002 bad request; dates are YYYYMMDD; acts oldest first.
+Request `{cert_num, name}`, one person per call (a provincial platform passes its `cxywcs` array
+of one). Rows are found by the ID number only, not the name: a marriage registered under a
+former name is still the person's. Reply `{count, rows}`, newest first (the department does not
+promise an order); row fields `op_type op_date dept_code dept_name cert_no name_man cert_num_man
+birth_man nation_man name_woman cert_num_woman birth_woman nation_woman`, dates `yyyy-MM-dd
+00:00:00`, `dept_code` 8 digits (the 6-digit division and a 2-digit office), nationality ISO 3166
+numeric (156, or 344/446/158 for residents of 香港/澳门/台湾).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import secrets as token_source
-import time
+from collections.abc import Callable
+from typing import Any
 
-from aiohttp import web
-
+from mocks.ministry import MinistryDepartment
 from mocks.population import Person
-from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
 from mocks.world import MarriageAct, World
 
-HEAD_FIELDS = ("user_id", "token", "dept_name", "user_name", "req_type", "query_req_no", "business_no",
-               "division_code")
-NATIONALITY = {"810000": "HKG", "820000": "MAC", "830000": "TWN"}
+NATION = {"81": "344", "82": "446", "83": "158"}
 
 
-def reply(status: str, msg: str, data: dict | None = None) -> web.Response:
-    body = {"head": {"status": status, "msg": msg}}
-    if data is not None:
-        body["data"] = data
-    return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+def nation(person: Person) -> str:
+    return NATION.get(person.id_number[:2], "156")
 
 
-def nationality(person: Person) -> str:
-    return NATIONALITY.get(person.address_code, "CHN")
+def row(act: MarriageAct) -> dict:
+    office = act.office_code if len(act.office_code) == 8 else f"{act.office_code[:6]}01"
+    out = {"op_type": act.op_type, "op_date": f"{act.registered_on.isoformat()} 00:00:00", "dept_code": office,
+           "dept_name": act.office_name, "cert_no": act.certificate_number}
+    for side, person in (("man", act.man), ("woman", act.woman)):
+        out |= {f"name_{side}": person.name, f"cert_num_{side}": person.id_number,
+                f"birth_{side}": f"{person.birth_date.isoformat()} 00:00:00", f"nation_{side}": nation(person)}
+    return out
 
 
-def act_record(act: MarriageAct) -> dict:
-    return {
-        "op_type": act.op_type, "op_date": f"{act.registered_on:%Y%m%d}",
-        "dept_code": act.office_code, "dept_name": act.office_name, "cert_num": act.certificate_number,
-        "name_man": act.man.name, "cert_num_man": act.man.id_number,
-        "birth_man": f"{act.man.birth_date:%Y%m%d}", "nation_man": nationality(act.man),
-        "name_woman": act.woman.name, "cert_num_woman": act.woman.id_number,
-        "birth_woman": f"{act.woman.birth_date:%Y%m%d}", "nation_woman": nationality(act.woman),
-    }
-
-
-class MarriageDepartment(MockDepartment):
+class MarriageDepartment(MinistryDepartment):
     name = "marriage"
+    path = "/mca/api/marriage/query"
+    request_type = "MZ01"
 
-    def __init__(self, world: World, secrets: dict[str, str], token_ttl: float = 7200.0) -> None:
-        self.world = world
-        self.secrets = secrets
-        self.token_ttl = token_ttl
-        self._tokens: dict[str, tuple[str, float]] = {}  # token -> (app id, expiry, monotonic)
-        self.replays = ReplayGuard()
-        super().__init__()
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"civil_marriage_query": self.answer}
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/mca/hyjk/token", self.token)
-        app.router.add_post("/mca/hyjk/query", self.query)
-
-    async def token(self, request: web.Request) -> web.Response:
-        try:
-            ask = json.loads(await request.read())
-            app_id, timestamp, sign = str(ask["app_id"]), str(ask["timestamp"]), str(ask["sign"])
-        except (ValueError, KeyError, TypeError):
-            return reply("2002", "请求参数错误")
-        secret = self.secrets.get(app_id)
-        if secret is None or not self.replays.fresh(sent_at_ms(timestamp)):
-            self.stats["refused"] += 1
-            return reply("2003", "应用未授权或时间戳无效")
-        expected = hmac.new(secret.encode(), f"{app_id}{timestamp}".encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, sign):
-            self.stats["refused"] += 1
-            return reply("2003", "签名错误")
-        token = token_source.token_hex(20)
-        self._tokens[token] = (app_id, time.monotonic() + self.token_ttl)
-        self.stats["tokens"] += 1
-        return reply("0000", "成功", {"access_token": token, "expires_in": int(self.token_ttl)})
-
-    def _token_valid(self, app_id: str, token: str) -> bool:
-        held = self._tokens.get(token)
-        if held is None or held[0] != app_id:
-            return False
-        if held[1] < time.monotonic():
-            del self._tokens[token]
-            return False
-        return True
-
-    async def query(self, request: web.Request) -> web.Response:
-        try:
-            envelope = json.loads(await request.read())
-            head, body = envelope["head"], envelope["body"]
-            if not all(isinstance(head.get(f), str) for f in HEAD_FIELDS):
-                raise KeyError("head")
-            asked = [(body.get(f"cert_num_{side}", ""), body.get(f"name_{side}", ""), side)
-                     for side in ("man", "woman")]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return reply("2002", "请求参数错误")
-        if not self._token_valid(head["user_id"], head["token"]):
-            self.stats["refused"] += 1
-            return reply("2001", "令牌无效或已过期")
-        asked = [(number, name, side) for number, name, side in asked if number or name]
-        if not asked or not all(isinstance(n, str) and n and isinstance(m, str) and m for n, m, _ in asked):
-            return reply("2002", "请求参数错误")
-        acts: dict[str, MarriageAct] = {}
-        for number, name, side in asked:
-            for act in self.world.acts_of(number.upper()):
-                party = act.man if side == "man" else act.woman
-                if party.id_number == number.upper():  # by ID only: a name may have changed since
-                    acts[act.certificate_number] = act
-        if not acts:
-            return reply("1001", "未查询到婚姻登记信息")
-        ordered = sorted(acts.values(), key=lambda a: (a.registered_on, a.certificate_number))
-        return reply("0000", "查询成功", {"total": len(ordered), "list": [act_record(a) for a in ordered]})
+    def answer(self, data: Any) -> dict:
+        if isinstance(data, list):  # a provincial cxywcs: one person
+            data = data[0] if len(data) == 1 else {}
+        number = str(data.get("cert_num", "")).strip().upper() if isinstance(data, dict) else ""
+        acts = self.world.acts_of(number) if number else []
+        rows = [row(a) for a in sorted(acts, key=lambda a: (a.registered_on, a.certificate_number), reverse=True)]
+        return {"count": len(rows), "rows": rows}
 
 
 # ------------------------------------------------------------------ samples

@@ -2,15 +2,20 @@
 and against broken upstreams that must never yield a verdict."""
 from __future__ import annotations
 
+import json
 import socket
-from datetime import date
 
 import aiohttp
 import grpc
 import pytest
 from aiohttp import web
 
+from connectors.base import BadUpstream
+from connectors.base.ministry import lower_keys
+from connectors.death.client import mdeml_request
+from connectors.death.reply import parse
 from mocks.death import DeathDepartment
+from querynode.domain.model import DeathQuery, DeathRecord, DeathResult
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import APP_ID, ctx, json_ctx
 from tests.test_identity_grpc import bad_request_fields
@@ -31,15 +36,17 @@ def request(person: dict, **context) -> pb.QueryDeathRequest:
 
 
 @pytest.mark.parametrize("index", [0, -1])
-async def test_deceased_person_has_the_certificate(node, samples, world, index):
+async def test_deceased_person_has_the_date_of_death(node, death_mock, samples, world, index):
     person = samples["death"]["deceased"][index]
     reply = await node.stub.QueryDeath(request(person))
     death = world.deaths[person["id_number"]]
     assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
     assert reply.record.died_on == person["died_on"] == death.died_on.isoformat()
-    assert reply.record.certificate_number == person["certificate_number"] == death.certificate_number
-    assert reply.record.issuer == death.issuer and reply.record.cause_code == death.cause_code
     assert reply.provenance.department == pb.DEPARTMENT_DEATH
+    # without a relay: the Hefei OpenAPI content, the MDEML request keyed GMSFZH
+    [asked] = death_mock.requests
+    assert asked["api_method"] == "wjwswyxzmcx"
+    assert f"<GMSFZH>{person['id_number']}</GMSFZH>" in asked["xml"]
 
 
 async def test_living_person_has_no_record(node, samples):
@@ -59,7 +66,7 @@ async def test_certificate_under_another_name_is_not_a_no(node, samples):
     person = dict(samples["death"]["deceased"][0], name="张冒名")
     reply = await node.stub.QueryDeath(request(person))
     assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-    assert "do not belong" in reply.provenance.unavailable_reason
+    assert "about another person" in reply.provenance.unavailable_reason
     assert "张冒名" not in reply.provenance.unavailable_reason
 
 
@@ -70,8 +77,8 @@ async def test_wrong_secret_is_refused(node_for, world, samples):
         running = await node_for({"death": mock.url})
         reply = await running.stub.QueryDeath(request(samples["death"]["deceased"][0]))
         assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-        assert "refused (code 10)" in reply.provenance.unavailable_reason
-        assert mock.stats["refused"] == 1
+        assert "signature refused" in reply.provenance.unavailable_reason
+        assert mock.requests == []
     finally:
         await mock.stop()
 
@@ -92,7 +99,7 @@ async def test_bad_input_is_invalid_argument_without_upstream_call(node, death_m
         await node.stub.QueryDeath(pb.QueryDeathRequest(context=ctx(), **fields))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_request_fields(info.value) == [field]
-    assert death_mock.stats["requests"] == 0
+    assert death_mock.requests == []
 
 
 async def test_department_down_is_source_unavailable(node_for, samples):
@@ -117,7 +124,7 @@ async def test_json(node, samples, group, verdict):
     code, body = await post_json(node, {"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]})
     assert code == 200 and body["verdict"] == verdict
     if verdict == "FOUND":
-        assert body["result"]["record"]["certificate_number"] == person["certificate_number"]
+        assert body["result"]["record"] == {"died_on": person["died_on"]}
     else:
         assert body["result"]["record"] is None
 
@@ -125,144 +132,123 @@ async def test_json(node, samples, group, verdict):
 async def test_json_bad_input_is_problem(node, death_mock):
     code, problem = await post_json(node, {"context": json_ctx(), "id_number": "110105199003071230", "name": "王芳"})
     assert code == 400 and [p["name"] for p in problem["invalid_params"]] == ["id_number"]
-    assert death_mock.stats["requests"] == 0
+    assert death_mock.requests == []
 
 
-# ------------------------------------------------------------------ broken upstream
+# ------------------------------------------------------------------ golden pairs (INTERFACES.md §11)
 
-FIELDS = ("SFZH", "XM", "XB", "MZ", "SWYYDM", "SWRQ", "ZMBH", "QFJG")
-
-
-def record_of(world, person: dict) -> dict[str, str]:
-    death = world.deaths[person["id_number"]]
-    p = death.person
-    return {"SFZH": p.id_number, "XM": p.name, "XB": p.sex, "MZ": p.ethnicity, "SWYYDM": death.cause_code,
-            "SWRQ": death.died_on.isoformat(), "ZMBH": death.certificate_number, "QFJG": death.issuer}
+NUMBER, NAME = "110101195001011239", "王五"  # made up
+ASKED = DeathQuery(NUMBER, NAME)
+REQUEST = ('<MDEML templateVersion="1.0"><requestinfo><requestDate>2024-01-05 10:30:15</requestDate>'
+           "<requestOrgCode>000000000</requestOrgCode><requestOrgName>某不动产登记中心</requestOrgName></requestinfo>"
+           "<body><data><GMSFZH>110101195001011239</GMSFZH><XM>王五</XM></data></body></MDEML>")
+RECORD = "<GMSFHM>110101195001011239</GMSFHM><XM>王五</XM><XBDM>1</XBDM><MZDM>01</MZDM><SWYY>急性心肌梗死</SWYY>"
 
 
-def document(record: dict[str, str] | None, code: str = "00", encoding: str = "GBK", declared: str | None = None,
-             raw_record: str | None = None) -> bytes:
-    inner = raw_record if raw_record is not None else (
-        "<Record>" + "".join(f"<{k}>{v}</{k}>" for k, v in record.items()) + "</Record>" if record else "")
-    text = (f'<?xml version="1.0" encoding="{declared or encoding}"?>\n<Response><Head><Code>{code}</Code>'
-            f"<Message>查询成功</Message></Head><Body>{inner}</Body></Response>")
-    return text.encode(encoding)
+def mdeml(*records: str, success: str = "0", resultinfo: str = "resultinfo") -> str:
+    data = "".join(f"<data>{r}</data>" for r in records)
+    return (f'<MDEML templateVersion="1.0"><{resultinfo}><success>{success}</success><message>成功</message>'
+            f"</{resultinfo.strip()}><body>{data}</body></MDEML>")
 
 
-def changed(**values):
-    return lambda rec: document({**rec, **values})
+def test_the_request_is_the_documented_mdeml():
+    from datetime import datetime
+    assert mdeml_request(ASKED, "000000000", "某不动产登记中心", datetime(2024, 1, 5, 10, 30, 15)) == REQUEST
 
 
-def without(key):
-    return lambda rec: document({k: v for k, v in rec.items() if k != key})
+def test_documented_reply_is_read():
+    assert parse(mdeml(RECORD + "<SWRQ>2024-01-02</SWRQ>"), ASKED) == DeathResult(DeathRecord("2024-01-02"))
 
 
-async def truncated(request: web.Request) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "application/xml"})
-    resp.content_length = 5000
-    await resp.prepare(request)
-    await resp.write(b'<?xml version="1.0" encoding="GBK"?><Response><Head><Code>00')
-    request.transport.close()
-    return resp
+def test_no_data_is_no_death_record():
+    assert parse(mdeml(), ASKED) == DeathResult(None)
 
 
-async def chunked_flood(request: web.Request) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "application/xml"})
-    resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    await resp.write(b'<?xml version="1.0" encoding="GBK"?><Response><Pad>')
-    try:
-        for _ in range(160):  # 10 MB in 64 KiB chunks; the client stops reading long before
-            await resp.write(b"x" * 65536)
-    except (ConnectionResetError, ConnectionError):
-        pass
-    return resp
+@pytest.mark.parametrize("reply", [
+    mdeml(RECORD + "<SWRQ>2024-01-02</SWRQ>", RECORD + "<SWRQ>2024-01-02</SWRQ>"),  # a list of <data>
+    mdeml(RECORD + "<SWRQ>20240102</SWRQ>"),  # the SWRQ format is undocumented: each plausible one
+    mdeml(RECORD + "<SWRQ>2024-01-02 13:45:00</SWRQ>"),
+    mdeml(RECORD + "<SWRQ>2024-01-02</SWRQ>", resultinfo="resultinfo "),  # gtmap's alias with its space
+    '<?xml version="1.0" encoding="GBK"?>' + mdeml(RECORD.lower() + "<swrq>2024-01-02</swrq>"),  # any case
+    mdeml(RECORD.replace("王五", " 王五 ") + "<SWRQ>2024-01-02</SWRQ>"),  # padding
+    json.dumps(mdeml(RECORD + "<SWRQ>2024-01-02</SWRQ>"), ensure_ascii=False).replace("/", "\\/"),  # JSON-escaped
+    "&lt;MDEML templateVersion=&quot;1.0&quot;&gt;&lt;resultinfo&gt;&lt;success&gt;0&lt;/success&gt;&lt;/resultinfo&gt;"
+    "&lt;body&gt;&lt;data&gt;&lt;GMSFHM&gt;110101195001011239&lt;/GMSFHM&gt;&lt;XM&gt;王五&lt;/XM&gt;"
+    "&lt;SWRQ&gt;2024-01-02&lt;/SWRQ&gt;&lt;/data&gt;&lt;/body&gt;&lt;/MDEML&gt;",  # HTML-escaped
+], ids=["list", "yyyyMMdd", "with time", "resultinfo with a space", "lower case", "padded", "JSON-escaped",
+        "HTML-escaped"])
+def test_documented_variants_and_quirks_are_read(reply):
+    assert parse(reply, ASKED) == DeathResult(DeathRecord("2024-01-02"))
 
 
-BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
-                  b"<Response><Head><Code>&b;</Code></Head></Response>")
-
-BROKEN = {
-    "not XML": lambda rec: b"{\"Code\": \"00\"}",
-    "HTML error page with 200": lambda rec: "<html><body><h1>服务器内部错误</h1></body></html>".encode(),
-    "XHTML root": lambda rec: b"<html><body><Code>00</Code></body></html>",
-    "unknown code": lambda rec: document(rec, code="07"),
-    "found without record": lambda rec: document(None),
-    "two records": lambda rec: document(None, raw_record="<Record/><Record/>"),
-    "missing SWRQ": without("SWRQ"),
-    "missing SFZH": without("SFZH"),
-    "empty certificate": changed(ZMBH=""),
-    "nested element as value": changed(SWRQ="<Y>2020</Y>"),
-    "date in another format": changed(SWRQ="2020/01/01"),
-    "date not a date": changed(SWRQ="2020-02-30"),
-    "date before birth": changed(SWRQ="1900-01-01"),
-    "unknown sex code": changed(XB="5"),
-    "unknown ethnicity code": changed(MZ="77"),
-    "cause not ICD-10": changed(SWYYDM="心梗"),
-    "another person's ID number": changed(SFZH="110105199003071234"),
-    "another name": changed(XM="张冒名"),
-    "truncated body": lambda rec: truncated,
-    "10 MB body": lambda rec: document(None, raw_record="<Pad>" + "x" * (10 * 1024 * 1024) + "</Pad>"),
-    "10 MB chunked body without length": lambda rec: chunked_flood,
-    "declared GBK, sent UTF-8": lambda rec: document(rec, encoding="utf-8", declared="GBK"),
-    "declared UTF-8, sent GBK": lambda rec: document(rec, encoding="gbk", declared="UTF-8"),
-    "undeclared, sent GBK": lambda rec: document(rec).split(b"?>", 1)[1],
-    "unsupported encoding": lambda rec: document(rec, encoding="utf-16", declared="UTF-16"),
-    "entity expansion": lambda rec: BILLION_LAUGHS,
-}
+def test_the_provincial_variant_is_read():
+    """zw_nhcprc_death-cert (§11.2): request {xm, sfzh}; cxjg an array of the same records."""
+    rows = [{"XM": NAME, "GMSFHM": NUMBER, "XBDM": 1, "MZDM": "01", "SWRQ": "2024-01-02", "SWYY": "肺炎"}]
+    assert parse(lower_keys(rows), ASKED) == DeathResult(DeathRecord("2024-01-02"))
+    assert parse([], ASKED) == DeathResult(None)
 
 
-@pytest.mark.parametrize("label", BROKEN)
-async def test_broken_reply_is_source_unavailable_never_a_verdict(node_for, fake_upstream, world, samples, label):
+MALFORMED = [
+    ("not XML", "<MDEML><body>", "not well-formed"),
+    ("another document", "<Response><Head><Code>00</Code></Head></Response>", "not an MDEML"),
+    ("no success flag", '<MDEML templateVersion="1.0"><body/></MDEML>', "no resultinfo"),
+    ("success not 0", mdeml(success="1"), "not successful"),
+    ("record of someone else", mdeml(RECORD.replace("1239", "1247") + "<SWRQ>2024-01-02</SWRQ>"), "another person"),
+    ("record under another name", mdeml(RECORD.replace("王五", "王六") + "<SWRQ>2024-01-02</SWRQ>"), "another person"),
+    ("no SWRQ", mdeml(RECORD), "lacks"),
+    ("SWRQ not a date", mdeml(RECORD + "<SWRQ>2024-02-30</SWRQ>"), "not a date"),
+    ("death before birth", mdeml(RECORD + "<SWRQ>1949-12-31</SWRQ>"), "before the birth"),
+    ("two dates of death", mdeml(RECORD + "<SWRQ>2024-01-02</SWRQ>", RECORD + "<SWRQ>2023-01-02</SWRQ>"),
+     "different dates"),
+    ("sex contradicts the ID number", mdeml(RECORD.replace("<XBDM>1", "<XBDM>2") + "<SWRQ>2024-01-02</SWRQ>"),
+     "sex code"),
+    ("unknown ethnicity", mdeml(RECORD.replace("<MZDM>01", "<MZDM>77") + "<SWRQ>2024-01-02</SWRQ>"), "ethnicity"),
+    ("nested field", mdeml("<GMSFHM><x/></GMSFHM>"), "not text"),
+    ("entity expansion", '<!DOCTYPE x [<!ENTITY a "aaaa">]><MDEML>&a;</MDEML>', "not well-formed"),
+]
+
+
+@pytest.mark.parametrize("label, reply, reason", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_reply_is_bad_upstream(label, reply, reason):
+    with pytest.raises(BadUpstream, match=reason):
+        parse(reply, ASKED)
+
+
+def envelope(data) -> bytes:
+    return json.dumps({"head": {"status": "0200", "msg": "正常"}, "data": data}, ensure_ascii=False).encode()
+
+
+BROKEN = [
+    ("not JSON", b"<html>", "not UTF-8 JSON"),
+    ("no data", json.dumps({"head": {"status": "0200"}}).encode(), "no data"),
+    ("service error 9900", json.dumps({"head": {"status": "9900"}}).encode(), "9900"),
+    ("a number", envelope(7), "neither MDEML"),
+    *((label, envelope(reply), reason) for label, reply, reason in MALFORMED[:6]),
+]
+
+
+@pytest.mark.parametrize("label, body, reason", BROKEN, ids=[b[0] for b in BROKEN])
+async def test_broken_reply_is_source_unavailable_never_a_verdict(node_for, fake_upstream, label, body, reason):
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    running = await node_for({"death": await fake_upstream(handle)})
+    reply = await running.stub.QueryDeath(pb.QueryDeathRequest(context=ctx(), id_number=NUMBER, name=NAME))
+    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not reply.HasField("record")
+    assert reason in reply.provenance.unavailable_reason
+    assert NUMBER not in reply.provenance.unavailable_reason and NAME not in reply.provenance.unavailable_reason
+
+
+@pytest.mark.parametrize("quirk", ["trailing_space", "html_escaped", "duplicate"])
+async def test_the_mock_quirks_are_read_through_the_node(node, death_mock, samples, quirk):
+    setattr(death_mock, quirk, True)
     person = samples["death"]["deceased"][0]
-    seen = []
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        seen.append(request.headers.get("X-Request-Id"))
-        made = BROKEN[label](record_of(world, person))
-        if callable(made):
-            return await made(request)
-        return web.Response(body=made, content_type="application/xml")
-
-    running = await node_for({"death": await fake_upstream(handler)})
-    reply = await running.stub.QueryDeath(request(person, request_id="req-death-1"))
-    assert reply.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
-    assert not reply.HasField("record")
-    reason = reply.provenance.unavailable_reason
-    assert reason.startswith("death:")
-    assert person["id_number"] not in reason and person["name"] not in reason
-    assert seen[-1] == "req-death-1"
-    again = await running.stub.QueryDeath(request(person))  # the node keeps serving
-    assert again.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
+    reply = await node.stub.QueryDeath(request(person))
+    assert reply.verdict == pb.LOOKUP_VERDICT_FOUND and reply.record.died_on == person["died_on"]
 
 
-@pytest.mark.parametrize("label,code,verdict", [
-    ("no certificate", "01", pb.LOOKUP_VERDICT_NOT_FOUND),
-    ("busy", "99", pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE),
-    ("bad request", "11", pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE),
-])
-async def test_department_codes(node_for, fake_upstream, samples, label, code, verdict):
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=document(None, code=code), content_type="application/xml")
-
-    running = await node_for({"death": await fake_upstream(handler)})
-    reply = await running.stub.QueryDeath(request(samples["death"]["deceased"][0]))
-    assert reply.verdict == verdict
-
-
-@pytest.mark.parametrize("encoding", ["GBK", "GB18030", "UTF-8"])
-async def test_certificate_numbered_by_id_number_in_any_declared_encoding(node_for, fake_upstream, world, samples,
-                                                                          encoding):
-    """Control for the broken-reply tests, and the 2026-07-01 rule: the certificate code is the
-    deceased's ID number (the small world may hold no such death, so the reply is made here)."""
+def test_the_mock_answers_the_provincial_shape(world, samples):
     person = samples["death"]["deceased"][0]
-    record = {**record_of(world, person), "SWRQ": date(2026, 7, 15).isoformat(), "ZMBH": person["id_number"]}
-
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=document(record, encoding=encoding), content_type="application/xml")
-
-    running = await node_for({"death": await fake_upstream(handler)})
-    reply = await running.stub.QueryDeath(request(person))
-    assert reply.verdict == pb.LOOKUP_VERDICT_FOUND
-    assert reply.record.certificate_number == person["id_number"]
-    assert reply.record.died_on == "2026-07-15" and reply.record.issuer == record["QFJG"]
+    mock = DeathDepartment(world, {})
+    [row] = mock.answers()["zw_nhcprc_death-cert"]([{"xm": person["name"], "sfzh": person["id_number"]}])
+    assert parse(lower_keys([row]), DeathQuery(person["id_number"], person["name"])).record.died_on == person["died_on"]

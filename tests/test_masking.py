@@ -18,15 +18,16 @@ def test_phone():
     assert mask_phone("13812341234") == "138****1234"
 
 
-def test_masked_view_masks_death_certificate_numbers():
-    """Issue 18 L2: from 2026-07-01 a death certificate number is the ID number; the masked view
-    showed it whole."""
+def test_a_death_result_holds_the_date_only_in_every_view():
+    """Issue 18 L2 showed a death certificate number (the ID number from 2026-07-01) whole. The
+    卫健委 MDEML reply carries no certificate number; the result keeps the date of death alone, so
+    the reply's ID number, name and cause of death reach no view."""
+    import dataclasses
+
     from querynode.domain import model as m
     from querynode.security.masking import present
 
-    number = "11010519491231002X"
-    result = m.DeathResult(record=m.DeathRecord("2026-07-02", number, "北京市朝阳医院", "I21"))
-    masked = present(result, "masked")
-    assert masked.record.certificate_number == "110105********002X"
-    assert masked.record.died_on == "2026-07-02" and masked.record.issuer == "北京市朝阳医院"
-    assert present(result, "full").record.certificate_number == number
+    result = m.DeathResult(record=m.DeathRecord("2026-07-02"))
+    assert [f.name for f in dataclasses.fields(m.DeathRecord)] == ["died_on"]
+    for view in ("full", "masked", "verdict"):
+        assert present(result, view) == result

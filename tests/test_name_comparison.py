@@ -33,16 +33,19 @@ async def test_legal_representative_and_company_typed_with_spaces_are_who_the_re
 
 
 @pytest.mark.parametrize("replied,asked", [("SMITH", "Smith"), ("艾力．买买提", "艾力·买买提"), ("o'brien", "O'BRIEN"),
-                                           ("张 三", "张三")])  # what GBK can carry
+                                           ("张 三", "张三")])
 def test_death_reply_spelling_the_name_differently_is_about_the_person_asked(replied, asked):
     from connectors.base import BadUpstream
     from connectors.death.reply import parse
-    from mocks.death import respond
 
     number = "11010519491231002X"
-    record = {"SFZH": number, "XM": replied, "XB": "2", "MZ": "01", "SWYYDM": "I21.9", "SWRQ": "2025-01-02",
-              "ZMBH": "Z110105202500001", "QFJG": "北京市朝阳区人民医院"}
-    result = parse(respond("00", "查询成功", record).body, m.DeathQuery(number, asked))
+
+    def reply(name: str) -> str:
+        return ('<MDEML templateVersion="1.0"><resultinfo><success>0</success></resultinfo><body><data>'
+                f"<GMSFHM>{number}</GMSFHM><XM>{name}</XM><XBDM>2</XBDM><MZDM>01</MZDM><SWRQ>2025-01-02</SWRQ>"
+                "</data></body></MDEML>")
+
+    result = parse(reply(replied), m.DeathQuery(number, asked))
     assert result.record is not None and result.record.died_on == "2025-01-02"
     with pytest.raises(BadUpstream):
-        parse(respond("00", "查询成功", {**record, "XM": "李四"}).body, m.DeathQuery(number, asked))
+        parse(reply("李四"), m.DeathQuery(number, asked))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from connectors.death.client import sign as death_sign
 from connectors.identity.client import sign as identity_sign
 
 SECRET, APP = "s3cret", "bdc-110105"
@@ -21,10 +20,3 @@ def test_identity_envelope():
     text = f"{APP}\n1767225600000\n{h['X-Nonce']}\n{hashlib.sha256(BODY).hexdigest()}"
     assert h["X-Timestamp"] == "1767225600000"
     assert h["X-Signature"] == hmac.new(SECRET.encode(), text.encode(), "sha256").hexdigest()
-
-
-def test_death_sign_is_hmac_sm3_over_sorted_pairs():
-    # Sign = upper-case hex HMAC-SM3(secret, "AppKey=..&Nonce=..&SFZH=..&Timestamp=..&XM=..")
-    fields = {"XM": "张三", "AppKey": APP, "Timestamp": "20260101080000", "SFZH": "11010519491231002X", "Nonce": "n1"}
-    text = f"AppKey={APP}&Nonce=n1&SFZH=11010519491231002X&Timestamp=20260101080000&XM=张三"
-    assert death_sign(SECRET, fields) == hmac.new(SECRET.encode(), text.encode(), "sm3").hexdigest().upper()

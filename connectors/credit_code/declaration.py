@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from connectors.credit_code.types import EnterpriseCheckQuery, EnterpriseCheckResult
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from connectors.social_org.declaration import organization_badge
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
 from querynode.domain.model import OrganizationQuery, OrganizationResult
@@ -55,6 +56,16 @@ def _check_cards(r: EnterpriseCheckResult) -> list[Card]:
     return [Card("企业基本信息验证", tuple(rows))]
 
 
+def _check_badge(query: EnterpriseCheckQuery, r: EnterpriseCheckResult) -> Badge:
+    if r.outcome.value == "NOT_FOUND":
+        return Badge("未查询到主体", "attention")
+    if r.outcome.value == "MISMATCH":
+        return Badge("比对不一致", "attention")
+    if r.status in ("REVOKED", "CANCELLED"):
+        return Badge(f"比对一致，{r.status_text}", "blocked")
+    return Badge("比对一致", "good")
+
+
 def _cards(r: OrganizationResult) -> list[Card]:
     return [Card(o.name, (
         Row("统一社会信用代码", o.credit_code), Row("登记状态", o.status_text or o.status.value),
@@ -70,7 +81,7 @@ OPERATIONS = (
         result_type=OrganizationResult, label="统一社会信用代码", summary="Organisation by credit code or name",
         http_path="/api/v1/organizations/lookup", verdict=found_if(lambda r: bool(r.organizations)),
         validate=_validate, masking={"masked": _masked, "verdict": _masked},
-        form=Form("organization", lambda q: q.credit_code or q.name, _cards),
+        form=Form("organization", lambda q: q.credit_code or q.name, _cards, badge=organization_badge),
         rpc="LookupOrganization",
     ),
     Operation(
@@ -79,7 +90,7 @@ OPERATIONS = (
         summary="Check an enterprise's name against its credit code (市场监管总局 企业基本信息验证)",
         http_path="/api/v1/enterprises/verify", verdict=lambda r: r.outcome.value,
         validate=_validate_check, masking={"masked": _check_masked, "verdict": _check_masked},
-        form=Form("enterprise-check", lambda q: f"{q.name}（{q.credit_code}）", _check_cards),
+        form=Form("enterprise-check", lambda q: f"{q.name}（{q.credit_code}）", _check_cards, badge=_check_badge),
         rpc="VerifyEnterprise",
     ),
 )

@@ -1,59 +1,53 @@
-"""Death connector: the National Health Commission death medical certificate query.
+"""卫健委 死亡医学证明查询 (INTERFACES.md §11): the MDEML request, keyed `GMSFZH`.
 
-One signed XML call: the head carries app key, a Shanghai-time timestamp, a nonce and
-Sign = upper-case hex HMAC-SM3(secret, sorted "key=value" pairs of AppKey, Nonce, SFZH,
-Timestamp, XM); the reply is XML in the encoding it declares (see `reply`).
+    <MDEML templateVersion="1.0"><requestinfo><requestDate>yyyy-MM-dd HH:mm:ss</requestDate>
+    <requestOrgCode/><requestOrgName/></requestinfo><body><data><GMSFZH/><XM/></data></body></MDEML>
+
+travels as text over the national platform (SOAP `getSwyxzmInfo`, Base64 `xmlInput`); over a
+provincial platform the same service (`zw_nhcprc_death-cert`) takes `{xm, sfzh}` (§11.2); without
+a relay it goes as the Hefei OpenAPI content `{api_method: wjwswyxzmcx, xml}` (§12.9). Options:
+`org_code` (requestOrgCode, 9 characters) and `dept_name` (requestOrgName).
 """
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
-
-from connectors.base import CallInfo, Connector
-from connectors.base.http import check_status, client_timeout, map_errors, read_body
+from connectors.base import CallInfo
+from connectors.base.ministry import MinistryConnector
 from connectors.base.wire import SHANGHAI
 from connectors.death.reply import DEPT, parse
+from connectors.relay.contract import Service
+from connectors.relay.provincial import ProvincialRelay
 from querynode.domain.model import DeathQuery, DeathResult
 
-PATH = "/nhc/swzm/query"
+API_METHOD = "wjwswyxzmcx"
 
 
-def sign(secret: str, fields: dict[str, str]) -> str:
-    message = "&".join(f"{k}={fields[k]}" for k in sorted(fields))
-    mac = crypto_hmac.HMAC(secret.encode(), hashes.SM3())
-    mac.update(message.encode())
-    return mac.finalize().hex().upper()
+def mdeml_request(query: DeathQuery, org_code: str, org_name: str, now: datetime | None = None) -> str:
+    root = ET.Element("MDEML", templateVersion="1.0")
+    info = ET.SubElement(root, "requestinfo")
+    for tag, text in (("requestDate", f"{now or datetime.now(SHANGHAI):%Y-%m-%d %H:%M:%S}"),
+                      ("requestOrgCode", org_code), ("requestOrgName", org_name)):
+        ET.SubElement(info, tag).text = text
+    data = ET.SubElement(ET.SubElement(root, "body"), "data")
+    ET.SubElement(data, "GMSFZH").text = query.id_number
+    ET.SubElement(data, "XM").text = query.name
+    return ET.tostring(root, encoding="unicode")
 
 
-def request_document(app_key: str, secret: str, query: DeathQuery, call: CallInfo, org_name: str) -> bytes:
-    timestamp = datetime.now(SHANGHAI).strftime("%Y%m%d%H%M%S")
-    nonce = secrets.token_hex(16)
-    signed = {"AppKey": app_key, "Nonce": nonce, "SFZH": query.id_number, "Timestamp": timestamp, "XM": query.name}
-    root = ET.Element("Request")
-    head = ET.SubElement(root, "Head")
-    for tag, text in (("AppKey", app_key), ("Timestamp", timestamp), ("Nonce", nonce),
-                      ("Sign", sign(secret, signed)), ("OrgName", org_name), ("Operator", call.operator_id),
-                      ("BusinessNo", call.case_number)):
-        ET.SubElement(head, tag).text = text
-    body = ET.SubElement(root, "Body")
-    ET.SubElement(body, "XM").text = query.name
-    ET.SubElement(body, "SFZH").text = query.id_number
-    return b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
+class DeathConnector(MinistryConnector):
+    department = DEPT
+    path = "/nhc/api/death/query"
+    service = Service.DEATH_CERTIFICATE
+    request_type = API_METHOD
 
-
-class DeathConnector(Connector):
-    department = "death"
+    def request(self, query: DeathQuery) -> dict | str:
+        if isinstance(self.relay, ProvincialRelay):
+            return {"xm": query.name, "sfzh": query.id_number}
+        xml = mdeml_request(query, str(self.config.options.get("org_code", "000000000")),
+                            str(self.config.options.get("dept_name", "不动产登记中心")))
+        return xml if self.relay is not None else {"api_method": API_METHOD, "xml": xml}
 
     async def lookup(self, query: DeathQuery, call: CallInfo) -> DeathResult:
-        document = request_document(self.config.app_id, self.config.secret, query, call,
-                                    str(self.config.options.get("dept_name", "不动产登记中心")))
-        headers = {"Content-Type": "application/xml; charset=utf-8", "X-Request-Id": call.request_id}
-        async with map_errors(DEPT):
-            async with self.session.post(PATH, data=document, headers=headers, timeout=client_timeout(call)) as resp:
-                check_status(DEPT, resp)
-                raw = await read_body(DEPT, resp, self.config.max_reply_bytes)
-        return parse(raw, query)
+        return parse(await self.ask(self.request(query), call), query)

@@ -1,9 +1,18 @@
-"""The marriage department's reply: strict parsing of its acts and the status they imply.
+"""MZ01 reply `{count, rows}` (INTERFACES.md §9.1) -> the acts of the person asked and the status
+they give.
+
+Rows: `op_type op_date dept_code dept_name cert_no name_* cert_num_* birth_* nation_*` (man and
+woman), dates `yyyy-MM-dd HH:mm:ss` (always 00:00:00), `dept_code` 8 digits, `nation_*` ISO 3166
+numeric (156 中国, 344 香港, 446 澳门, 158 台湾). The department does not order the rows.
 
 Status comes from the latest act that changes it (IA marriage, IB divorce, ID annulment);
 reissued certificates (IC, ICA, ICB) change nothing, and count only when no such act is on
-record (older registrations sometimes exist only as a reissue). Anything outside the
-protocol raises BadUpstream: a wrong status is worse than none.
+record (older registrations sometimes exist only as a reissue; a generic IC tells marriage from
+divorce by its certificate prefix, BJ/J or BL/L). An op_type the node does not know (IA1, INR ...)
+is kept as an opaque act and never guessed into a status: when the status would depend on it
+(it is not older than the act that decides), the answer is left to a person (BadUpstream,
+SOURCE_UNAVAILABLE). Anything else outside the protocol is BadUpstream too: a wrong status is
+worse than none.
 """
 from __future__ import annotations
 
@@ -12,26 +21,29 @@ from dataclasses import dataclass
 from datetime import date
 
 from connectors.base import BadUpstream
-from connectors.base.wire import json_object
-from querynode.domain.model import (
-    MaritalStatus,
-    MarriageAct,
-    MarriageQuery,
-    MarriageRecord,
-    MarriageResult,
-)
+from querynode.domain.identifiers import same_resident_id
+from querynode.domain.model import MaritalStatus, MarriageAct, MarriageQuery, MarriageRecord, MarriageResult
+from querynode.domain.names import same_name
 
 DEPT = "marriage"
-FOUND, NO_RECORD = "0000", "1001"
+KNOWN = {a.value: a for a in MarriageAct if a is not MarriageAct.OTHER}
 CHANGES_STATUS = {MarriageAct.MARRIAGE: MaritalStatus.MARRIED, MarriageAct.DIVORCE: MaritalStatus.DIVORCED,
                   MarriageAct.ANNULMENT: MaritalStatus.ANNULLED}
 REISSUE_STATUS = {MarriageAct.REISSUE_MARRIAGE: MaritalStatus.MARRIED,
                   MarriageAct.REISSUE_DIVORCE: MaritalStatus.DIVORCED}
 # A generic reissue (IC) tells marriage from divorce only by its certificate prefix.
-IC_PREFIX_STATUS = {"BJ": MaritalStatus.MARRIED, "BL": MaritalStatus.DIVORCED}
-_DIGITS6 = re.compile(r"^\d{6}$")
-_NATIONALITY = re.compile(r"^[A-Z]{3}$")
-_ID = re.compile(r"^[0-9]{17}[0-9X]$")
+CERTIFICATE_STATUS = (("BJ", MaritalStatus.MARRIED), ("BL", MaritalStatus.DIVORCED),
+                      ("J", MaritalStatus.MARRIED), ("L", MaritalStatus.DIVORCED))
+_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?: \d{2}:\d{2}:\d{2}(?:\.\d+)?)?$")
+_DEPT_CODE = re.compile(r"^\d{8}$")
+_NATION = re.compile(r"^\d{3}$")
+_RESIDENT_ID = re.compile(r"^\d{17}[\dX]$")
+_OP_TYPE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
+MAX_TEXT = 100
+
+
+def bad(what: str) -> BadUpstream:
+    return BadUpstream(f"{DEPT}: {what}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ class Party:
 @dataclass(frozen=True)
 class Act:
     act: MarriageAct
+    op_type: str
     registered_on: date
     office_code: str
     office_name: str
@@ -51,126 +64,119 @@ class Act:
     woman: Party
 
     def involves(self, id_number: str) -> bool:
-        return id_number in (self.man.id_number, self.woman.id_number)
+        return any(same_resident_id(p.id_number, id_number) for p in (self.man, self.woman))
+
+    def own(self, id_number: str) -> Party:
+        return self.man if same_resident_id(self.man.id_number, id_number) else self.woman
 
     def other(self, id_number: str) -> Party:
-        return self.woman if self.man.id_number == id_number else self.man
+        return self.woman if same_resident_id(self.man.id_number, id_number) else self.man
 
 
-def _text(record: dict, key: str, max_len: int = 100) -> str:
-    value = record.get(key)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise BadUpstream(f"{DEPT}: act field {key} missing or malformed")
+def _text(row: dict, key: str, *, required: bool = True, max_len: int = MAX_TEXT) -> str:
+    value = row.get(key)
+    if value is None and not required:
+        return ""
+    if type(value) is int and not required:  # codes arrive as numbers from some relays
+        value = str(value)
+    if not isinstance(value, str) or len(value.strip()) > max_len or not value.isprintable() \
+            or (required and not value.strip()):
+        raise bad(f"row field {key} missing or malformed")
     return value.strip()
 
 
-def _date(record: dict, key: str) -> date:
-    value = _text(record, key, 8)
+def _day(row: dict, key: str, *, required: bool = True) -> date | None:
+    text = _text(row, key, required=required, max_len=30)
+    if not text and not required:
+        return None
+    match = _TIME.match(text)
     try:
-        if len(value) != 8 or not value.isdigit():
+        if not match:
             raise ValueError
-        return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        return date.fromisoformat(match.group(1))
     except ValueError:
-        raise BadUpstream(f"{DEPT}: act field {key} is not a YYYYMMDD date") from None
+        raise bad(f"row field {key} is not a yyyy-MM-dd HH:mm:ss date") from None
 
 
-def _party(record: dict, side: str) -> Party:
-    number = _text(record, f"cert_num_{side}", 18).upper()
-    if not _ID.match(number):
-        raise BadUpstream(f"{DEPT}: act field cert_num_{side} is not an ID number")
-    _date(record, f"birth_{side}")
-    if not _NATIONALITY.match(_text(record, f"nation_{side}", 3)):
-        raise BadUpstream(f"{DEPT}: act field nation_{side} is not a nationality code")
-    return Party(_text(record, f"name_{side}", 64), number)
+def _party(row: dict, side: str) -> Party:
+    number = _text(row, f"cert_num_{side}", max_len=40).upper()
+    _day(row, f"birth_{side}", required=False)
+    nation = _text(row, f"nation_{side}", required=False, max_len=3)
+    if nation and not _NATION.match(nation):
+        raise bad(f"row field nation_{side} is not an ISO 3166 numeric code")
+    return Party(_text(row, f"name_{side}", max_len=64), number)
 
 
-def parse_act(record: object) -> Act:
-    if not isinstance(record, dict):
-        raise BadUpstream(f"{DEPT}: act is not an object")
-    op_type = record.get("op_type")
-    try:
-        act = MarriageAct(op_type)
-    except ValueError:
-        raise BadUpstream(f"{DEPT}: unknown op_type") from None
-    office_code = _text(record, "dept_code", 6)
-    if not _DIGITS6.match(office_code):
-        raise BadUpstream(f"{DEPT}: act field dept_code is not a division code")
-    return Act(act, _date(record, "op_date"), office_code, _text(record, "dept_name"),
-               _text(record, "cert_num", 40), _party(record, "man"), _party(record, "woman"))
+def parse_act(row: object) -> Act:
+    if not isinstance(row, dict):
+        raise bad("row is not an object")
+    op_type = _text(row, "op_type", max_len=8).upper()
+    if not _OP_TYPE.match(op_type):
+        raise bad("row field op_type malformed")
+    office_code = _text(row, "dept_code", required=False, max_len=8)
+    if office_code and not _DEPT_CODE.match(office_code):
+        raise bad("row field dept_code is not an 8-digit office code")
+    registered_on = _day(row, "op_date")
+    assert registered_on is not None
+    return Act(KNOWN.get(op_type, MarriageAct.OTHER), op_type, registered_on, office_code,
+               _text(row, "dept_name", required=False), _text(row, "cert_no", required=False, max_len=40),
+               _party(row, "man"), _party(row, "woman"))
 
 
-def parse_acts(data: object) -> list[Act]:
-    """The `data` of a 0000 reply: {total, list}; total must agree with the list."""
-    if not isinstance(data, dict) or not isinstance(data.get("list"), list) or not data["list"]:
-        raise BadUpstream(f"{DEPT}: found-reply without acts")
-    if type(data.get("total")) is not int or data["total"] != len(data["list"]):
-        raise BadUpstream(f"{DEPT}: act count does not match the list")
-    acts = [parse_act(r) for r in data["list"]]
-    return sorted(acts, key=lambda a: a.registered_on)  # stable: same-day acts keep reply order
+def rows_of(data: object) -> list:
+    """The rows of `{count, rows}`; `count` (or the national platform's `recordcount`) must agree."""
+    if not isinstance(data, dict) or not isinstance(data.get("rows", []), list):
+        raise bad("reply is not {count, rows}")
+    rows = data.get("rows") or []
+    counts = [data[k] for k in ("count", "recordcount") if k in data]
+    if not counts:
+        raise bad("reply has no count")
+    if any((int(c) if isinstance(c, str) and c.strip().isdigit() else c) != len(rows) or type(c) is bool
+           for c in counts):
+        raise bad("row count does not match the rows")
+    return rows
 
 
 def current(acts: list[Act], id_number: str) -> tuple[MaritalStatus, Party | None]:
-    """Status of one person and, when married, the spouse, from that person's acts."""
-    own = [a for a in acts if a.involves(id_number)]
-    deciding = [a for a in own if a.act in CHANGES_STATUS]
+    """Status of the person and, when married, the spouse, from the person's acts (oldest first)."""
+    deciding = [a for a in acts if a.act in CHANGES_STATUS]
+    reissues = [a for a in acts if a.act in REISSUE_STATUS or a.act is MarriageAct.REISSUE]
     if deciding:
         latest = deciding[-1]
         status = CHANGES_STATUS[latest.act]
-    elif own:
-        latest = own[-1]
-        status = REISSUE_STATUS.get(latest.act) or IC_PREFIX_STATUS.get(latest.certificate_number[:2])
+    elif reissues:
+        latest = reissues[-1]
+        status = REISSUE_STATUS.get(latest.act) or next(
+            (s for prefix, s in CERTIFICATE_STATUS if latest.certificate_number.upper().startswith(prefix)), None)
         if status is None:
-            raise BadUpstream(f"{DEPT}: reissue without a known certificate kind")
+            raise bad("reissue without a known certificate kind: status left to a person")
     else:
-        return MaritalStatus.NO_RECORD, None
-    return status, latest.other(id_number) if status is MaritalStatus.MARRIED else None
+        latest, status = None, MaritalStatus.NO_RECORD
+    if any(a.act is MarriageAct.OTHER and (latest is None or a.registered_on >= latest.registered_on) for a in acts):
+        raise bad("an op_type the node does not know may change the status: status left to a person")
+    if status is MaritalStatus.MARRIED and latest is not None:
+        return status, latest.other(id_number)
+    return status, None
 
 
-def result(query: MarriageQuery, acts: list[Act]) -> MarriageResult:
-    """Map the acts of a (person or couple) query; acts must concern the persons asked. An act
-    of the person asked may carry another name (registered under a former name): the record
-    keeps it, and the case check reports the difference."""
-    for act in acts:
-        if act.involves(query.id_number):
-            continue
-        if not (query.spouse_id_number and act.involves(query.spouse_id_number)):
-            raise BadUpstream(f"{DEPT}: reply contains an act of a person not asked about")
-        elif Party(query.spouse_name or "", query.spouse_id_number) not in (act.man, act.woman):
-            raise BadUpstream(f"{DEPT}: reply names the spouse differently from the query")
+def parse(data: object, query: MarriageQuery) -> MarriageResult:
+    """The MZ01 reply for one person; every row must concern that person."""
+    acts = [parse_act(row) for row in rows_of(data)]
+    if any(not a.involves(query.id_number) for a in acts):
+        raise bad("reply holds a row of a person not asked about")
+    acts.sort(key=lambda a: a.registered_on)  # stable: same-day rows keep reply order
     status, spouse = current(acts, query.id_number)
     records = tuple(
         MarriageRecord(
-            act=a.act, registered_on=a.registered_on.isoformat(), office_name=a.office_name,
-            office_code=a.office_code, certificate_number=a.certificate_number, party_name=query.name,
-            party_id_number=query.id_number, spouse_name=a.other(query.id_number).name,
-            spouse_id_number=a.other(query.id_number).id_number,
+            act=a.act, op_type=a.op_type, registered_on=a.registered_on.isoformat(), office_name=a.office_name,
+            office_code=a.office_code, certificate_number=a.certificate_number,
+            party_name=a.own(query.id_number).name, party_id_number=query.id_number,
+            spouse_name=a.other(query.id_number).name, spouse_id_number=a.other(query.id_number).id_number,
         )
-        for a in acts if a.involves(query.id_number)
+        for a in acts
     )
-    married_to_each_other = False
-    if query.spouse_id_number and spouse is not None:
-        married_to_each_other = spouse == Party(query.spouse_name or "", query.spouse_id_number)
-        # With the spouse's own acts in the reply, both sides must tell the same story.
-        if married_to_each_other and current(acts, query.spouse_id_number) != (
-                MaritalStatus.MARRIED, Party(query.name, query.id_number)):
-            raise BadUpstream(f"{DEPT}: the couple's registrations contradict each other")
-    return MarriageResult(
-        status=status, records=records, spouse_name=spouse.name if spouse else "",
-        spouse_id_number=spouse.id_number if spouse else "", married_to_each_other=married_to_each_other,
-    )
-
-
-def envelope(raw: bytes) -> dict:
-    """Any reply (token or query): a JSON object with a head status."""
-    reply = json_object(DEPT, raw)
-    head = reply.get("head")
-    if not isinstance(head, dict) or not isinstance(head.get("status"), str):
-        raise BadUpstream(f"{DEPT}: reply has no head status")
-    return reply
-
-
-def parse(reply: dict, query: MarriageQuery) -> MarriageResult:
-    """A query reply of status 0000 (its acts) or 1001 (no record)."""
-    if reply["head"]["status"] == NO_RECORD:
-        return result(query, [])
-    return result(query, parse_acts(reply.get("data")))
+    each_other = bool(query.spouse_id_number and spouse is not None
+                      and same_resident_id(spouse.id_number, query.spouse_id_number)
+                      and same_name(spouse.name, query.spouse_name or ""))
+    return MarriageResult(status=status, records=records, spouse_name=spouse.name if spouse else "",
+                          spouse_id_number=spouse.id_number if spouse else "", married_to_each_other=each_other)

@@ -35,7 +35,9 @@ from querynode.domain.case import (
     Severity,
 )
 from querynode.domain.codec import to_data
-from querynode.domain.identifiers import SHANGHAI, context_text
+from querynode.domain.fields import ADDRESS, PROPERTY_UNIT
+from querynode.domain.identifiers import context_text
+from querynode.domain.model import SHANGHAI
 from querynode.security.masking import mask_id_number, mask_name
 from querynode.security.record_store import RecordStore
 from querynode.security.records import RecordSigner, SealedRecord
@@ -109,9 +111,10 @@ class CaseChecker:
 
     # ------------------------------------------------------------------ planning
 
-    def plan(self, request: CaseRequest) -> tuple[TypePlan, list[PlannedCheck]]:
-        """The checks a case needs; InvalidArgument for an unknown type, a role the type does
-        not have, or a party whose data the checks cannot use."""
+    def plan(self, request: CaseRequest) -> tuple[TypePlan, list[PlannedCheck], list[str]]:
+        """The checks a case needs and what normalising the input changed (one line per party and
+        change, for the record); InvalidArgument for an unknown type, a role the type does not
+        have, or a party whose data the checks cannot use."""
         type_plan = self.plans.types.get(request.registration_type)
         if type_plan is None:
             raise _invalid("registration_type", "登记类型未知，可选：" + "、".join(self.plans.types))
@@ -119,10 +122,11 @@ class CaseChecker:
             raise _invalid("parties", "至少需要一名当事人")
         if len(request.parties) > MAX_PARTIES:
             raise _invalid("parties", f"当事人不能超过 {MAX_PARTIES} 名")
-        for name, limit in (("property_unit", 40), ("property_address", 200)):
+        for name, limits in (("property_unit", PROPERTY_UNIT), ("property_address", ADDRESS)):
             if getattr(request, name):
-                context_text(getattr(request, name), name, max_len=limit)
+                context_text(getattr(request, name), name, max_len=limits.max_length)
         checks: list[PlannedCheck] = []
+        warnings: dict[str, None] = {}  # ordered, each once (every kind of a party validates it again)
         for i, party in enumerate(request.parties):
             role_plan = type_plan.roles.get(party.role)
             if role_plan is None:
@@ -136,9 +140,11 @@ class CaseChecker:
                 kind = KINDS[name]
                 query = kind.query(party)
                 if isinstance(query, NoOnlineSource):  # validated all the same, then left to a person
-                    query = dataclasses.replace(query, query=self._validated(kind, query.query, f"parties[{i}]."))
+                    valid, changed = self._validated(kind, query.query, f"parties[{i}].")
+                    query = dataclasses.replace(query, query=valid)
                 else:
-                    query = self._validated(kind, query, f"parties[{i}].")
+                    query, changed = self._validated(kind, query, f"parties[{i}].")
+                warnings |= {f"当事人{i + 1} {w}": None for w in changed}
                 checks.append(PlannedCheck(f"{name}:{party.role}:{i}", name, party.role, i, query))
         for name, kind in KINDS.items():
             if kind.subject != "case":
@@ -149,17 +155,18 @@ class CaseChecker:
             if value and need is None:
                 raise _invalid(kind.case_field, f"登记类型 {request.registration_type} 不使用此项")
             if value:
-                query = self._validated(kind, kind.query(request), "", kind.case_field)
+                query, changed = self._validated(kind, kind.query(request), "", kind.case_field)
+                warnings |= dict.fromkeys(changed)
                 checks.append(PlannedCheck(f"{name}:case", name, "", -1, query))
-        return type_plan, checks
+        return type_plan, checks, list(warnings)
 
     @staticmethod
-    def _validated(kind: Kind, query: Any, prefix: str, case_field: str = "") -> Any:
+    def _validated(kind: Kind, query: Any, prefix: str, case_field: str = "") -> tuple[Any, list[str]]:
         try:
-            return validate_query(query)[0]
+            return validate_query(query)
         except e.InvalidArgument as exc:
-            raise e.InvalidArgument([
-                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field))
+            raise e.InvalidArgument([  # named as the case request names its fields, not as the query does
+                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field), label="")
                 for v in exc.violations
             ]) from None
 
@@ -186,8 +193,8 @@ class CaseChecker:
         if ctx.deadline is None:  # every check of the case shares one budget
             ctx = dataclasses.replace(
                 ctx, deadline=asyncio.get_running_loop().time() + self.hub.default_deadline_seconds)
-        type_plan, planned = self.plan(request)
-        view = self._view(request, type_plan)
+        type_plan, planned, input_warnings = self.plan(request)
+        view = self._view(request, type_plan, input_warnings)
         running = {asyncio.ensure_future(self._run(ctx, check)) for check in planned}
         try:
             while running:
@@ -206,11 +213,11 @@ class CaseChecker:
             self._continue_pending(ctx, view, handle, started)
         yield case_result
 
-    def _view(self, request: CaseRequest, type_plan: TypePlan) -> f.CaseView:
+    def _view(self, request: CaseRequest, type_plan: TypePlan, input_warnings: list[str]) -> f.CaseView:
         role_labels = {k: v.label for k, v in type_plan.roles.items()}
         labels = {i: f.party_label(request, role_labels, i) for i in range(len(request.parties))}
         case_labels = {name: kind.label for name, kind in KINDS.items() if kind.subject == "case"}
-        return f.CaseView(request, type_plan, labels, [], case_labels, datetime.now(SHANGHAI).date())
+        return f.CaseView(request, type_plan, labels, [], case_labels, datetime.now(SHANGHAI).date(), input_warnings)
 
     async def _run(self, ctx: m.RequestContext, check: PlannedCheck) -> CheckResult:
         if isinstance(check.query, NoOnlineSource):
@@ -294,6 +301,8 @@ class CaseChecker:
                          "name": mask_name(p.name), "id_number": mask_id_number(p.id_number),
                          "credit_code": p.credit_code, "organization_name": p.organization_name,
                          "license_code": p.license_code} for i, p in enumerate(request.parties)],
+            # what normalising the input changed before asking (15 digits to 18, spaces removed ...)
+            "input_warnings": view.input_warnings,
             "checks": [self._check_entry(r) for r in sorted(results, key=lambda r: r.check.check_id)],
             "findings": [{"code": x.code, "severity": x.severity.value, "message": x.message,
                           "check_ids": list(x.check_ids)} for x in found],

@@ -6,14 +6,14 @@ catalogue is the code side of docs/case-rules.md: a test keeps the two equal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from querynode.domain.case import CaseParty, CaseRequest, CheckResult, CheckStatus, Finding, PlannedCheck, Severity
 from querynode.domain.errors import InvalidArgument
 from querynode.domain.identifiers import resident_id, same_resident_id
-from querynode.domain.model import DeathRecord, IdentityVerdict
+from querynode.domain.model import IdentityVerdict
 from querynode.security.masking import mask_name
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ class CaseView:
     results: list[CheckResult]
     case_labels: dict[str, str]
     today: date
+    input_warnings: list[str] = field(default_factory=list)  # what normalising the input changed
 
     def who(self, check: PlannedCheck) -> str:
         if check.party_index < 0:
@@ -148,9 +149,6 @@ class CaseView:
 
     def identity_missing(self, party_index: int) -> bool:
         return any(r.answer.result.verdict == IdentityVerdict.NOT_FOUND for r in self.done("identity", party_index))
-
-    def death_of(self, party_index: int) -> DeathRecord | None:
-        return next((r.answer.result.record for r in self.done("death", party_index) if r.answer.result.record), None)
 
     def age(self, party_index: int) -> int | None:
         """Full years at the case date, from the birth date in the ID number (GB 11643)."""

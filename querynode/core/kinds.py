@@ -94,7 +94,7 @@ DEATH_SOURCES = {"death": "卫健委死亡医学证明", "cremation": "民政部
 def _death_summary(r: m.DeathResult, who: str) -> str:
     if r.record is None:
         return f"{who}：无死亡医学证明记录"
-    return f"{who}：{r.record.died_on} 死亡（证明编号 {r.record.certificate_number}）"
+    return f"{who}：{r.record.died_on} 死亡（卫健委死亡医学证明）"
 
 
 def _cremation_summary(r: Any, who: str) -> str:
@@ -104,12 +104,13 @@ def _cremation_summary(r: Any, who: str) -> str:
     return f"{who}：{c.died_on} 死亡，{c.cremated_on} 火化（民政部殡葬火化记录）"
 
 
-def _deceased(view: CaseView, index: int) -> tuple[str, str, tuple[str, ...]] | None:
-    """(date of death, source, check ids) from the first source with a record; None if none has."""
-    for r in view.done("death", index):
+def _deceased(view: CaseView, index: int, about: str = "") -> tuple[str, str, tuple[str, ...]] | None:
+    """(date of death, source, check ids) from the first source with a record; None if none has.
+    `about` reads a follow-up (the spouse's death) instead of the party's own checks."""
+    for r in view.done("death", index, about):
         if r.answer.result.record is not None:
             return r.answer.result.record.died_on, DEATH_SOURCES["death"], (r.check.check_id,)
-    for r in view.done("cremation", index):
+    for r in view.done("cremation", index, about):
         if r.answer.result.records:
             return r.answer.result.records[-1].died_on, DEATH_SOURCES["cremation"], (r.check.check_id,)
     return None
@@ -169,10 +170,12 @@ def _marriage_summary(r: m.MarriageResult, who: str) -> str:
     return f"{who}：{MARITAL_TEXT[r.status]}{spouse}"
 
 
-def _spouse_death(r: m.MarriageResult) -> list[tuple[str, str, m.DeathQuery]]:
-    """A married person's spouse may have died since: the marriage record does not say."""
+def _spouse_death(r: m.MarriageResult) -> list[tuple[str, str, Any]]:
+    """A married person's spouse may have died since: the marriage record does not say. Both
+    sources of deaths are asked, as for a party."""
     if r.status == m.MaritalStatus.MARRIED and r.spouse_id_number:
-        return [("death", "spouse", m.DeathQuery(r.spouse_id_number, r.spouse_name))]
+        return [(name, "spouse", KINDS[name].query(CaseParty(role="", name=r.spouse_name, id_number=r.spouse_id_number)))
+                for name in ("death", *KINDS["death"].also)]
     return []
 
 
@@ -184,22 +187,23 @@ def _marriage_findings(result: CheckResult, view: CaseView) -> list[Finding]:
     if r.status == m.MaritalStatus.MARRIED:
         spouse = mask_name(r.spouse_name) or "（未返回）"
         listed = view.is_party_id(r.spouse_id_number)
-        deaths = view.done("death", index, about="spouse")
-        died = next((d.answer.result.record for d in deaths if d.answer.result.record), None)
-        both = ids + tuple(d.check.check_id for d in deaths)
+        died = _deceased(view, index, about="spouse")
+        both = ids + tuple(d.check.check_id for k in ("death", *KINDS["death"].also)
+                           for d in view.done(k, index, about="spouse"))
         if rule == "estate":
             if died is not None:
-                decedent = view.death_of(index)
-                when = ("先于被继承人死亡" if decedent and died.died_on < decedent.died_on else "在被继承人之后死亡")
-                out.append(finding("ESTATE_SPOUSE_DECEASED", both, who=who, spouse=spouse, died_on=died.died_on,
-                                   when=when))
+                decedent = _deceased(view, index)
+                when = ("被继承人的死亡日期未能核实，死亡先后须人工核实" if decedent is None
+                        else "先于被继承人死亡" if died[0] < decedent[0] else "在被继承人之后死亡")
+                out.append(finding("ESTATE_SPOUSE_DECEASED", both, who=who, spouse=spouse,
+                                   died_on=f"{died[0]}（据{died[1]}）", when=when))
             else:
                 out.append(finding("SURVIVING_SPOUSE", both, who=who, spouse=spouse,
                                    spouse_id=mask_id_number(r.spouse_id_number),
                                    listed="已列为继承人。" if listed else "但未列为继承人，请核实。"))
         elif died is not None:
             if rule == "consent":
-                out.append(finding("SPOUSE_DECEASED", both, who=who, spouse=spouse, died_on=died.died_on))
+                out.append(finding("SPOUSE_DECEASED", both, who=who, spouse=spouse, died_on=f"{died[0]}（据{died[1]}）"))
         elif rule == "consent":
             out.append(finding("SPOUSE_IS_PARTY" if listed else "SPOUSE_CONSENT_NEEDED", both, who=who, spouse=spouse))
         else:

@@ -85,6 +85,7 @@ class MarriageAct(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MARRIAGE_ACT_REISSUE_MARRIAGE: _ClassVar[MarriageAct]
     MARRIAGE_ACT_REISSUE_DIVORCE: _ClassVar[MarriageAct]
     MARRIAGE_ACT_ANNULMENT: _ClassVar[MarriageAct]
+    MARRIAGE_ACT_OTHER: _ClassVar[MarriageAct]
 
 class CheckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -157,6 +158,7 @@ MARRIAGE_ACT_REISSUE: MarriageAct
 MARRIAGE_ACT_REISSUE_MARRIAGE: MarriageAct
 MARRIAGE_ACT_REISSUE_DIVORCE: MarriageAct
 MARRIAGE_ACT_ANNULMENT: MarriageAct
+MARRIAGE_ACT_OTHER: MarriageAct
 CHECK_STATUS_UNSPECIFIED: CheckStatus
 CHECK_STATUS_OK: CheckStatus
 CHECK_STATUS_ATTENTION: CheckStatus
@@ -429,7 +431,7 @@ class QueryMarriageRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RequestContext, _Mapping]] = ..., id_number: _Optional[str] = ..., name: _Optional[str] = ..., spouse_id_number: _Optional[str] = ..., spouse_name: _Optional[str] = ...) -> None: ...
 
 class MarriageRecord(_message.Message):
-    __slots__ = ("act", "registered_on", "office_name", "office_code", "certificate_number", "party_name", "party_id_number", "spouse_name", "spouse_id_number")
+    __slots__ = ("act", "registered_on", "office_name", "office_code", "certificate_number", "party_name", "party_id_number", "spouse_name", "spouse_id_number", "op_type")
     ACT_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_ON_FIELD_NUMBER: _ClassVar[int]
     OFFICE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -439,6 +441,7 @@ class MarriageRecord(_message.Message):
     PARTY_ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_NAME_FIELD_NUMBER: _ClassVar[int]
     SPOUSE_ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    OP_TYPE_FIELD_NUMBER: _ClassVar[int]
     act: MarriageAct
     registered_on: str
     office_name: str
@@ -448,7 +451,8 @@ class MarriageRecord(_message.Message):
     party_id_number: str
     spouse_name: str
     spouse_id_number: str
-    def __init__(self, act: _Optional[_Union[MarriageAct, str]] = ..., registered_on: _Optional[str] = ..., office_name: _Optional[str] = ..., office_code: _Optional[str] = ..., certificate_number: _Optional[str] = ..., party_name: _Optional[str] = ..., party_id_number: _Optional[str] = ..., spouse_name: _Optional[str] = ..., spouse_id_number: _Optional[str] = ...) -> None: ...
+    op_type: str
+    def __init__(self, act: _Optional[_Union[MarriageAct, str]] = ..., registered_on: _Optional[str] = ..., office_name: _Optional[str] = ..., office_code: _Optional[str] = ..., certificate_number: _Optional[str] = ..., party_name: _Optional[str] = ..., party_id_number: _Optional[str] = ..., spouse_name: _Optional[str] = ..., spouse_id_number: _Optional[str] = ..., op_type: _Optional[str] = ...) -> None: ...
 
 class QueryMarriageResponse(_message.Message):
     __slots__ = ("status", "spouse_name", "spouse_id_number", "married_to_each_other", "records", "verdict", "provenance")
