@@ -5,13 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from querynode.domain.fields import param
+from querynode.domain.fields import CREDIT_CODE, ORGANIZATION_NAME, param
 
 
 @dataclass(frozen=True)
 class EnterpriseCheckQuery:
-    credit_code: str = param("统一社会信用代码", min_length=18, max_length=18, hint="18 位，首位 9（工商）")
-    name: str = param("企业名称", min_length=2, max_length=100, hint="与营业执照一致")
+    credit_code: str = param("统一社会信用代码", limits=CREDIT_CODE, hint="18 位，首位 9（工商）")
+    name: str = param("企业名称", limits=ORGANIZATION_NAME, hint="与营业执照一致")
 
 
 class CheckOutcome(enum.StrEnum):
