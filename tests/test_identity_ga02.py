@@ -18,7 +18,9 @@ from mocks.identity import IdentityDepartment
 from querynode.domain.model import IdentityItem, IdentityQuery, IdentityResult, IdentityVerdict
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
-from tests.relay_support import gateway, relay_keys  # noqa: F401  (fixtures)
+from connectors.relay import Service
+from tests.relay_support import call as relay_call
+from tests.relay_support import gateway, provincial, relay_keys  # noqa: F401  (fixtures)
 
 WANG, ZHAO = IdentityQuery("110101199001011237", "王五"), IdentityQuery("11010119920202234X", "赵六")
 OPTIONS = {"operator_id_card": "110101198001010011", "dept_code": "12340000MB0000000X", "dept_addr": "某市某路1号",
@@ -237,6 +239,20 @@ async def test_a_case_is_checked_over_the_gateway_in_one_request(gateway, relay_
     [seen] = [s for s in mock.seen if s["head"]["requestType"] == "GA02"]
     assert len(seen["payload"]["RequestParam"]["Conditions"]) == 4
     assert {f.code for f in got.findings} >= {"NAME_MISMATCH", "ID_NOT_FOUND"}
+
+
+@pytest.mark.parametrize("mixed_case", [False, True])
+async def test_ga02_over_the_provincial_platform(provincial, world, samples, mixed_case):  # noqa: F811
+    mock, relay = provincial
+    mock.mixed_case = mixed_case
+    mock.handlers["police_identity_check"] = IdentityDepartment(world, {}).answers()["police_identity_check"]
+    s = samples["identity"]
+    queries = [IdentityQuery(p["id_number"], p["name"]) for p in (s["match"][0], s["not_found"][0], s["name_mismatch"][0])]
+    got = await relay.send(Service.IDENTITY_CHECK, request(queries, MessageSequence().next(), OPTIONS), relay_call())
+    assert parse(lower_keys(got.payload), [q.name for q in queries]) == [MATCH, NOT_FOUND, NAME_DIFFERS]
+    [seen] = mock.seen
+    assert seen["data"]["cxywlb"] == "police_identity_check" and len(seen["payload"]) == 1
+    assert len(seen["payload"][0]["RequestParam"]["Conditions"]) == 3
 
 
 # ------------------------------------------------------------------ the batcher's rules
