@@ -121,10 +121,16 @@ def test_a_reply_outside_the_protocol_judges_nobody(data, reason):
 
 
 
-async def identity_node(tmp_path, url: str, dept_secret, **options):
+async def verify_wang(tmp_path, url: str, dept_secret, **options) -> pb.VerifyIdentityResponse:
+    """VerifyIdentity of 王五 on a node whose identity department is `url` with `options`."""
     settings = make_settings(tmp_path, {"identity": url}, dept_secret)
     settings.departments["identity"].options.update(options)
-    return await start_node(settings)
+    running, stop = await start_node(settings)
+    try:
+        return await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+            context=ctx(), id_number=WANG.id_number, name=WANG.name))
+    finally:
+        await stop()
 
 
 def envelope(data) -> bytes:
@@ -138,12 +144,7 @@ async def test_the_node_sends_the_documented_request(tmp_path, fake_upstream, de
     async def handle(request):
         seen.append(json.loads(await request.read()))
         return web.Response(body=envelope(reply(item("000", "王五"))), content_type="application/json")
-    running, stop = await identity_node(tmp_path, await fake_upstream(handle), dept_secret, **OPTIONS)
-    try:
-        got = await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
-            context=ctx(), id_number=WANG.id_number, name=WANG.name))
-    finally:
-        await stop()
+    got = await verify_wang(tmp_path, await fake_upstream(handle), dept_secret, **OPTIONS)
     assert got.verdict == pb.IDENTITY_VERDICT_MATCH
     [body] = seen
     assert body["head"]["requestType"] == "GA02" and body["head"]["businessNumber"] == ctx().case_number
@@ -170,12 +171,7 @@ BROKEN = [
 async def test_broken_reply_is_source_unavailable(tmp_path, fake_upstream, dept_secret, label, body, reason):
     async def handle(request):
         return web.Response(body=body, content_type="application/json")
-    running, stop = await identity_node(tmp_path, await fake_upstream(handle), dept_secret)
-    try:
-        got = await running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
-            context=ctx(), id_number=WANG.id_number, name=WANG.name))
-    finally:
-        await stop()
+    got = await verify_wang(tmp_path, await fake_upstream(handle), dept_secret)
     assert got.verdict == pb.IDENTITY_VERDICT_SOURCE_UNAVAILABLE
     assert reason in got.provenance.unavailable_reason and WANG.id_number not in got.provenance.unavailable_reason
 
