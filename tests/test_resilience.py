@@ -359,10 +359,7 @@ async def test_hung_department_does_not_slow_another(tuned_node, start_mock, ide
           file=sys.stderr)
     assert all(r.verdict == UNAVAILABLE and "4 calls already in flight" in r.provenance.unavailable_reason
                for r in refused)
-    # timed out: the request's own timeout ("no answer in time") or the lookup's deadline, whichever fires first
-    assert all(r.verdict == UNAVAILABLE and ("in time" in r.provenance.unavailable_reason
-                                             or "within the call's deadline" in r.provenance.unavailable_reason)
-               for r in timed_out)
+    assert all(r.verdict == UNAVAILABLE and "in time" in r.provenance.unavailable_reason for r in timed_out)
     assert identity_mock.stats["requests"] == 4  # the bulkhead held the rest back
 
 
