@@ -10,10 +10,10 @@ import hashlib
 import hmac
 from datetime import datetime
 
+from connectors.base.ministry import signature as ministry_signature
 from connectors.base.wire import SHANGHAI
 from connectors.death.client import sign as death_sign
 from connectors.financial_license.client import sign as licence_sign
-from connectors.base.ministry import signature as ministry_signature
 from connectors.place_name.client import api_key
 
 SECRET, APP = "s3cret", "bdc-110105"
