@@ -1,7 +1,12 @@
 """Run every mock department: `python -m mocks --secret-file F [--host H] [--base-port 18000]
-[--fault identity=error_rate:0.5 ...]`.
+[--fault identity=error_rate:0.5 ...] [--relay-keys DIR --manifest FILE]`.
 
 Department n listens on base-port + n (identity 18001 ...), matching the node's defaults.
+With --relay-keys (the folder the relays' key files are in: bjjk-private-key.pem, bjjk.json,
+sjpt.json, gjpt.json), the three mock relays listen too, carrying every department that says which
+services it answers (`answers()`): the 部级接口 gateway on base-port + 20, the provincial platform on
++ 21, the national platform on + 22. --manifest then names, in JSON, each relay's url and each
+carried department's services, for the node to configure itself by.
 Faults (see mocks/faults.py) can be set at start with --fault and changed at run time with
 `POST /_admin/faults` on each department.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import ssl
 from pathlib import Path
@@ -16,6 +22,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mocks.departments import DEPARTMENTS, build_departments
+from mocks.relays import manifest, relays_over
 from querynode.fault_plan import FaultPlan, parse_cli_fault
 from mocks.population import SEED
 
@@ -34,14 +41,27 @@ async def serve(args: argparse.Namespace) -> None:
     for offset, dept in departments:
         port = await dept.start(args.host, args.base_port + offset, ssl_context=tls)
         print(f"mock {dept.name:<18} {dept.scheme}://{args.host}:{port}", flush=True)
+    relays = relays_over([dept for _, dept in departments], Path(args.relay_keys)) if args.relay_keys else {}
+    for offset, (kind, relay) in enumerate(relays.items(), start=RELAY_PORT_OFFSET):
+        port = await relay.start(args.host, args.base_port + offset, ssl_context=tls)
+        print(f"mock relay {kind:<12} {relay.scheme}://{args.host}:{port}  carries {', '.join(sorted(relay.handlers))}",
+              flush=True)
+    if args.manifest:
+        Path(args.manifest).write_text(json.dumps(manifest([d for _, d in departments], relays, args.host), ensure_ascii=False, indent=2),
+                                       encoding="utf-8")
     print("mocks ready", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for relay in relays.values():
+        await relay.stop()
     for _, dept in departments:
         await dept.stop()
+
+
+RELAY_PORT_OFFSET = 20  # gateway, provincial, national on base-port + 20, 21, 22
 
 
 def main() -> None:
@@ -54,6 +74,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    parser.add_argument("--relay-keys", help="run the mock relays with the key files in this folder")
+    parser.add_argument("--manifest", help="write the relays' urls and the departments they carry here (JSON)")
     parser.add_argument("--fault", action="append", default=[], metavar="DEPARTMENT=FIELD:VALUE",
                         help="inject a fault, e.g. identity=error_rate:0.5 or death=latency:exponential:200 "
                              "(repeatable; fields in mocks/faults.py)")

@@ -22,6 +22,9 @@ class CremationDepartment(MinistryDepartment):
     path = "/mca/api/crem/query"
     request_type = "zw_civil_crem"
 
+    def answers(self) -> dict:
+        return {"zw_civil_crem": self.answer}
+
     def answer(self, data: dict) -> dict:
         death = self.world.deaths.get(str(data.get("id_card", "")).upper())
         if death is None or death.person.name != data.get("name"):

@@ -13,6 +13,7 @@ import hmac
 import json
 import re
 from collections import deque
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -50,6 +51,12 @@ class MinistryDepartment(MockDepartment):
     def accepts(self, request_type: str) -> bool:
         """Whether a direct request of this type is this department's (the court takes GF01 and GF99)."""
         return request_type == self.request_type
+
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        """The business answer per service, keyed by the provincial `cxywlb` code (INTERFACES.md §3.5):
+        what the mock relays (mocks/relays/) carry to this department. None here: a department
+        that has not said which services it answers is not carried by any relay."""
+        return {}
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()

@@ -27,6 +27,9 @@ class OrganDepartment(MinistryDepartment):
     path = "/zbb/api/organ/query"
     request_type = "ZB01"
 
+    def answers(self) -> dict:
+        return {"scopsr_organ_query": self.answer}
+
     def answer(self, data: dict) -> list:
         code, name = data.get("tyshxydm") or "", data.get("name") or ""
         return [record(o) for o in bodies(self.world)

@@ -26,6 +26,9 @@ class SocialOrgDepartment(MinistryDepartment):
     path = "/mca/api/shzz/query"
     request_type = "MZ02"
 
+    def answers(self) -> dict:
+        return {"civil_social_query": self.answer}
+
     def answer(self, data: dict) -> dict:
         code, name = data.get("tyshxydm") or "", data.get("name") or ""
         rows = [record(o) for o in bodies(self.world)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -126,11 +127,15 @@ class DemoSetup:
     pki: Any
     token: str
     department_secret: Path
+    relay_keys: dict[str, Path]
 
 
 def prepare_demo(data_dir: Path) -> DemoSetup:
     """The demo's data folder, created on first run: node key, department secret, throw-away PKI,
-    field keys, the JSON API token; and the node's settings on it (HTTPS to the mock departments)."""
+    field keys, the JSON API token, the relays' RSA key pair and credentials (<data_dir>/relay); and
+    the node's settings on it (HTTPS to the mock departments)."""
+    from connectors.relay.credentials import ensure_relay_credentials
+
     node_key = _secret_file(data_dir / DEMO_NODE_KEY)
     dept_secret = _secret_file(data_dir / "secrets" / "departments.secret")
     security, pki, token = _demo_security(data_dir)
@@ -142,7 +147,40 @@ def prepare_demo(data_dir: Path) -> DemoSetup:
             dept.secret_file = dept_secret
         dept.url = dept.url.replace("http://", "https://", 1)
         dept.ca_file = dept.ca_file or pki.ca_cert
-    return DemoSetup(settings, pki, token, dept_secret)
+    return DemoSetup(settings, pki, token, dept_secret, ensure_relay_credentials(data_dir / "relay"))
+
+
+# The demo's relays, in order of preference: the 部级接口 gateway where it carries the service, else the
+# provincial platform (卫健委 死亡, 殡葬 火化, 市场监管 企业 have no gateway code).
+DEMO_RELAYS = ("gateway", "provincial")
+
+
+def over_relays(settings: Settings, manifest: dict, relay_keys: dict[str, Path],
+                preference: tuple[str, ...] = DEMO_RELAYS) -> dict[str, str]:
+    """Put each department the mock relays carry (`manifest`, written by `python -m mocks --manifest`)
+    over the first relay of `preference` that carries every service its connector asks; the others
+    keep their settings. Returns department -> relay."""
+    import importlib
+
+    from connectors.base.ministry import carries
+    from connectors.relay.credentials import relay_options
+
+    chosen: dict[str, str] = {}
+    for name, conf in settings.departments.items():
+        if not manifest.get("departments", {}).get(name):
+            continue  # its mock answers no service over a relay (yet)
+        module, _, cls = conf.connector.partition(":")
+        asks = getattr(getattr(importlib.import_module(module), cls), "asks", None)
+        if asks is None:
+            continue  # not a ministry connector: it has no relay to go over
+        for kind in preference:
+            options = relay_options(kind, relay_keys, settings.data_dir / "relay")
+            if kind in manifest.get("relays", {}) and carries(options, *asks()):
+                conf.url = manifest["relays"][kind]
+                conf.options = {**conf.options, **options}
+                chosen[name] = kind
+                break
+    return chosen
 
 
 def admin_settings(config_file: str | None) -> Settings:
@@ -165,17 +203,43 @@ def demo(args: argparse.Namespace) -> None:
 
     setup = prepare_demo(Path(os.environ.get("QUERYNODE_DATA_DIR", ".querynode")))
     remove_stale_switches(setup.settings.data_dir)
-    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(setup.department_secret),
-                              "--tls-cert", str(setup.pki.server_cert), "--tls-key", str(setup.pki.server_key)],
-                             stdout=subprocess.PIPE, text=True)
+    mocks = start_demo_mocks(setup)
     try:
-        _wait_for_mocks(mocks)
+        chosen = demo_over_relays(setup)
+        for name in setup.settings.departments:
+            print(f"department {name:<18} {('over the ' + chosen[name] + ' relay') if name in chosen else 'direct'}",
+                  flush=True)
         clerk_password = asyncio.run(create_demo_clerk(setup.settings))
         asyncio.run(run_node(setup.settings, ready_message=_samples_text(setup.token) + "\n"
                              + _demo_security_text(setup.pki) + "\n" + clerk_text(clerk_password)))
     finally:
         mocks.terminate()
         mocks.wait(timeout=10)
+
+
+def start_demo_mocks(setup: DemoSetup, base_port: int = 18000) -> subprocess.Popen:
+    """The mock departments and the mock relays fronting them (HTTPS with the demo CA), in a child
+    process; returns once they listen."""
+    manifest = setup.settings.data_dir / "mock-relays.json"
+    manifest.unlink(missing_ok=True)
+    mocks = subprocess.Popen([sys.executable, "-m", "mocks", "--secret-file", str(setup.department_secret),
+                              "--base-port", str(base_port),
+                              "--tls-cert", str(setup.pki.server_cert), "--tls-key", str(setup.pki.server_key),
+                              "--relay-keys", str(setup.relay_keys["bjjk.json"].parent), "--manifest", str(manifest)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        _wait_for_mocks(mocks)
+    except BaseException:
+        mocks.terminate()
+        mocks.wait(timeout=10)
+        raise
+    return mocks
+
+
+def demo_over_relays(setup: DemoSetup) -> dict[str, str]:
+    """Configure the demo's departments over the relays the started mocks carry them on."""
+    manifest = setup.settings.data_dir / "mock-relays.json"
+    return over_relays(setup.settings, json.loads(manifest.read_text(encoding="utf-8")), setup.relay_keys)
 
 
 def clerk_text(new_password: str) -> str:

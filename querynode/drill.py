@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from stdnum.cn import ric
 
+from querynode.domain.model import SHANGHAI
 from querynode.observability.alert_rules import Rule, Scrape, firing, load_rules, parse_scrape
 from querynode.security.masking import mask_id_number, mask_name
 
 ALERTS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "alerts.yml"
-CHINA = timezone(timedelta(hours=8))
 DRILLED_DEPARTMENT = "identity"
 
 
@@ -99,7 +99,7 @@ class NodeClient:
         self.headers = {"Authorization": f"Bearer {options.token}"}
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
                                              timeout=aiohttp.ClientTimeout(total=120))
-        self.case = f"演练-{datetime.now(CHINA):%Y%m%d-%H%M%S}"
+        self.case = f"演练-{datetime.now(SHANGHAI):%Y%m%d-%H%M%S}"
         self.status: dict[str, Any] = {}
         self.departments: list[str] = []  # as /readyz lists them
 
@@ -456,7 +456,7 @@ class Drill:
     # ---------------------------------------------------------------- the drill
 
     async def run(self) -> dict[str, Any]:
-        started_at = datetime.now(CHINA)
+        started_at = datetime.now(SHANGHAI)
         try:
             status = await self.client.switches()
             _, ready = await self.client.readyz()
@@ -473,7 +473,7 @@ class Drill:
         return {
             "title": "应急演练记录（精准查询节点）",
             "started_at": started_at.isoformat(timespec="seconds"),
-            "finished_at": datetime.now(CHINA).isoformat(timespec="seconds"),
+            "finished_at": datetime.now(SHANGHAI).isoformat(timespec="seconds"),
             "node": self.options.http_url,
             "operator": self.options.operator,
             "node_pid": status.get("pid"),

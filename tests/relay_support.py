@@ -1,9 +1,11 @@
-"""Fixtures the relay conformance tests share: key material made by `ensure_relay_credentials`, each
-mock relay on an ephemeral port, and a relay client configured from the same files."""
+"""Fixtures the relay tests share: key material made by `ensure_relay_credentials`, each mock relay on
+an ephemeral port, a relay client configured from the same files, and a whole node whose departments
+go over a chosen relay (`over_relay`)."""
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -20,9 +22,14 @@ from connectors.relay import (
     ServiceCredential,
 )
 from connectors.relay.credentials import ensure_relay_credentials
+from mocks.relays import manifest, relays_over
+from mocks.relays.common import MockRelay
 from mocks.relays.gateway import MockGateway
 from mocks.relays.national import MockNational
 from mocks.relays.provincial import MockProvincial
+from querynode.cli import DEMO_RELAYS, over_relays
+from querynode.config import Settings
+from tests.conftest import make_settings, start_node
 
 REGION = "340100"
 CASE_NUMBER = "2024010500012"
@@ -105,3 +112,48 @@ def answering(body: bytes | str, status: int = 200, content_type: str = "applica
         data = body.encode() if isinstance(body, str) else body
         return web.Response(body=data, status=status, content_type=content_type)
     return handler
+
+
+# --- the whole node over the relays
+
+
+async def start_relays(departments, keys_folder) -> dict[str, MockRelay]:
+    """The three mock relays (on ephemeral ports) carrying whatever the mock departments answer."""
+    relays = relays_over(list(departments), Path(keys_folder))
+    for relay in relays.values():
+        await relay.start()
+    return relays
+
+
+def settings_over(kind: str, data_dir, departments: dict, relays: dict[str, MockRelay], keys: dict[str, Path],
+                  secret: str) -> tuple[Settings, dict[str, str]]:
+    """Settings with every department the mock relays carry over relay `kind` where `kind` carries its
+    services, else over the demo's choice (the gateway, else the provincial platform); departments
+    whose mock answers over no relay keep the direct path. Returns (settings, department -> relay)."""
+    settings = make_settings(data_dir, {name: mock.url for name, mock in departments.items()}, secret)
+    chosen = over_relays(settings, manifest(list(departments.values()), relays), keys,
+                         preference=(kind, *(k for k in DEMO_RELAYS if k != kind)))
+    return settings, chosen
+
+
+@pytest.fixture
+async def over_relay(departments, tmp_path, dept_secret):
+    """`node, relays, chosen = await over_relay("provincial")`: a node with every mock department the
+    relays carry going over that relay (see settings_over), the mock relays, and who goes over which."""
+    keys = ensure_relay_credentials(tmp_path / "relay-keys")
+    started: list = []
+
+    async def start(kind: str):
+        relays = await start_relays(departments.values(), keys["bjjk.json"].parent)
+        data_dir = tmp_path / f"node-{kind}-{len(started)}"
+        data_dir.mkdir()
+        settings, chosen = settings_over(kind, data_dir, departments, relays, keys, dept_secret)
+        running, stop = await start_node(settings)
+        started.append((relays, stop))
+        return running, relays, chosen
+
+    yield start
+    for relays, stop in reversed(started):
+        await stop()
+        for relay in relays.values():
+            await relay.stop()

@@ -195,7 +195,8 @@ async def test_sqlite_after_a_purge_deletes_and_updates_are_still_refused(sqlite
     ("UPDATE audit SET flags = 'abuse:subjects_outside_cases' WHERE seq = 8", 8),
     # a purged record put back: the anchor covers its seq
     (("INSERT INTO audit SELECT 3, 'back', at, request_id, caller, operator_id, case_number, purpose, operation, "
-      "department, subject_index, outcome, latency_ms, prev_hash, hash, flags, source FROM audit WHERE seq = 6"), 3),
+      "department, subject_index, outcome, latency_ms, prev_hash, hash, flags, source, subject FROM audit "
+      "WHERE seq = 6"), 3),
 ])
 async def test_sqlite_tampering_after_a_purge_is_named(sqlite_env, tmp_path, tamper, first_bad):
     path, env = sqlite_env
@@ -287,7 +288,7 @@ def old_chain(records: list[AuditRecord]) -> list[tuple]:
     """Rows as the store wrote them before flags existed: the hash over the canonical JSON without `flags`."""
     rows, prev = [], GENESIS
     for r in records:
-        data = {k: v for k, v in vars(r).items() if k not in ("flags", "source")}
+        data = {k: v for k, v in vars(r).items() if k not in ("flags", "source", "subject")}
         digest = hashlib.sha256(prev.encode() + json.dumps(
             data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
         rows.append((*data.values(), prev, digest))

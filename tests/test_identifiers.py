@@ -157,7 +157,7 @@ def test_messages_are_chinese_name_the_field_and_never_echo_the_value():
     bad = NUMBER[:-1] + ("1" if NUMBER[-1] != "1" else "2")
     with pytest.raises(InvalidArgument) as info:
         validate_query(m.MarriageQuery(NUMBER, "张三", spouse_id_number=bad, spouse_name="李四"))
-    assert info.value.message == "配偶身份证号：校验位不符（GB 11643）"
+    assert info.value.message == "配偶公民身份号码：校验位不符（GB 11643）"
     assert bad not in info.value.message
     assert not re.search(r"[a-z]{4,}", info.value.message), "no English left in the message"
 
@@ -385,3 +385,33 @@ def test_every_form_of_one_number_is_the_same_person():
     assert ids.same_resident_id(with_check("11010519491231002"), "110105491231002")
     assert not ids.same_resident_id(X_NUMBER, NUMBER[:-1] + "0") and not ids.same_resident_id("", "")
     assert ids.same_person_name("o'brien", "O’BRIEN") and not ids.same_person_name("张三", "李四")
+
+
+# ------------------------------------------------------------------ one set of limits per kind of value
+
+def test_every_text_field_of_a_query_takes_the_limits_its_validator_applies():
+    """A query field's limits (OpenAPI, the form's maxlength, the first bound) are the ones of
+    the kind of value it holds, which its validator applies (domain/fields.py): never a second
+    copy of the numbers that could drift (the spouse's ID number had no minimum)."""
+    import dataclasses
+
+    from querynode.core.operations import field_type, registry
+    from querynode.domain import fields
+
+    kinds = {v for v in vars(fields).values() if isinstance(v, fields.Limits)}
+    loose = [f"{op.name}.{f.name}" for op in registry().operations.values() for f in dataclasses.fields(op.query_type)
+             if field_type(op.query_type, f.name) is str and fields.param_of(f).limits not in kinds]
+    assert loose == []
+    marriage = {f.name: fields.param_of(f) for f in dataclasses.fields(registry().operations["QueryMarriage"].query_type)}
+    assert marriage["spouse_id_number"].limits == marriage["id_number"].limits == fields.ID_NUMBER
+
+
+def test_a_validator_applies_its_kinds_limits():
+    from querynode.domain import fields
+
+    with pytest.raises(InvalidArgument) as raised:
+        ids.place_name("地" * (fields.PLACE_NAME.max_length + 1))
+    assert raised.value.violations[0].code == "TOO_LONG"
+    with pytest.raises(InvalidArgument) as raised:
+        ids.organization_name("某" * (fields.ORGANIZATION_NAME.max_length + 1))
+    assert raised.value.violations[0].code == "TOO_LONG"

@@ -60,7 +60,7 @@ async def test_bad_numbers_are_a_typed_400_over_json(node, identity_mock, label,
     assert status == 400 and ctype == "application/problem+json", problem
     [param] = problem["invalid_params"]
     assert (param["name"], param["code"]) == ("id_number", code)
-    assert param["reason"].startswith("身份证号：") and problem["detail"] == param["reason"]
+    assert param["reason"].startswith("公民身份号码：") and problem["detail"] == param["reason"]
     assert number not in json.dumps(problem, ensure_ascii=False)
     assert identity_mock.stats["requests"] == 0
 
@@ -72,7 +72,7 @@ async def test_bad_numbers_are_invalid_argument_over_grpc(node, identity_mock, l
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     [violation] = bad_request(info.value)
     assert (violation.field, violation.reason) == ("id_number", code)
-    assert violation.description.startswith("身份证号：")
+    assert violation.description.startswith("公民身份号码：")
     assert number not in info.value.details()
     assert identity_mock.stats["requests"] == 0
 
@@ -83,7 +83,7 @@ async def test_wrong_check_character_reads_in_chinese_with_its_code(node, sample
     status, _, problem = await post(node, {"context": json_ctx(), "id_number": wrong, "name": "张三"})
     assert status == 400 and problem["title"] == "请求参数无效"
     assert problem["invalid_params"] == [{"name": "id_number", "code": "ID_CHECK_CHARACTER",
-                                          "reason": "身份证号：校验位不符（GB 11643）"}]
+                                          "reason": "公民身份号码：校验位不符（GB 11643）"}]
 
 
 @pytest.mark.parametrize("where", ["case_number", "operator_id", "purpose"])
@@ -134,7 +134,7 @@ async def test_full_width_number_answers_like_the_ascii_one_and_shares_cache_and
     status, _, second = await post(node, wide_body)
     assert status == 200 and second["verdict"] == "MATCH"
     assert second["provenance"]["from_cache"], "same normalised query, same cache key"
-    assert second["warnings"] == ["身份证号：已将全角字符转换为半角"]
+    assert second["warnings"] == ["公民身份号码：已将全角字符转换为半角"]
     reply = await node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
         context=ctx(), id_number=full_width(person["id_number"].lower()), name=person["name"]))
     assert reply.verdict == pb.IDENTITY_VERDICT_MATCH and reply.provenance.from_cache
@@ -168,7 +168,7 @@ async def test_dotted_uyghur_name_look_alikes_match(node, samples, people):
     ({"context": json_ctx(), "id_number": "11010519491231002X", "name": "张三", "photo": "x"},
      ("photo", "UNKNOWN_FIELD", "photo：不是可识别的字段")),
     ({"context": json_ctx(), "id_number": 110105194912310021, "name": "张三"},
-     ("id_number", "NOT_A_STRING", "身份证号：应为文本")),
+     ("id_number", "NOT_A_STRING", "公民身份号码：应为文本")),
     ({"id_number": "11010519491231002X", "name": "张三"},
      ("context", "CONTEXT_REQUIRED", "请求上下文：必填（受理编号、操作员、查询事由）")),
     ({"context": json_ctx(case_number=""), "id_number": "11010519491231002X", "name": "张三"},

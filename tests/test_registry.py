@@ -288,3 +288,33 @@ def test_a_caller_naming_an_unknown_scope_or_department_stops_the_node(callers):
     # A typo would silently deny the caller everything it was meant to have.
     with pytest.raises(ValueError, match="not registered"):
         Settings(callers=callers)
+
+
+# ------------------------------------------------------------------ labels of errors come from the declaration
+
+@dataclass(frozen=True)
+class DeedQuery:
+    deed_number: str = param("契税完税凭证号", max_length=20)
+    name: str = param("纳税人名称", max_length=30)
+
+
+def _refuse_deed_number(q: DeedQuery) -> tuple[DeedQuery, list[str]]:
+    from querynode.domain.errors import invalid
+    raise invalid("deed_number", "INVALID_VALUE")
+
+
+def test_an_error_names_a_field_by_its_declared_label_in_every_door():
+    """A new department's field is named in error texts (JSON reason, gRPC description, page) by
+    the label its param declares, never by its English name; and a field name two operations
+    share ("name") is named as each declares it."""
+    deed = replace(QUERY_THROWAWAY, query_type=DeedQuery, validate=_refuse_deed_number)
+    registry().register(TAX, (deed,))
+    try:
+        with pytest.raises(InvalidArgument) as refused:
+            validate_query(DeedQuery("x", "某公司"))
+        with pytest.raises(InvalidArgument) as too_long:
+            validate_query(DeedQuery("1", "名" * 121))
+    finally:
+        registry().unregister(TAX.name)
+    assert refused.value.message == "契税完税凭证号：取值无效"
+    assert too_long.value.message.startswith("纳税人名称：")

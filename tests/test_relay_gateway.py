@@ -110,6 +110,14 @@ async def test_each_service_travels_under_its_request_type(gateway, service):
         assert reply.payload == {"echo": {"name": "某单位"}}
 
 
+async def test_the_court_apply_reaches_the_court_though_its_reply_is_the_head_alone(gateway):
+    mock, make = gateway
+    applied = []
+    mock.handlers["GF01"] = applied.append  # the court registers the apply; GF99 asks for its answer
+    reply = await make().send(Service.COURT_APPLY, {"xmlContent": "<datas/>"}, call())
+    assert applied == [{"xmlContent": "<datas/>"}] and reply.payload is None
+
+
 async def test_a_service_the_gateway_does_not_carry_fails_at_start(gateway):
     _, make = gateway
     with pytest.raises(ValueError):

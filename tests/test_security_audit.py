@@ -71,7 +71,8 @@ async def test_sqlite_refuses_update_and_delete(sqlite_store):
     ("UPDATE audit SET caller = 'someone-else' WHERE seq = 3", 3),
     ("DELETE FROM audit WHERE seq = 2", 3),
     ("INSERT INTO audit SELECT 6, 'forged', at, request_id, caller, operator_id, case_number, purpose, "
-     "operation, department, subject_index, outcome, latency_ms, prev_hash, hash, flags, source FROM audit WHERE seq = 4", 6),
+     "operation, department, subject_index, outcome, latency_ms, prev_hash, hash, flags, source, subject FROM audit "
+     "WHERE seq = 4", 6),
 ])
 async def test_sqlite_tampering_named_by_audit_verify(sqlite_store, tmp_path, tamper, first_bad):
     await sqlite_store.close()

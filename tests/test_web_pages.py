@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.field_crypto import cipher_for
+from querynode.security.masking import mask_person
 
 PASSWORD = "Window-Clerk-2026"
 # README screenshots are refreshed only on request (QUERYNODE_SCREENSHOTS=docs/screenshots make test),
@@ -253,6 +254,11 @@ async def test_history_shows_todays_lookups_by_case(page, site, samples):
     assert await page.locator(".case-number").all_inner_texts() == ["2026-A-0001"]
     html = await page.content()
     assert all(p["id_number"] not in html for group in samples["identity"].values() for p in group)
+    # Who was checked, masked as the lookup page heads it (the audit record keeps it, masked).
+    checked = [samples["identity"]["not_found"][0], samples["identity"]["match"][0]]  # newest first
+    subjects = await page.locator("section.case tbody tr td:nth-child(3)").all_inner_texts()
+    assert subjects == [mask_person(p["name"], p["id_number"]) for p in checked]
+    assert all(p["name"] not in html for p in checked)
     # Another clerk sees only their own; the auditor sees everybody's, and may not look up.
     await page.click(".logout button")
     await login(page, site, "clerk02")

@@ -123,3 +123,48 @@ def test_a_stale_answer_never_shows_a_clean_verdict():
     assert (view.rows[0].verdict, view.rows[0].tone, view.rows[0].flag_tone) == ("数据可能过期", "stale", "stale")
     assert (view.status, view.tone) == ("数据可能过期", "stale")
     assert view.by_hand == ["死亡核查 · 转让方 龙**：数据来自过期缓存，请重新核验"]
+
+
+# ------------------------------------------------------------------ lookup badges come from the declarations
+
+def _answer(department: str, result: object):
+    from querynode.domain import model as m
+    return m.Answer(result, m.Provenance(department, None, "a" * 32, "r1"))
+
+
+def test_every_department_badges_its_results_by_meaning_not_by_found():
+    from connectors.cremation.types import CremationQuery, CremationRecord, CremationResult
+    from connectors.organ.types import OrganQuery, OrganResult
+    from querynode.domain import model as m
+
+    who = CremationQuery("110105199003071234", "张三")
+    cremated = CremationResult((CremationRecord("2024-01-02", "2024-01-05"),))
+    assert present.lookup_badge(who, _answer("cremation", cremated)) == present.Badge("有火化记录", "blocked")
+    assert present.lookup_badge(who, _answer("cremation", CremationResult(()))) == present.Badge("无火化记录", "good")
+    revoked = m.Organization("12100000400000001X", "某研究所", "张三", "事业单位", "北京", "", "", "", m.OrganizationStatus.REVOKED,
+                             "撤销")
+    found = present.lookup_badge(OrganQuery(name="某研究所"), _answer("organ", OrganResult((revoked,))))
+    assert found == present.Badge("已吊销", "blocked")
+
+
+def test_a_department_that_declares_no_badge_gets_one_from_its_verdict():
+    from querynode.core.operations import registry
+    from tests.test_registry import QUERY_THROWAWAY, TAX, TaxQuery, TaxRecord, TaxResult
+
+    query = TaxQuery("110105199003071234", "张三")
+    registry().register(TAX, (QUERY_THROWAWAY,))
+    try:
+        found = present.lookup_badge(query, _answer("throwaway", TaxResult((TaxRecord("张三", "1.00"),))))
+        missing = present.lookup_badge(query, _answer("throwaway", TaxResult(())))
+    finally:
+        registry().unregister(TAX.name)
+    assert found == present.Badge("已查到", "info")  # found is not green: the page cannot know what it means
+    assert missing == present.Badge("未查到", "attention")
+
+
+def test_a_pending_answer_says_what_to_do_next_whichever_department_gives_it():
+    from querynode.domain import model as m
+
+    pending = _answer("court", m.JudgmentResult((), pending=True))
+    assert present.lookup_badge(m.JudgmentQuery(case_number="（2023）京0105民初1234号"), pending).tone == "attention"
+    assert any("尚未返回查询结果" in w for w in present.lookup_warnings(pending))

@@ -24,6 +24,8 @@ from connectors.base.http import check_status, client_timeout, map_errors, read_
 from connectors.base.wire import json_object, query_request_number
 from connectors.relay.contract import Relay, Service
 from connectors.relay.gateway import GatewayConfig, GatewayRelay
+from connectors.relay.national import NationalConfig, NationalRelay, ServiceCredential
+from connectors.relay.provincial import ProvincialConfig, ProvincialRelay
 
 OK = "0200"
 RETRY = {"0401", "0402", "0403"}
@@ -62,24 +64,65 @@ def business_reply(dept: str, raw: bytes) -> Any:
     return reply["data"]
 
 
-def relay_from(config: ConnectorConfig, service: Service) -> Relay | None:
-    """The relay configuration chooses for this department (option `relay`), or None to call the
-    service directly. `relay: gateway` carries it over the 部级接口 gateway at the department url;
-    option `gateway` holds `GatewayConfig` fields, `credentials_file` the operator's bjjk.json.
-    A relay that does not carry the service stops the node at start-up (ValueError)."""
+# The relays configuration can choose (option `relay`): the relay, its settings, and how its
+# credentials file (option `<relay>.credentials_file`, made by connectors/relay/credentials.py) reads.
+RELAYS: dict[str, tuple[type[Relay], type]] = {
+    "gateway": (GatewayRelay, GatewayConfig),
+    "provincial": (ProvincialRelay, ProvincialConfig),
+    "national": (NationalRelay, NationalConfig),
+}
+
+
+def _credential_fields(kind: str, text: str) -> dict[str, Any]:
+    """What a credentials file adds to the relay's settings: bjjk.json and sjpt.json are settings
+    fields; gjpt.json is one `{rid, sid, appkey}` per service."""
+    loaded = json.loads(text)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"relay {kind}: the credentials file is not a JSON object")
+    if kind == "national":
+        return {"credentials": loaded}
+    return loaded
+
+
+def relay_from(config: ConnectorConfig, *services: Service) -> Relay | None:
+    """The relay configuration chooses for this department (option `relay`: gateway, provincial or
+    national), or None to call the service directly. The relay listens at the department url; the
+    option named like the relay holds its settings (`GatewayConfig`, `ProvincialConfig`,
+    `NationalConfig` fields) and `credentials_file`, the file its operator issued. A relay that does
+    not carry every one of `services`, or a setting it does not know, stops the node at start-up
+    (ValueError)."""
     kind = config.options.get("relay", "")
     if not kind:
         return None
-    if kind != "gateway":
-        raise ValueError(f"relay {kind!r} is not one this service can be carried over (gateway)")
-    fields = dict(config.options.get("gateway", {}))
+    if kind not in RELAYS:
+        raise ValueError(f"relay {kind!r} is not one of {', '.join(RELAYS)}")
+    relay_class, config_class = RELAYS[kind]
+    fields = dict(config.options.get(kind) or {})
     credentials = fields.pop("credentials_file", None)
     if credentials:
-        fields = {**json.loads(Path(credentials).read_text(encoding="utf-8")), **fields}
-    relay = GatewayRelay(GatewayConfig(base_url=config.base_url, ca_file=config.ca_file,
-                                       max_reply_bytes=config.max_reply_bytes, **fields))
-    relay.code_for(service)
+        fields = {**_credential_fields(kind, Path(credentials).read_text(encoding="utf-8")), **fields}
+    if kind == "national":
+        fields["credentials"] = {Service(name): value if isinstance(value, ServiceCredential)
+                                 else ServiceCredential(**value)
+                                 for name, value in dict(fields.get("credentials") or {}).items()}
+    try:
+        settings = config_class(base_url=config.base_url, ca_file=config.ca_file,
+                                max_reply_bytes=config.max_reply_bytes, **fields)
+    except TypeError as exc:
+        raise ValueError(f"relay {kind}: {exc}") from None
+    relay = relay_class(settings)
+    for service in services:
+        relay.code_for(service)
     return relay
+
+
+def carries(options: dict, *services: Service) -> bool:
+    """Whether the relay `options` choose (see relay_from) carries every one of `services`."""
+    try:
+        relay_from(ConnectorConfig(base_url="https://relay.invalid", options=options), *services)
+    except ValueError:
+        return False
+    return True
 
 
 class MinistryConnector(Connector):
@@ -95,7 +138,12 @@ class MinistryConnector(Connector):
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
-        self.relay = relay_from(config, self.service)
+        self.relay = relay_from(config, *self.asks())
+
+    @classmethod
+    def asks(cls) -> tuple[Service, ...]:
+        """Every service this connector asks."""
+        return (cls.service, *(s for s in cls.request_types if s != cls.service))
 
     async def close(self) -> None:
         if self.relay is not None:
@@ -108,7 +156,8 @@ class MinistryConnector(Connector):
             return await self.relay.next_request_number()
         return query_request_number(str(self.config.options.get("region", "110000")))
 
-    async def ask(self, data: dict, call: CallInfo, service: Service | None = None) -> Any:
+    async def ask(self, data: Any, call: CallInfo, service: Service | None = None) -> Any:
+        """The business reply to `data` from `service` (default: the connector's `service`)."""
         service = service or self.service
         if self.relay is not None:
             return lower_keys((await self.relay.send(service, data, call)).payload)

@@ -7,12 +7,9 @@ import json
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from connectors.base.errors import BadUpstream
+from querynode.domain.model import SHANGHAI
 
-# The departments' clock: timestamps they sign and dates they stamp are Beijing time.
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Random start: a restarted node must not reuse the numbers a department has already seen.
 _SERIAL = itertools.count(secrets.randbelow(500_000))
 

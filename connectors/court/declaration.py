@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from querynode.core.operations import Card, Department, Form, Operation, Row
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
 from querynode.domain.model import JudgmentQuery, JudgmentResult, Party
@@ -70,12 +70,18 @@ def _cards(r: JudgmentResult) -> list[Card]:
     return cards
 
 
+def _badge(query: JudgmentQuery, r: JudgmentResult) -> Badge:
+    if r.pending:
+        return Badge("法院尚未答复", "attention")
+    return Badge("已查到", "info") if r.judgments else Badge("未查到", "attention")
+
+
 OPERATIONS = (
     Operation(
         name="QueryJudgments", department="court", query_type=JudgmentQuery, result_type=JudgmentResult,
         label="司法判决", summary="Judgments by case number or party", http_path="/api/v1/judgments/query",
         verdict=_verdict, validate=_validate, masking={"masked": _masked, "verdict": _verdict_only},
-        form=Form("judgment", lambda q: q.case_number or _party_name(q.party_name or ""), _cards),
+        form=Form("judgment", lambda q: q.case_number or _party_name(q.party_name or ""), _cards, badge=_badge),
         rpc="QueryJudgments",
     ),
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from connectors.social_org.declaration import organization_badge
 from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
@@ -42,7 +43,7 @@ OPERATIONS = (
         result_type=OrganizationResult, label="统一社会信用代码", summary="Organisation by credit code or name",
         http_path="/api/v1/organizations/lookup", verdict=found_if(lambda r: bool(r.organizations)),
         validate=_validate, masking={"masked": _masked, "verdict": _masked},
-        form=Form("organization", lambda q: q.credit_code or q.name, _cards),
+        form=Form("organization", lambda q: q.credit_code or q.name, _cards, badge=organization_badge),
         rpc="LookupOrganization",
     ),
 )

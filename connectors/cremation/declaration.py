@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from connectors.cremation.types import CremationQuery, CremationRecord, CremationResult
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import person
 from querynode.security.masking import mask_person
 
@@ -30,7 +30,8 @@ OPERATIONS = (
         label="殡葬火化信息", summary="Cremation record of a person (second source of deaths)",
         http_path="/api/v1/cremation/query", verdict=found_if(lambda r: bool(r.records)), validate=person,
         masking={"masked": _masked, "verdict": _verdict_only},
-        form=Form("cremation", lambda q: mask_person(q.name, q.id_number), _cards),
+        form=Form("cremation", lambda q: mask_person(q.name, q.id_number), _cards,
+                  badge=lambda q, r: Badge("有火化记录", "blocked") if r.records else Badge("无火化记录", "good")),
         rpc="QueryCremation",
     ),
 )

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from querynode.domain.fields import param
+from querynode.domain.fields import ID_NUMBER, PERSON_NAME, param
 
 
 @dataclass(frozen=True)
 class CremationQuery:
-    id_number: str = param("公民身份号码", min_length=15, max_length=18, hint="18 位，末位可为 X")
-    name: str = param("姓名", min_length=1, max_length=30)
+    id_number: str = param("公民身份号码", limits=ID_NUMBER, hint="18 位，末位可为 X")
+    name: str = param("姓名", limits=PERSON_NAME)
 
 
 @dataclass(frozen=True)

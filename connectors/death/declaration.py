@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import person
 from querynode.domain.model import DeathQuery, DeathRecord, DeathResult
 from querynode.security.masking import mask_id_number, mask_person
@@ -39,7 +39,8 @@ OPERATIONS = (
         label="死亡医学证明", summary="Death medical certificate", http_path="/api/v1/death/query",
         verdict=found_if(lambda r: r.record is not None), validate=person,
         masking={"masked": _masked, "verdict": _verdict_only},
-        form=Form("death", lambda q: mask_person(q.name, q.id_number), _cards),
+        form=Form("death", lambda q: mask_person(q.name, q.id_number), _cards,
+                  badge=lambda q, r: Badge("有死亡记录", "blocked") if r.record else Badge("无死亡记录", "good")),
         rpc="QueryDeath",
     ),
 )

@@ -1,7 +1,7 @@
 """金融监管总局 financial licences, as the node knows them (core/operations.py)."""
 from __future__ import annotations
 
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
 from querynode.domain.model import LicenseQuery, LicenseResult
@@ -30,13 +30,19 @@ def _cards(r: LicenseResult) -> list[Card]:
     )) for lic in r.licenses]
 
 
+def _badge(query: LicenseQuery, r: LicenseResult) -> Badge:
+    if not r.licenses:
+        return Badge("未查到", "attention")
+    return Badge("有效", "good") if r.licenses[0].valid else Badge("已失效", "blocked")
+
+
 OPERATIONS = (
     Operation(
         name="QueryFinancialLicense", department="financial_license", query_type=LicenseQuery,
         result_type=LicenseResult, label="金融许可证", summary="Financial licence by code or name",
         http_path="/api/v1/licenses/query", verdict=found_if(lambda r: bool(r.licenses)),
         validate=_validate, masking={"masked": _public, "verdict": _public},
-        form=Form("license", lambda q: q.license_code or q.institution_name, _cards),
+        form=Form("license", lambda q: q.license_code or q.institution_name, _cards, badge=_badge),
         rpc="QueryFinancialLicense",
     ),
 )

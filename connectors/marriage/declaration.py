@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.domain import identifiers as ids
-from querynode.domain.model import MarriageQuery, MarriageResult
+from querynode.domain.model import MaritalStatus, MarriageQuery, MarriageResult
 from querynode.security.masking import mask_id_number, mask_id_or_dash, mask_name, mask_person
 
 DEPARTMENT = Department("marriage", "民政部（婚姻登记）", default_port=18003, cache_ttl_seconds=120,
@@ -55,13 +55,24 @@ def _cards(r: MarriageResult) -> list[Card]:
     return cards
 
 
+_STATUS = {MaritalStatus.NO_RECORD: "未查询到婚姻登记记录", MaritalStatus.MARRIED: "已婚", MaritalStatus.DIVORCED: "离婚",
+           MaritalStatus.ANNULLED: "婚姻已被撤销"}
+
+
+def _badge(query: MarriageQuery, r: MarriageResult) -> Badge:
+    """With a spouse asked about: whether the two are married to each other; else the status as a fact."""
+    if query.spouse_id_number or query.spouse_name:
+        return Badge("互为配偶", "good") if r.married_to_each_other else Badge("不是其配偶", "attention")
+    return Badge(_STATUS[r.status], "info")
+
+
 OPERATIONS = (
     Operation(
         name="QueryMarriage", department="marriage", query_type=MarriageQuery, result_type=MarriageResult,
         label="婚姻登记", summary="Marriage registration and status", http_path="/api/v1/marriage/query",
         verdict=found_if(lambda r: bool(r.records)), validate=_validate,
         masking={"masked": _masked, "verdict": _verdict_only},
-        form=Form("marriage", lambda q: mask_person(q.name, q.id_number), _cards),
+        form=Form("marriage", lambda q: mask_person(q.name, q.id_number), _cards, badge=_badge),
         rpc="QueryMarriage",
     ),
 )

@@ -1,7 +1,7 @@
 """民政部 standard place names, as the node knows them (core/operations.py)."""
 from __future__ import annotations
 
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
 from querynode.domain.model import PlaceNameQuery, PlaceNameResult
@@ -35,7 +35,8 @@ OPERATIONS = (
         label="标准地名", summary="Standard place names", http_path="/api/v1/place-names/query",
         verdict=found_if(lambda r: bool(r.places)), validate=_validate,
         masking={"masked": _public, "verdict": _public},
-        form=Form("place-name", lambda q: q.name or q.division_code, _cards),
+        form=Form("place-name", lambda q: q.name or q.division_code, _cards,
+                  badge=lambda q, r: Badge("已查到", "good") if r.places else Badge("未查到", "attention")),
         rpc="QueryPlaceNames",
     ),
 )

@@ -68,3 +68,21 @@ def ensure_relay_credentials(folder: str | os.PathLike, org_code: str = "1234000
         credentials[Service.DEATH_CERTIFICATE.value] |= {"username": "querynode", "password": secrets.token_hex(16)}
         _write_new(paths["gjpt.json"], _json(credentials))
     return paths
+
+
+def relay_options(kind: str, paths: dict[str, Path], serial_dir: str | os.PathLike, *, region: str = "110000",
+                  dept_name: str = "某市不动产登记中心") -> dict:
+    """A department's `options` carrying it over relay `kind` (gateway, provincial, national) with the
+    files `ensure_relay_credentials` made; request serials are kept in `serial_dir`."""
+    serials = Path(serial_dir)
+    if kind == "gateway":
+        block = {"credentials_file": str(paths["bjjk.json"]), "region": region, "dept_name": dept_name,
+                 "serial_file": str(serials / "bjjk-cxqqdh")}
+    elif kind == "provincial":
+        block = {"credentials_file": str(paths["sjpt.json"]), "region": region, "dept_name": dept_name,
+                 "serial_file": str(serials / "sjpt-cxqqdh")}
+    elif kind == "national":
+        block = {"credentials_file": str(paths["gjpt.json"])}
+    else:
+        raise ValueError(f"no relay {kind!r}")
+    return {"relay": kind, kind: block}

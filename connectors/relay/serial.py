@@ -13,11 +13,9 @@ import fcntl
 import os
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
-
 from connectors.base.errors import Unavailable
+from querynode.domain.model import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAILY_LIMIT = 999_999  # six digits
 
 

@@ -6,10 +6,11 @@ from dataclasses import replace
 from typing import Any
 
 from connectors.social_org.types import SocialOrgQuery, SocialOrgResult
-from querynode.core.operations import Card, Department, Form, Operation, Row, found_if
+from querynode.core.operations import Badge, Card, Department, Form, Operation, Row, found_if
 from querynode.core.validate import one_of
 from querynode.domain import identifiers as ids
 from querynode.domain.errors import invalid
+from querynode.domain.model import OrganizationStatus
 from querynode.security.masking import mask_name
 
 DEPARTMENT = Department("social_org", "民政部（社会组织）", default_port=18009, cache_ttl_seconds=3600,
@@ -44,13 +45,22 @@ def organization_cards(r: Any) -> list[Card]:
     )) for o in r.organizations]
 
 
+_STATUS_BADGES = {OrganizationStatus.ACTIVE: Badge("存续", "good"), OrganizationStatus.REVOKED: Badge("已吊销", "blocked"),
+                  OrganizationStatus.CANCELLED: Badge("已注销", "blocked")}
+
+
+def organization_badge(query: Any, r: Any) -> Badge:
+    """A register's first match by its status: only a standing organisation is good news."""
+    return _STATUS_BADGES[r.organizations[0].status] if r.organizations else Badge("未查到", "attention")
+
+
 OPERATIONS = (
     Operation(
         name="LookupSocialOrganization", department="social_org", query_type=SocialOrgQuery,
         result_type=SocialOrgResult, label="社会组织", summary="Social organisation by credit code or name",
         http_path="/api/v1/social-organizations/lookup", verdict=found_if(lambda r: bool(r.organizations)),
         validate=validate_for("5"), masking={"masked": organization_masked, "verdict": organization_masked},
-        form=Form("social-org", lambda q: q.credit_code or q.name, organization_cards),
+        form=Form("social-org", lambda q: q.credit_code or q.name, organization_cards, badge=organization_badge),
         rpc="LookupSocialOrganization",
     ),
 )

@@ -30,6 +30,13 @@ SECRET_PATH = "/sysapi/auth/refreshappsecret"
 BUSINESS_PATH = "/httpproxy"
 SOAP_PATH = "/wsproxy"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+# The platform's catalogue: the services a centre holds credentials for (the keys of the gjpt.json the
+# platform issues) -> the service's cxywlb code (§3.5), which the departments answer to.
+CATALOGUE = {"marriage_query": "civil_marriage_query", "social_org_query": "civil_social_query",
+             "cremation_query": "zw_civil_crem", "death_certificate": "zw_nhcprc_death-cert",
+             "enterprise_query": "zw_samr_enterprise_query", "enterprise_check": "zw_samr_enterprise_check"}
+# Form fields of the REST envelope (§4.3), not business parameters
+COMMON_FORM = {"access_key", "format", "request_id", "sign", "timestamp", "version"}
 
 
 def _mac(key: str, text: str) -> str:
@@ -48,15 +55,38 @@ class MockNational(MockRelay):
     name = "gjpt-platform"
 
     def __init__(self, credentials: dict[str, dict[str, str]], handlers: dict[str, Handler] | None = None,
-                 sign_variant: str = "hmac", prefix: str = "gjgxjhpt", secret_lifetime_ms: int = 30 * 60 * 1000) -> None:
-        """`credentials`: sid -> {rid, appkey}; handlers are keyed by sid."""
+                 sign_variant: str = "hmac", prefix: str = "gjgxjhpt", secret_lifetime_ms: int = 30 * 60 * 1000,
+                 catalogue: dict[str, str] | None = None) -> None:
+        """`credentials`: sid -> {rid, appkey}; handlers are keyed by sid; `catalogue`: sid -> cxywlb."""
         self.credentials = credentials
+        self.catalogue = dict(catalogue or {})
         self.sign_variant = sign_variant
         self.prefix = prefix
         self.secret_lifetime_ms = secret_lifetime_ms
         self.live_secrets: dict[str, str] = {}  # sid -> plain secret
         self.secret_requests = 0
         super().__init__(handlers)
+
+    @classmethod
+    def issuing(cls, issued: dict[str, dict[str, str]], **options: Any) -> "MockNational":
+        """The platform that issued `issued` (gjpt.json: service name -> {rid, sid, appkey ...})."""
+        return cls({c["sid"]: c for c in issued.values()},
+                   catalogue={c["sid"]: CATALOGUE[name] for name, c in issued.items() if name in CATALOGUE},
+                   **options)
+
+    def services(self) -> dict[str, str]:
+        return self.catalogue
+
+    async def code_of(self, request: web.Request) -> str | None:
+        if request.path == BUSINESS_PATH:
+            return request.headers.get(f"{self.prefix}_sid")
+        if request.path == SOAP_PATH:
+            try:
+                header = ET.fromstring(await request.read()).find(f"{{{SOAP}}}Header")
+                return next((child.text for child in header if child.tag == f"{self.prefix}_sid"), None)
+            except (ET.ParseError, TypeError):
+                return None
+        return None
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(SECRET_PATH, self.refresh)
@@ -92,7 +122,10 @@ class MockNational(MockRelay):
     async def business(self, request: web.Request) -> web.Response:
         rid, sid, rtime, sign = self.auth(request.headers)
         form = dict(await request.post())
-        payload = json.loads(form["biz_content"]) if "biz_content" in form else form
+        if "biz_content" in form:
+            payload = json.loads(form["biz_content"])
+        else:  # 殡葬 sends its parameters as plain form fields beside the envelope's
+            payload = {k: v for k, v in form.items() if k not in COMMON_FORM and not k.startswith(f"{self.prefix}_")}
         self.seen.append({"headers": dict(request.headers), "form": form, "payload": payload})
         if not self.signed(rid, sid, rtime, sign):
             return web.json_response({"code": "401", "msg": "签名无效"}, status=401)

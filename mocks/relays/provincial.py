@@ -31,6 +31,8 @@ SERVICES = {
     "zw_samr_enterprise_query": ("0000", "data.cxjg"),
 }
 ZW_SERVICE = ("0", "data.cxjg")  # every other zw_* service
+ZW_SERVICES = ("zw_police_baseinfo", "zw_police_id_check", "zw_nhcprc_death-cert", "zw_civil_crem",
+               "zw_samr_enterprise_check", "zw_scopsr_institution", "zw_phc_death_query")
 
 
 class MockProvincial(MockRelay):
@@ -45,6 +47,21 @@ class MockProvincial(MockRelay):
     def routes(self, app: web.Application) -> None:
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_post(QUERY_PATH, self.query)
+
+    def services(self) -> dict[str, str]:
+        return {code: code for code in (*SERVICES, *ZW_SERVICES)}
+
+    async def code_of(self, request: web.Request) -> str | None:
+        if request.path != QUERY_PATH:
+            return None
+        try:
+            return str((await self.gx_data(request))["data"]["cxywlb"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def handler(self, answer: Handler) -> Handler:
+        """`cxywcs` is an array of requests: one is answered as it is, several as a list of answers."""
+        return lambda items: answer(items[0]) if len(items) == 1 else [answer(item) for item in items]
 
     def expire_tokens(self) -> None:
         self.tokens.clear()

@@ -75,7 +75,7 @@ class AuditTrail:
 
     async def record(
         self, *, audit_id: str, ctx: RequestContext, operation: str, department: str,
-        subject_index: str, outcome: str, latency_ms: float, flags: str = "",
+        subject_index: str, outcome: str, latency_ms: float, flags: str = "", subject: str = "",
     ) -> None:
         record = AuditRecord(
             audit_id=audit_id, at=datetime.now(UTC).isoformat(), request_id=storable(ctx.request_id),
@@ -83,6 +83,7 @@ class AuditTrail:
             case_number=storable(ctx.case_number), purpose=storable(ctx.purpose), operation=operation,
             department=department, subject_index=subject_index, outcome=outcome,
             latency_ms=round(latency_ms, 3), flags=flags, source=storable(_SOURCE.get()),
+            subject=storable(subject),
         )
         await self._append(record)
         flag = _AUDITED.get()

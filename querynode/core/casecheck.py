@@ -35,7 +35,9 @@ from querynode.domain.case import (
     Severity,
 )
 from querynode.domain.codec import to_data
-from querynode.domain.identifiers import SHANGHAI, context_text
+from querynode.domain.fields import ADDRESS, PROPERTY_UNIT
+from querynode.domain.identifiers import context_text
+from querynode.domain.model import SHANGHAI
 from querynode.security.masking import mask_id_number, mask_name
 from querynode.security.record_store import RecordStore
 from querynode.security.records import RecordSigner, SealedRecord
@@ -119,9 +121,9 @@ class CaseChecker:
             raise _invalid("parties", "至少需要一名当事人")
         if len(request.parties) > MAX_PARTIES:
             raise _invalid("parties", f"当事人不能超过 {MAX_PARTIES} 名")
-        for name, limit in (("property_unit", 40), ("property_address", 200)):
+        for name, limits in (("property_unit", PROPERTY_UNIT), ("property_address", ADDRESS)):
             if getattr(request, name):
-                context_text(getattr(request, name), name, max_len=limit)
+                context_text(getattr(request, name), name, max_len=limits.max_length)
         checks: list[PlannedCheck] = []
         for i, party in enumerate(request.parties):
             role_plan = type_plan.roles.get(party.role)
@@ -158,8 +160,8 @@ class CaseChecker:
         try:
             return validate_query(query)[0]
         except e.InvalidArgument as exc:
-            raise e.InvalidArgument([
-                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field))
+            raise e.InvalidArgument([  # named as the case request names its fields, not as the query does
+                dataclasses.replace(v, field=case_field or prefix + kind.field_names.get(v.field, v.field), label="")
                 for v in exc.violations
             ]) from None
 

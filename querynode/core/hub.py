@@ -91,7 +91,7 @@ class Hub:
         op = operation_for(query)
         audit_id = uuid.uuid4().hex
         deadline = _upstream_deadline(loop.time(), ctx.deadline, self.default_deadline_seconds)
-        subject = flags = ""
+        subject = shown = flags = ""  # blind index; masked as the form heads it (history)
         audit_ctx = replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
         try:
             with stage("validation"):
@@ -99,26 +99,28 @@ class Hub:
                 query, warnings = validate_query(query)
             with stage("blind_index"):
                 subject = subject_index(self.index, op.name, query)
+                shown = op.form.subject(query)
             with stage("authorization"):
                 self.authorizer.check(ctx, op.scope, op.department)
             with stage("abuse"):
                 flags = self.abuse.observe(ctx, query) if self.abuse else ""
 
             async def intent() -> None:  # on record before any department is asked (linked by audit id)
-                await self._audit(f"{audit_id}-intent", ctx, op, subject, INTENT, started, flags, done=False)
+                await self._audit(f"{audit_id}-intent", ctx, op, (subject, shown), INTENT, started, flags, done=False)
 
             fetched = await self._fetch(op, ctx, query, deadline, intent)
             outcome = _outcome(fetched)
         except QueryError as exc:
-            await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started, flags)
+            await self._audit(audit_id, audit_ctx, op, (subject, shown), exc.reason, started, flags)
             raise
         except asyncio.CancelledError:
             # The caller went away (or its deadline passed) while a department may already have
             # been asked: that lookup is on record too, before the cancellation goes on.
             with contextlib.suppress(QueryError, asyncio.CancelledError):
-                await asyncio.shield(self._audit(audit_id, audit_ctx, op, subject, "CANCELLED", started, flags))
+                await asyncio.shield(self._audit(audit_id, audit_ctx, op, (subject, shown), "CANCELLED", started,
+                                                 flags))
             raise
-        await self._audit(audit_id, ctx, op, subject, outcome, started, flags)
+        await self._audit(audit_id, ctx, op, (subject, shown), outcome, started, flags)
         provenance = Provenance(
             department=op.department, source_time=fetched.source_time, audit_id=audit_id,
             request_id=ctx.request_id, from_cache=fetched.from_cache,
@@ -127,14 +129,15 @@ class Hub:
         )
         return Answer(result=fetched.result, provenance=provenance, warnings=tuple(warnings))
 
-    async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: str,
+    async def _audit(self, audit_id: str, ctx: RequestContext, op: Operation, subject: tuple[str, str],
                      outcome: str, started: float, flags: str = "", *, done: bool = True) -> None:
+        """Put the lookup on record; `subject` is (blind index, masked subject)."""
         try:
             with stage("audit" if done else "audit_intent"):  # record build, chain hash, wait for commit
                 await self.audit.record(
                     audit_id=audit_id, ctx=ctx, operation=op.name, department=op.department,
-                    subject_index=subject, outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
-                    flags=flags,
+                    subject_index=subject[0], outcome=outcome, latency_ms=(time.perf_counter() - started) * 1000,
+                    flags=flags, subject=subject[1],
                 )
         except QueryError as exc:
             outcome = exc.reason

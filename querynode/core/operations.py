@@ -62,6 +62,21 @@ class Card:
     rows: tuple[Row, ...]
 
 
+# What a badge's colour says for the registration (pages/present.py): good, needs a person's
+# attention, stands in the way, the department did not answer, an old cached answer, a plain fact.
+TONES = ("good", "attention", "blocked", "unavailable", "stale", "info")
+
+
+@dataclass(frozen=True)
+class Badge:
+    text: str  # Chinese
+    tone: str  # one of TONES
+
+    def __post_init__(self) -> None:
+        if self.tone not in TONES:
+            raise ValueError(f"badge tone {self.tone!r} is not one of {TONES}")
+
+
 @dataclass(frozen=True)
 class Form:
     """The clerk's lookup page of an operation; its fields come from the query type's params."""
@@ -70,6 +85,10 @@ class Form:
     subject: Callable[[Any], str]  # the query as the page heads it, masked
     cards: Callable[[Any], list[Card]]  # a (full) result as the page shows it, masked
     note: str = ""
+    # The verdict badge of a result, (query, result) -> Badge, coloured by what the result means
+    # for a registration (a death record stands in the way). None: the page badges the verdict
+    # (FOUND 已查到, NOT_FOUND 未查到, ...) in neutral colours, since found is not good news.
+    badge: Callable[[Any, Any], Badge] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,22 @@ rules from the operation's declaration; this module keeps what every query share
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
 from querynode.core.operations import field_type, registry
 from querynode.domain import identifiers as ids
-from querynode.domain.errors import InvalidArgument, invalid, violation
+from querynode.domain.errors import InvalidArgument, declared_labels, invalid, violation
 from querynode.domain.fields import param_of
 from querynode.domain.model import RequestContext
 
 
 def validate_context(ctx: RequestContext) -> RequestContext:
-    """Case number, operator and purpose are required on every request."""
-    return replace(
-        ctx,
-        case_number=ids.context_text(ctx.case_number, "context.case_number", max_len=64),
-        operator_id=ids.context_text(ctx.operator_id, "context.operator_id", max_len=64),
-        purpose=ids.context_text(ctx.purpose, "context.purpose", max_len=200),
-    )
+    """Case number, operator and purpose (the fields with a param) are required on every request."""
+    return replace(ctx, **{
+        f.name: ids.context_text(getattr(ctx, f.name), f"context.{f.name}", max_len=p.max_length)
+        for f in dataclasses.fields(RequestContext) if (p := param_of(f)) is not None})
 
 
 def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
@@ -67,5 +65,11 @@ def validate_query(query: Any) -> tuple[Any, list[str]]:
         op = registry().operation_for(query)
     except LookupError:
         raise invalid("query", "UNKNOWN_QUERY") from None
-    _within_limits(query)
-    return op.validate(query)
+    with query_labels(op.query_type):
+        _within_limits(query)
+        return op.validate(query)
+
+
+def query_labels(query_type: type) -> AbstractContextManager[None]:
+    """Within it, errors and warnings name the query's fields as its declaration does."""
+    return declared_labels({f.name: param_of(f).label for f in dataclasses.fields(query_type)})

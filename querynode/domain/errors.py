@@ -5,21 +5,44 @@ Messages never contain personal data: they name fields and departments, never va
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
+from querynode.domain.fields import param_of
+from querynode.domain.model import RequestContext
 
-# Chinese names of request fields, for messages that name the field (the last part of a
-# dotted path; `parties[2].` and `context.` prefixes are read by `field_label`).
+# Chinese names of the fields of the case request and of the request envelope, which no
+# operation declares, and the validators' default field names (domain/identifiers.py): the
+# last part of a dotted path; `parties[2].` is read by `field_label`.
+# An operation's query fields are named by the labels its declaration gives (`declared_labels`),
+# the request context's by its params.
 FIELD_LABELS = {
-    "id_number": "身份证号", "spouse_id_number": "配偶身份证号", "name": "姓名", "spouse_name": "配偶姓名",
-    "credit_code": "统一社会信用代码", "license_code": "金融许可证机构编码", "institution_name": "机构名称",
+    "id_number": "身份证号", "name": "姓名", "credit_code": "统一社会信用代码", "license_code": "金融许可证机构编码",
     "organization_name": "机构名称", "case_number": "案号", "judgment_case_number": "案号",
-    "party_name": "当事人名称", "division_code": "行政区划代码", "place_name": "地名", "limit": "返回条数",
-    "prefix": "前缀匹配", "purpose": "查询事由", "operator_id": "操作员", "request_id": "请求编号",
-    "fresh": "不用缓存", "role": "角色", "registration_type": "登记类型", "parties": "当事人", "handle": "句柄",
-    "body": "请求体", "context": "请求上下文", "query": "查询",
+    "division_code": "行政区划代码", "place_name": "地名",
+    "property_unit": "不动产单元号", "property_address": "坐落", "role": "角色", "registration_type": "登记类型",
+    "parties": "当事人", "handle": "句柄", "body": "请求体", "context": "请求上下文", "query": "查询",
 }
-_CONTEXT_LABELS = {"case_number": "受理编号"}  # context.case_number is the centre's file number, not a 案号
+_CONTEXT_LABELS = {f.name: p.label for f in dataclasses.fields(RequestContext) if (p := param_of(f))} | {
+    "request_id": "请求编号", "fresh": "不用缓存"}
+
+# The labels of the query being validated, field name -> Chinese, as its operation declares
+# them; set around an operation's validation (core/validate.py), so that one field name
+# ("name": 姓名, 单位名称, 地名) is named as each operation names it.
+_DECLARED: ContextVar[Mapping[str, str]] = ContextVar("declared_labels", default={})
+
+
+@contextmanager
+def declared_labels(labels: Mapping[str, str]) -> Iterator[None]:
+    """Name the fields of violations and warnings made within by these labels."""
+    token = _DECLARED.set(labels)
+    try:
+        yield
+    finally:
+        _DECLARED.reset(token)
 
 # Stable machine codes of validation failures and the Chinese text each one gives. API
 # clients act on the code; people read the text (with the field's name in front).
@@ -86,6 +109,9 @@ def field_label(field: str) -> str:
     """The Chinese name of a field path: `parties[2].id_number` -> 当事人3 身份证号."""
     if "|" in field:
         return "或".join(field_label(part) for part in field.split("|"))
+    declared = _DECLARED.get()
+    if field in declared:
+        return declared[field]
     prefix = ""
     head, _, last = field.rpartition(".")
     if head.startswith("parties[") and head.endswith("]") and head[8:-1].isdigit():
@@ -114,8 +140,10 @@ class FieldViolation:
 
 
 def violation(field: str, code: str, *, label: str = "", **params: object) -> FieldViolation:
-    """The violation for a machine code, its Chinese text made from the code's template."""
-    return FieldViolation(field, MESSAGES[code].format(**params), code, label)
+    """The violation for a machine code, its Chinese text made from the code's template; named
+    by the label it is given, else the one the field's declaration gives (fixed here, since the
+    message is read after the validation is over)."""
+    return FieldViolation(field, MESSAGES[code].format(**params), code, label or field_label(field))
 
 
 def invalid(field: str, code: str, *, label: str = "", **params: object) -> InvalidArgument:

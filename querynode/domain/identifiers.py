@@ -15,14 +15,15 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import pycountry
 from stdnum import numdb
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+from querynode.domain import fields as limits
 from querynode.domain.errors import InvalidArgument, invalid, warning
+from querynode.domain.model import SHANGHAI
 from querynode.domain.names import person_name as _person_name
 from querynode.domain.names import same_name
 from querynode.domain.text import checked_text, context_text, half_width
@@ -30,8 +31,6 @@ from querynode.domain.text import checked_text, context_text, half_width
 __all__ = ["CASE_TYPES", "HMT_ADDRESS_CODES", "birth_date", "context_text", "court_case_number", "credit_code",
            "division_code", "license_code", "organization_name", "person_name", "place_name", "resident_id",
            "same_person_name", "same_resident_id"]
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # Hong Kong, Macao and Taiwan residence permits (since 2018).
 HMT_ADDRESS_CODES = {"810000": "港澳台居民居住证（香港）", "820000": "港澳台居民居住证（澳门）",
@@ -98,7 +97,7 @@ def resident_id(value: object, field: str = "id_number") -> tuple[str, list[str]
     code whose province does not exist is refused; one the node's table does not know
     within a real province is a warning (old cards keep old codes).
     """
-    number, warnings = _identifier(value, field, max_len=18)
+    number, warnings = _identifier(value, field, max_len=limits.ID_NUMBER.max_length)
     if _non_ascii_digit(number):
         raise invalid(field, "ID_NON_ASCII_DIGIT")
     if len(number) == 15 and _OLD_FOREIGN_CARD.match(number):
@@ -193,7 +192,8 @@ def person_name(value: object, field: str = "name") -> tuple[str, list[str]]:
 
 def organization_name(value: object, field: str = "name") -> str:
     """An organisation or institution name: 2-100 printable characters, no markup."""
-    return checked_text(value, field, max_len=100, min_len=2, label="名称" if field == "name" else "")[0]
+    return checked_text(value, field, max_len=limits.ORGANIZATION_NAME.max_length,
+                        min_len=limits.ORGANIZATION_NAME.min_length)[0]
 
 
 def credit_code(value: object, field: str = "credit_code") -> tuple[str, list[str]]:
@@ -205,7 +205,7 @@ def credit_code(value: object, field: str = "credit_code") -> tuple[str, list[st
     checked too. A failing final check character is a warning: some 2015 pilot codes were
     issued that way.
     """
-    code, warnings = _identifier(value, field, max_len=18)
+    code, warnings = _identifier(value, field, max_len=limits.CREDIT_CODE.max_length)
     if len(code) != 18:
         raise invalid(field, "CREDIT_LENGTH")
     if any(c not in uscc._alphabet for c in code):
@@ -231,7 +231,7 @@ def _organization_check(body: str) -> str:
 def license_code(value: object, field: str = "license_code") -> str:
     """Financial licence code (机构编码): type letter, 4-digit institution code, category
     letter, issuer digit, 6-digit division code, 2-digit sequence (DOMAIN.md §2)."""
-    code, _ = _identifier(value, field, max_len=15)
+    code, _ = _identifier(value, field, max_len=limits.LICENSE_CODE.max_length)
     if not _LICENSE.match(code):
         raise invalid(field, "LICENSE_FORMAT")
     division = code[7:13]
@@ -243,7 +243,7 @@ def license_code(value: object, field: str = "license_code") -> str:
 def court_case_number(value: object, field: str = "case_number") -> str:
     """Court case number (案号), 2016 rules (法〔2015〕137号) or the older 字第 form, with an
     optional 之一 suffix. Returns it with full-width brackets and ASCII digits."""
-    number, _ = checked_text(value, field, max_len=40, invisible="remove")
+    number, _ = checked_text(value, field, max_len=limits.CASE_NUMBER.max_length, invisible="remove")
     number = half_width(number).replace(" ", "")
     if not (_CASE_NEW.match(number) or _CASE_OLD.match(number)):
         raise invalid(field, "CASE_NUMBER_FORMAT")
@@ -255,7 +255,7 @@ def court_case_number(value: object, field: str = "case_number") -> str:
 
 def division_code(value: object, field: str = "division_code") -> str:
     """Division code: 6 digits (GB/T 2260) or 12 digits (statistical)."""
-    code, _ = _identifier(value, field, max_len=12)
+    code, _ = _identifier(value, field, max_len=limits.DIVISION_CODE.max_length)
     if not _DIVISION.match(code):
         raise invalid(field, "DIVISION_FORMAT")
     return code
@@ -263,7 +263,7 @@ def division_code(value: object, field: str = "division_code") -> str:
 
 def place_name(value: object, field: str = "name") -> str:
     """A place name to search: 1-50 characters, no markup or control characters."""
-    return checked_text(value, field, max_len=50, invisible="remove", label="地名" if field == "name" else "")[0]
+    return checked_text(value, field, max_len=limits.PLACE_NAME.max_length, invisible="remove")[0]
 
 
 def same_resident_id(a: str, b: str) -> bool:

@@ -1,7 +1,7 @@
 """Queries, results and provenance: the data every layer exchanges.
 
 Dates in records are ISO strings (YYYY-MM-DD) as departments give them; instants are
-timezone-aware UTC datetimes.
+timezone-aware UTC datetimes, shown and stamped in Beijing time (SHANGHAI).
 """
 from __future__ import annotations
 
@@ -9,17 +9,24 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
 
-from querynode.domain.fields import param
+from querynode.domain.fields import (
+    CASE_NUMBER, CREDIT_CODE, DIVISION_CODE, ID_NUMBER, LICENSE_CODE, ORGANIZATION_NAME, PERSON_NAME, PLACE_NAME, param,
+)
+
+# Beijing time, the one clock of the project (the mocks, the departments' side, keep their own):
+# the dates and timestamps the departments sign and stamp, and every time a clerk reads.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
 class RequestContext:
     """Who asks, for which case and why. `caller` comes from authentication."""
 
-    case_number: str
-    operator_id: str
-    purpose: str
+    case_number: str = param("受理编号", max_length=64, min_length=1)
+    operator_id: str = param("操作员", max_length=64, min_length=1, description="Clerk id")
+    purpose: str = param("查询事由", max_length=200, min_length=1, description="Purpose / legal basis")
     caller: str
     request_id: str
     fresh: bool = False
@@ -30,46 +37,46 @@ class RequestContext:
 # ------------------------------------------------------------------ queries
 
 
-_ID_NUMBER = dict(min_length=15, max_length=18, hint="18 位，末位可为 X", description="Resident ID number (GB 11643)")
+_ID_NUMBER = dict(limits=ID_NUMBER, hint="18 位，末位可为 X", description="Resident ID number (GB 11643)")
 
 
 @dataclass(frozen=True)
 class IdentityQuery:
     id_number: str = param("公民身份号码", **_ID_NUMBER)
-    name: str = param("姓名", min_length=1, max_length=30)
+    name: str = param("姓名", limits=PERSON_NAME)
 
 
 @dataclass(frozen=True)
 class OrganizationQuery:
-    credit_code: str | None = param("统一社会信用代码", default=None, max_length=18, hint="18 位；与名称二选一")
-    name: str | None = param("单位名称", default=None, max_length=100, hint="与代码二选一")
+    credit_code: str | None = param("统一社会信用代码", default=None, limits=CREDIT_CODE, hint="18 位；与名称二选一")
+    name: str | None = param("单位名称", default=None, limits=ORGANIZATION_NAME, hint="与代码二选一")
 
 
 @dataclass(frozen=True)
 class LicenseQuery:
-    license_code: str | None = param("机构编码", default=None, max_length=15,
+    license_code: str | None = param("机构编码", default=None, limits=LICENSE_CODE,
                                      hint="15 位，如 B0001H111000001；与名称二选一")
-    institution_name: str | None = param("机构名称", default=None, max_length=100, hint="与编码二选一")
+    institution_name: str | None = param("机构名称", default=None, limits=ORGANIZATION_NAME, hint="与编码二选一")
 
 
 @dataclass(frozen=True)
 class JudgmentQuery:
-    case_number: str | None = param("案号", default=None, max_length=40, hint="如（2023）京0105民初1234号；与当事人二选一")
-    party_name: str | None = param("当事人名称", default=None, max_length=100, hint="与案号二选一")
+    case_number: str | None = param("案号", default=None, limits=CASE_NUMBER, hint="如（2023）京0105民初1234号；与当事人二选一")
+    party_name: str | None = param("当事人名称", default=None, limits=ORGANIZATION_NAME, hint="与案号二选一")
 
 
 @dataclass(frozen=True)
 class MarriageQuery:
     id_number: str = param("公民身份号码", **_ID_NUMBER)
-    name: str = param("姓名", min_length=1, max_length=30)
-    spouse_id_number: str | None = param("配偶公民身份号码", default=None, max_length=18, hint="选填")
-    spouse_name: str | None = param("配偶姓名", default=None, max_length=30, hint="选填：核对两人是否互为配偶")
+    name: str = param("姓名", limits=PERSON_NAME)
+    spouse_id_number: str | None = param("配偶公民身份号码", default=None, limits=ID_NUMBER, hint="选填")
+    spouse_name: str | None = param("配偶姓名", default=None, limits=PERSON_NAME, hint="选填：核对两人是否互为配偶")
 
 
 @dataclass(frozen=True)
 class PlaceNameQuery:
-    name: str | None = param("地名", default=None, max_length=50, hint="与区划代码二选一")
-    division_code: str | None = param("行政区划代码", default=None, max_length=12, hint="6 位")
+    name: str | None = param("地名", default=None, limits=PLACE_NAME, hint="与区划代码二选一")
+    division_code: str | None = param("行政区划代码", default=None, limits=DIVISION_CODE, hint="6 位")
     prefix: bool = param("按前缀匹配", default=False)
     limit: int = param("条数", default=20, minimum=1, maximum=100, on_form=False)
 
@@ -77,7 +84,7 @@ class PlaceNameQuery:
 @dataclass(frozen=True)
 class DeathQuery:
     id_number: str = param("公民身份号码", **_ID_NUMBER)
-    name: str = param("姓名", min_length=1, max_length=30)
+    name: str = param("姓名", limits=PERSON_NAME)
 
 
 # ------------------------------------------------------------------ results

@@ -15,6 +15,7 @@ import re
 import unicodedata
 
 from querynode.domain.errors import invalid, warning
+from querynode.domain.fields import PERSON_NAME
 from querynode.domain.text import INVISIBLE, checked_text, half_width
 
 MIDDLE_DOT = "\u00b7"
@@ -33,7 +34,7 @@ _SPACE_BETWEEN_HAN = re.compile(rf"(?<=[{_HAN}]) +(?=[{_HAN}])")
 _SPACE_AROUND_DOT = re.compile(rf" *{MIDDLE_DOT} *")
 _SEPARATORS = f" {MIDDLE_DOT}'-"
 _INVISIBLE = re.compile(f"[{INVISIBLE}]")
-MAX_LENGTH = 30
+MAX_LENGTH = PERSON_NAME.max_length
 
 
 def _is_name_letter(c: str) -> bool:

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import aiosqlite
 import pyotp
@@ -30,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
+from querynode.domain.model import SHANGHAI
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
 from querynode.security.files import create_private
 
@@ -458,4 +458,4 @@ def _user(row) -> User:
 
 
 def _shanghai(at: datetime) -> str:
-    return at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    return at.astimezone(SHANGHAI).strftime("%H:%M")

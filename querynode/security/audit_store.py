@@ -8,7 +8,7 @@ Purge anchors carry the same MAC. The store regularly writes a checkpoint (head 
 anchors, time; MAC'd) to a witness: an append-only file outside the database
 (`audit.witness_file`, mode 0600, fsynced). `verify` checks the chain against every checkpoint,
 so a cut tail or a wholesale replacement of the store is named too. Records hold no personal
-data in clear: the subject is a blind index.
+data in clear: the subject is found by a blind index, and shown (history) only masked.
 
 Stores from before keyed chains: their plain SHA-256 records (and unsigned anchors over them)
 still verify as the chain's first part; the first keyed record covers their last hash, and
@@ -66,10 +66,13 @@ class AuditRecord:
     # Space-separated marks such as "abuse:subjects_outside_cases" (querynode/security/abuse.py).
     flags: str = ""
     source: str = ""  # the caller's network address (IP), as the door saw it
+    # Who was asked about, masked as the operation's form heads it (张**　110105********1234):
+    # what the history page shows; never clear text (the blind index is what finds a person).
+    subject: str = ""
 
     def canonical(self) -> bytes:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # flat: no deep copy as asdict makes
-        for name in ("flags", "source"):
+        for name in ("flags", "source", "subject"):
             if not data[name]:
                 del data[name]  # records written before the field existed keep their hashes
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
@@ -245,7 +248,8 @@ class ExportInvalid(Exception):
 _FIELDS = [f for f in AuditRecord.__dataclass_fields__]
 _ANCHOR_FIELDS = [f for f in Anchor.__dataclass_fields__]
 _EXPORT_KEYS = {"seq", *_FIELDS, "prev_hash", "hash"}
-_OLDER_EXPORT_KEYS = _EXPORT_KEYS - {"source"}  # exports from before records carried the source
+# Exports from before records carried the source, and the masked subject.
+_OLDER_EXPORT_KEYS = (_EXPORT_KEYS - {"source", "subject"}, _EXPORT_KEYS - {"subject"})
 
 
 class _ChainStore:
@@ -641,9 +645,10 @@ def _export_record(line: bytes, number: int) -> dict:
         item = json.loads(line)
     except ValueError:
         item = None
-    if not isinstance(item, dict) or set(item) not in (_EXPORT_KEYS, _OLDER_EXPORT_KEYS):
+    if not isinstance(item, dict) or set(item) not in (_EXPORT_KEYS, *_OLDER_EXPORT_KEYS):
         raise ExportInvalid(f"line {number} is not an exported audit record")
     item.setdefault("source", "")
+    item.setdefault("subject", "")
     return item
 
 
@@ -667,7 +672,8 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     flags TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT ''
+    source TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_case ON audit(case_number);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject_index);
@@ -718,7 +724,7 @@ class SqliteAuditStore(_ChainStore):
         await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         # One write transaction: a file from before anchors and flags is migrated in place.
         await self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        for table, column in (("audit", "flags"), ("audit", "source"), ("audit_anchor", "mac")):
+        for table, column in (("audit", "flags"), ("audit", "source"), ("audit", "subject"), ("audit_anchor", "mac")):
             async with self._db.execute(f"PRAGMA table_info({table})") as cur:
                 columns = {row[1] async for row in cur}
             if column not in columns:
@@ -945,10 +951,12 @@ CREATE TABLE IF NOT EXISTS {t} (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     flags TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT ''
+    source TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT ''
 );
 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS flags TEXT NOT NULL DEFAULT '';
 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS source TEXT NOT NULL DEFAULT '';
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS subject TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS {t}_case ON {t}(case_number);
 CREATE TABLE IF NOT EXISTS {t}_anchor (
     id BIGSERIAL PRIMARY KEY,
@@ -1036,8 +1044,8 @@ class PostgresAuditStore(_ChainStore):
     async def _schema_current(self, conn) -> bool:
         """The tables, their newest columns and the guard triggers exist (nothing to create)."""
         return await conn.fetchval(
-            "SELECT count(*) = 3 FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND ((table_name = $1 AND column_name IN ('flags', 'source')) OR (table_name = $2 AND column_name = 'mac'))",
+            "SELECT count(*) = 4 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND ((table_name = $1 AND column_name IN ('flags', 'source', 'subject')) OR (table_name = $2 AND column_name = 'mac'))",
             self.table, f"{self.table}_anchor") and await conn.fetchval(
             "SELECT count(*) = 4 FROM pg_trigger WHERE tgname = ANY($1::text[])",
             [f"{self.table}_no_change", f"{self.table}_no_truncate",

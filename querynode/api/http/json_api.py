@@ -10,7 +10,7 @@ from aiohttp import web
 
 from querynode.core.hub import Hub
 from querynode.core.operations import Operation, field_type, registry
-from querynode.core.validate import TYPE_CODES
+from querynode.core.validate import TYPE_CODES, query_labels
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.domain.codec import to_data
@@ -108,6 +108,11 @@ async def authenticate(request: web.Request, operation: str, department: str) ->
 
 
 def _query(query_type: type, body: dict) -> Any:
+    with query_labels(query_type):
+        return _typed_query(query_type, body)
+
+
+def _typed_query(query_type: type, body: dict) -> Any:
     known = {f.name: f for f in dataclasses.fields(query_type)}
     kwargs: dict[str, Any] = {}
     for name, value in body.items():

@@ -7,15 +7,16 @@ import dataclasses
 from querynode.core.operations import field_type, registry
 from querynode.core.validate import TYPE_NAMES
 from querynode.domain.fields import param_of, required
+from querynode.domain.model import RequestContext
 
+_CONTEXT_FIELDS = [f for f in dataclasses.fields(RequestContext) if param_of(f) is not None]
 CONTEXT_SCHEMA = {
     "type": "object",
-    "required": ["case_number", "operator_id", "purpose"],
+    "required": [f.name for f in _CONTEXT_FIELDS],
     "additionalProperties": False,
     "properties": {
-        "case_number": {"type": "string", "minLength": 1, "maxLength": 64, "description": "受理编号"},
-        "operator_id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "Clerk id"},
-        "purpose": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Purpose / legal basis"},
+        **{f.name: {"type": "string", "minLength": param_of(f).min_length, "maxLength": param_of(f).max_length,
+                    "description": param_of(f).description or param_of(f).label} for f in _CONTEXT_FIELDS},
         "request_id": {"type": "string", "description": "Kept when it is at most 64 of A-Z a-z 0-9 . _ : -, "
                                                         "else replaced by a new id (see X-Request-Id)"},
         "fresh": {"type": "boolean", "description": "Bypass the cache"},

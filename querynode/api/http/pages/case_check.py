@@ -13,7 +13,7 @@ from querynode.api.http.cases import CASES_KEY
 from querynode.api.http.pages import present
 from querynode.api.http.pages.keys import ACCOUNTS_KEY, FORM
 from querynode.api.http.pages.lookups import lookups
-from querynode.api.http.pages.render import render, render_error, render_fragment
+from querynode.api.http.pages.render import beijing, render, render_error, render_fragment
 from querynode.api.http.pages.session import current, page
 from querynode.api.http.pages.views import PURPOSES, WEB_CALLER
 from querynode.core.casecheck import MAX_PARTIES, Readers
@@ -184,7 +184,7 @@ async def record_verify_post(request: web.Request) -> web.Response:
     if sealed is not None:
         intact, _ = verify_file(sealed.to_file(), cases.signer.public_key)
         record = json.loads(sealed.body)
-        about = {"case_number": record["case"]["case_number"], "at": present.beijing(record["created_at"])}
+        about = {"case_number": record["case"]["case_number"], "at": beijing(record["created_at"], "%Y-%m-%d %H:%M")}
         if not intact:
             outcome = {"ok": False, "tone": "blocked", "text": "本节点保存的记录签名无效，请立即报告系统管理员。", **about}
         elif digest != sealed.digest:

@@ -40,9 +40,6 @@ class Shown:
     warnings: tuple[str, ...] = ()
 
 
-CONTEXT_LABELS = {"context.case_number": "受理编号", "context.purpose": "查询事由", "context.operator_id": "操作员"}
-
-
 @dataclass(frozen=True)
 class Lookup:
     """The lookup page of one operation."""
@@ -94,11 +91,6 @@ class Lookup:
 
     def cards(self, result: Any) -> list[Card]:
         return self.operation.form.cards(result)
-
-    def label_of(self, field: str) -> str:
-        """The Chinese name of a field an error names ("a|b": one of two keys)."""
-        labels = {f.name: param_of(f).label for f in dataclasses.fields(self.operation.query_type)} | CONTEXT_LABELS
-        return "或".join(labels.get(part, part) for part in field.split("|"))
 
 
 def lookups() -> dict[str, Lookup]:

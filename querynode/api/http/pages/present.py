@@ -18,12 +18,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from querynode.api.http.pages.render import SHANGHAI
+from querynode.api.http.pages.render import beijing
 from querynode.core.kinds import KINDS
-from querynode.core.operations import registry
+from querynode.core.operations import Badge, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
 from querynode.security.masking import mask_name
@@ -63,13 +62,6 @@ def cache_text(age_seconds: float) -> str:
     """One wording for a cached answer: "缓存 刚刚" under a minute, else "缓存 n 分钟前"."""
     minutes = math.floor(age_seconds / 60)
     return "缓存 刚刚" if minutes < 1 else f"缓存 {minutes} 分钟前"
-
-
-def beijing(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if not value:
-        return "—"
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return at.astimezone(SHANGHAI).strftime(fmt)
 
 
 def unavailable_step(department: str) -> str:
@@ -186,7 +178,7 @@ def check_row(check: dict, labels: dict[int, str], blocking_ids: set[str]) -> Ch
     elif provenance.get("from_cache"):
         flag = cache_text(provenance.get("cache_age_seconds", 0))
     return CheckRow(f"{kind_title(kind)} · {who}", department, verdict, tone, summary,
-                    beijing(provenance.get("source_time")), flag, flag_tone)
+                    beijing(provenance.get("source_time"), "%Y-%m-%d %H:%M"), flag, flag_tone)
 
 
 def record_view(record: dict) -> RecordView:
@@ -232,44 +224,23 @@ def progress_item(entry: dict, parties: list[dict]) -> dict:
 
 # ------------------------------------------------------------------ single lookups
 
-@dataclass(frozen=True)
-class Badge:
-    text: str
-    tone: str
+# The badge of a lookup whose declaration does not say what its result means (Form.badge).
+VERDICT_BADGES = {"FOUND": Badge("已查到", "info"), "NOT_FOUND": Badge("未查到", "attention"),
+                  "MATCH": Badge("一致", "good"), "MISMATCH": Badge("不一致", "blocked"),
+                  "PENDING": Badge("部门尚未答复", "attention")}
 
 
 def lookup_badge(query: Any, answer: m.Answer) -> Badge:
-    """The verdict badge of one lookup, coloured by what it means for a registration."""
-    r = answer.result
-    if r is None:
+    """The verdict badge of one lookup: the operation's declared badge (Form.badge), else its verdict's."""
+    if answer.result is None:
         return Badge("来源不可用", "unavailable")
-    match r:
-        case m.IdentityResult():
-            return {m.IdentityVerdict.MATCH: Badge("一致", "good"), m.IdentityVerdict.MISMATCH: Badge("不一致", "blocked"),
-                    }.get(r.verdict, Badge("未查到", "attention"))
-        case m.DeathResult():
-            return Badge("有死亡记录", "blocked") if r.record is not None else Badge("无死亡记录", "good")
-        case m.OrganizationResult():
-            if not r.organizations:
-                return Badge("未查到", "attention")
-            return {m.OrganizationStatus.ACTIVE: Badge("存续", "good"), m.OrganizationStatus.REVOKED: Badge("已吊销", "blocked"),
-                    m.OrganizationStatus.CANCELLED: Badge("已注销", "blocked")}[r.organizations[0].status]
-        case m.LicenseResult():
-            if not r.licenses:
-                return Badge("未查到", "attention")
-            return Badge("有效", "good") if r.licenses[0].valid else Badge("已失效", "blocked")
-        case m.MarriageResult():
-            if getattr(query, "spouse_id_number", None) or getattr(query, "spouse_name", None):
-                return Badge("互为配偶", "good") if r.married_to_each_other else Badge("不是其配偶", "attention")
-            return Badge({m.MaritalStatus.NO_RECORD: "未查询到婚姻登记记录", m.MaritalStatus.MARRIED: "已婚",
-                          m.MaritalStatus.DIVORCED: "离婚", m.MaritalStatus.ANNULLED: "婚姻已被撤销"}[r.status], "info")
-        case m.JudgmentResult():
-            if r.pending:
-                return Badge("法院尚未答复", "attention")
-            return Badge("已查到", "info") if r.judgments else Badge("未查到", "attention")
-        case m.PlaceNameResult():
-            return Badge("已查到", "good") if r.places else Badge("未查到", "attention")
-    return Badge("须人工核验", "attention")
+    try:
+        op = registry().operation_of_result(answer.result)
+    except LookupError:
+        return Badge("须人工核验", "attention")
+    if op.form.badge is not None:
+        return op.form.badge(query, answer.result)
+    return VERDICT_BADGES.get(op.verdict(answer.result), Badge("须人工核验", "attention"))
 
 
 def lookup_badges(query: Any, answer: m.Answer) -> list[Badge]:
@@ -283,13 +254,14 @@ def lookup_badges(query: Any, answer: m.Answer) -> list[Badge]:
 
 
 def lookup_warnings(answer: m.Answer) -> list[str]:
-    """The answer's notes in Chinese; a pending court answer says what to do next."""
+    """The answer's notes in Chinese; a pending or missing answer says what to do next."""
     out = [w if not _has_english(w) else "部门答复附有一条提示（非中文），请向系统管理员了解并人工核对。"
            for w in answer.warnings]
-    if isinstance(answer.result, m.JudgmentResult) and answer.result.pending:
-        out.append("法院尚未返回查询结果：请稍后再次查询同一案号（查询会继续进行，不重复提交）。")
+    department = department_name(answer.provenance.department)
     if answer.result is None:
-        out.append(unavailable_step(department_name(answer.provenance.department)))
+        out.append(unavailable_step(department))
+    elif registry().operation_of_result(answer.result).verdict(answer.result) == "PENDING":
+        out.append(f"{department}尚未返回查询结果：请稍后用相同条件再次查询（查询会继续进行，不重复提交）。")
     return out
 
 
@@ -341,8 +313,7 @@ def _has_english(text: str) -> bool:
     return re.search(r"[A-Za-z]{3,}", text) is not None
 
 
-def violation_text(v: e.FieldViolation, labels: dict[str, str] | None = None,
-                   party_rows: list[int] | None = None) -> str:
+def violation_text(v: e.FieldViolation, party_rows: list[int] | None = None) -> str:
     """One validation error in Chinese. The validators give a machine code and its Chinese text
     (errors.MESSAGES); a text that is not Chinese is replaced by a hint for the field. A party
     is named by its row on the form ("第 3 行当事人的身份证号"), since empty rows are skipped."""
@@ -354,7 +325,7 @@ def violation_text(v: e.FieldViolation, labels: dict[str, str] | None = None,
         label = f"第 {row} 行当事人" + (f"的{e.FIELD_LABELS.get(sub, '信息')}" if sub else "")
         base = sub or "parties"
     else:
-        label = (labels or {}).get(v.field) or v.label or e.field_label(v.field)
+        label = v.label or e.field_label(v.field)
         label = label if not _has_english(label) else "填写内容"  # a field the labels do not know yet
     text = v.description if v.description and not _has_english(v.description) else ""
     if not text:

@@ -13,7 +13,7 @@ from querynode.api.http.json_api import HUB_KEY
 from querynode.api.http.pages.keys import ACCOUNTS_KEY, FORM, SESSION_ID
 from querynode.api.http.pages import present
 from querynode.api.http.pages.lookups import lookups, show
-from querynode.api.http.pages.render import SHANGHAI, render, render_error
+from querynode.api.http.pages.render import render, render_error
 from querynode.api.http.pages.session import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, current, delete_cookie, new_login_csrf, page,
     see_other, set_cookie, tokens_equal,
@@ -22,6 +22,7 @@ from querynode.core.hub import new_request_id
 from querynode.core.operations import Department, registry
 from querynode.domain import errors as e
 from querynode.domain import model as m
+from querynode.domain.model import SHANGHAI
 from querynode.security.accounts import AccountError, Role
 from querynode.security.audit_store import AuditRecord
 
@@ -151,7 +152,7 @@ async def lookup_post(request: web.Request) -> web.Response:
         shown = show(lookup, query, answer)
     except e.InvalidArgument as exc:
         status = 400
-        errors = [present.violation_text(v, {v.field: lookup.label_of(v.field)}) for v in exc.violations]
+        errors = [present.violation_text(v) for v in exc.violations]  # named as the declaration names them
     except e.QueryError as exc:
         status = 503 if isinstance(exc, e.AuditUnavailable) else 403 if isinstance(exc, e.PermissionDenied) else 502
         errors = [present.query_error_text(exc)]
@@ -185,7 +186,7 @@ class HistoryRow:
     department: str
     outcome: str
     audit_id: str
-    subject: str = "—"  # masked: who was checked (case checks: the parties by role)
+    subject: str = "—"  # masked: who was checked (case checks: the parties by role); "—" on older records
     tone: str = ""  # a verdict badge's meaning, for case checks
     reprint: str = ""  # the printable record, for case checks
 
@@ -222,7 +223,7 @@ async def history(request: web.Request) -> web.Response:
             continue
         cases[r.case_number].append(HistoryRow(
             at, r.operator_id, _operation_name(r.operation), present.department_name(r.department),
-            OUTCOME_NAMES.get(r.outcome, "须人工核验"), r.audit_id))
+            OUTCOME_NAMES.get(r.outcome, "须人工核验"), r.audit_id, r.subject or "—"))
     ordered = sorted(cases.items(), key=lambda kv: max(row.at for row in kv[1]), reverse=True)
     return render(request, "history.html", cases=[(case, sorted(rows, key=lambda x: x.at, reverse=True))
                                                   for case, rows in ordered],
