@@ -151,16 +151,20 @@ class Hub:
             return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None, intent=intent)
         with stage("cache"):
             key = self.cache.key(op, query)
-            hit = await self.cache.get(op, key, deadline)
-        if hit is not None and hit.fresh and not ctx.fresh:
+            # A fresh lookup takes no cached answer: the cache is read only if the department fails.
+            hit = None if ctx.fresh else await self.cache.get(op, key, deadline)
+        if hit is not None and hit.fresh:
             with stage("metrics"):
                 metrics.CACHE_HITS.labels(op.department).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
         with stage("metrics"):
             metrics.CACHE_MISSES.labels(op.department).inc()
 
+        async def stale() -> Any:  # the answer to serve, marked stale, when the department fails
+            return await self.cache.get(op, key, deadline) if ctx.fresh else hit
+
         async def fill() -> Fetched:
-            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit, intent=intent)
+            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=stale, intent=intent)
             # An asynchronous source's "not ready yet" (PENDING) is an answer for now, never one to reuse.
             if fetched.result is not None and not fetched.from_cache and op.verdict(fetched.result) != "PENDING":
                 with stage("cache_put"):
@@ -198,10 +202,11 @@ class Hub:
         except UpstreamError as exc:
             log.warning("department failed", extra={"department": op.department,
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
-            if stale is not None:
+            hit = await stale() if stale is not None else None
+            if hit is not None:
                 metrics.CACHE_STALE_SERVED.labels(op.department).inc()
-                return Fetched(stale.result, stale.source_time, from_cache=True,
-                               age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
+                return Fetched(hit.result, hit.source_time, from_cache=True,
+                               age_seconds=hit.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)
         finally:
             with stage("metrics"):
