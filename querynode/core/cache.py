@@ -144,7 +144,7 @@ class ResultCache:
         """Count every failure (a call the breaker skipped is none: while it is open, its
         probes count); log once per outage, not once per lookup."""
         if not isinstance(exc, CircuitOpen):
-            metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+            metrics.child(metrics.CACHE_BACKEND_ERRORS, operation).inc()
         if self.backend_ok:
             log.warning("cache backend failed; asking departments directly until it answers again",
                         extra={"error": type(exc).__name__})
@@ -157,5 +157,5 @@ class ResultCache:
 
 
 def _backend_failed(operation: str, exc: Exception) -> None:
-    metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+    metrics.child(metrics.CACHE_BACKEND_ERRORS, operation).inc()
     log.warning("cache backend failed; going on without it", extra={"error": type(exc).__name__})

@@ -155,10 +155,10 @@ class Hub:
             hit = None if ctx.fresh else await self.cache.get(op, key, deadline)
         if hit is not None and hit.fresh:
             with stage("metrics"):
-                metrics.CACHE_HITS.labels(op.department).inc()
+                metrics.child(metrics.CACHE_HITS, op.department).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
         with stage("metrics"):
-            metrics.CACHE_MISSES.labels(op.department).inc()
+            metrics.child(metrics.CACHE_MISSES, op.department).inc()
 
         async def stale() -> Any:  # the answer to serve, marked stale, when the department fails
             return await self.cache.get(op, key, deadline) if ctx.fresh else hit
@@ -173,7 +173,7 @@ class Hub:
 
         flight_key = key + (":fresh" if ctx.fresh else "")
         return await self.single_flight.run(
-            flight_key, fill, on_wait=metrics.COALESCED_WAITS.labels(op.department).inc)
+            flight_key, fill, on_wait=metrics.child(metrics.COALESCED_WAITS, op.department).inc)
 
     async def _upstream_or_unavailable(self, op: Operation, ctx: RequestContext, query: Any,
                                        deadline: float, stale, intent) -> Fetched:
@@ -204,7 +204,7 @@ class Hub:
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
             hit = await stale() if stale is not None else None
             if hit is not None:
-                metrics.CACHE_STALE_SERVED.labels(op.department).inc()
+                metrics.child(metrics.CACHE_STALE_SERVED, op.department).inc()
                 return Fetched(hit.result, hit.source_time, from_cache=True,
                                age_seconds=hit.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)

@@ -178,7 +178,7 @@ class AbuseDetector:
                     log.warning("abuse: %s by operator %r of caller %r (%d within %.0f minutes); flagged in the "
                                 "audit trail (querynode audit search --flagged)", reason, ctx.operator_id,
                                 ctx.caller, count, window / 60)
-                metrics.ABUSE_FLAGS.labels(reason).inc()
+                metrics.child(metrics.ABUSE_FLAGS, reason).inc()
                 flags.append(f"abuse:{reason}")
         return flags
 
@@ -203,7 +203,7 @@ class AbuseDetector:
         operator.flagged = flagged
         if not flagged:
             return ""
-        metrics.ABUSE_FLAGS.labels(REASON).inc()
+        metrics.child(metrics.ABUSE_FLAGS, REASON).inc()
         return FLAG
 
     def _forget_idle(self, now: float) -> None:
