@@ -32,10 +32,10 @@ from querynode.domain.model import Answer, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
 from querynode.observability.stages import stage
-from querynode.security.abuse import AbuseDetector
+from querynode.security.abuse import PERSON_FIELDS, AbuseDetector
 from querynode.security.audit_store import INTENT
 from querynode.security.authorization import Authorizer
-from querynode.security.blind_index import BlindIndex, subject_index
+from querynode.security.blind_index import BlindIndex, subject_of
 
 log = logging.getLogger("querynode.hub")
 
@@ -98,16 +98,17 @@ class Hub:
                 ctx = audit_ctx = validate_context(ctx)
                 query, warnings = validate_query(query)
             with stage("blind_index"):
-                subject = subject_index(self.index, op.name, query)
+                digests = subject_of(self.index, op.name, query)
+                subject = digests.index
             with stage("authorization"):
                 self.authorizer.check(ctx, op.scope, op.department)
             with stage("abuse"):
-                flags = self.abuse.observe(ctx, query) if self.abuse else ""
+                flags = self.abuse.observe(ctx, digests.of(PERSON_FIELDS)) if self.abuse else ""
 
             async def intent() -> None:  # on record before any department is asked (linked by audit id)
                 await self._audit(f"{audit_id}-intent", ctx, op, subject, INTENT, started, flags, done=False)
 
-            fetched = await self._fetch(op, ctx, query, deadline, intent)
+            fetched = await self._fetch(op, ctx, query, digests.query, deadline, intent)
             outcome = _outcome(fetched)
         except QueryError as exc:
             await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started, flags)
@@ -144,13 +145,14 @@ class Hub:
                 with stage("metrics"):
                     query_done(op.name, op.department, ctx.caller, outcome)
 
-    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float, intent) -> Fetched:
+    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, digest: str, deadline: float,
+                     intent) -> Fetched:
         """Cache, then single-flight, then the department; stale answer if it fails. `intent`
         writes the intent record; it is awaited just before a department is asked."""
         if not self.cache.enabled(op):
             return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None, intent=intent)
         with stage("cache"):
-            key = self.cache.key(op, query)
+            key = self.cache.key(op, digest)
             # A fresh lookup takes no cached answer: the cache is read only if the department fails.
             hit = None if ctx.fresh else await self.cache.get(op, key, deadline)
         if hit is not None and hit.fresh:
