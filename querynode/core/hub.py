@@ -92,7 +92,7 @@ class Hub:
         audit_id = uuid.uuid4().hex
         deadline = _upstream_deadline(loop.time(), ctx.deadline, self.default_deadline_seconds)
         subject = flags = ""
-        audit_ctx = replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
+        audit_ctx = None  # the validated context; a refused one is on record as "(invalid)"
         try:
             with stage("validation"):
                 ctx = audit_ctx = validate_context(ctx)
@@ -111,13 +111,14 @@ class Hub:
             fetched = await self._fetch(op, ctx, query, digests.query, deadline, intent)
             outcome = _outcome(fetched)
         except QueryError as exc:
-            await self._audit(audit_id, audit_ctx, op, subject, exc.reason, started, flags)
+            await self._audit(audit_id, audit_ctx or _invalid(ctx), op, subject, exc.reason, started, flags)
             raise
         except asyncio.CancelledError:
             # The caller went away (or its deadline passed) while a department may already have
             # been asked: that lookup is on record too, before the cancellation goes on.
             with contextlib.suppress(QueryError, asyncio.CancelledError):
-                await asyncio.shield(self._audit(audit_id, audit_ctx, op, subject, "CANCELLED", started, flags))
+                await asyncio.shield(self._audit(audit_id, audit_ctx or _invalid(ctx), op, subject, "CANCELLED",
+                                                 started, flags))
             raise
         await self._audit(audit_id, ctx, op, subject, outcome, started, flags)
         provenance = Provenance(
@@ -222,6 +223,11 @@ def _upstream_deadline(now: float, caller_deadline: float | None, default_second
     deadline = caller_deadline if caller_deadline is not None else now + default_seconds
     reserve = min(0.2, 0.1 * max(0.0, deadline - now))
     return deadline - reserve
+
+
+def _invalid(ctx: RequestContext) -> RequestContext:
+    """What a refused call's record says of a context that did not pass validation."""
+    return replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
 
 
 def _outcome(fetched: Fetched) -> str:

@@ -6,6 +6,7 @@ rules from the operation's declaration; this module keeps what every query share
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -17,13 +18,14 @@ from querynode.domain.model import RequestContext
 
 
 def validate_context(ctx: RequestContext) -> RequestContext:
-    """Case number, operator and purpose are required on every request."""
-    return replace(
-        ctx,
-        case_number=ids.context_text(ctx.case_number, "context.case_number", max_len=64),
-        operator_id=ids.context_text(ctx.operator_id, "context.operator_id", max_len=64),
-        purpose=ids.context_text(ctx.purpose, "context.purpose", max_len=200),
-    )
+    """Case number, operator and purpose are required on every request. The context itself
+    comes back when normalising changed nothing (the usual case): no copy per call."""
+    case_number = ids.context_text(ctx.case_number, "context.case_number", max_len=64)
+    operator_id = ids.context_text(ctx.operator_id, "context.operator_id", max_len=64)
+    purpose = ids.context_text(ctx.purpose, "context.purpose", max_len=200)
+    if (case_number, operator_id, purpose) == (ctx.case_number, ctx.operator_id, ctx.purpose):
+        return ctx
+    return replace(ctx, case_number=case_number, operator_id=operator_id, purpose=purpose)
 
 
 def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
@@ -43,22 +45,27 @@ TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}  # JSON Schema nam
 TYPE_CODES = {str: "NOT_A_STRING", int: "NOT_AN_INTEGER", bool: "NOT_A_BOOLEAN"}  # errors.MESSAGES codes
 
 
+@functools.cache
+def _fields(query_type: type) -> tuple[tuple[str, type, Any], ...]:
+    """Each field of a query type with its declared type and params, worked out once per type."""
+    return tuple((f.name, field_type(query_type, f.name), param_of(f)) for f in dataclasses.fields(query_type))
+
+
 def _within_limits(query: Any) -> None:
     """The declared type and limits of each field."""
-    for f in dataclasses.fields(query):
-        value, p = getattr(query, f.name), param_of(f)
+    for name, expected, p in _fields(type(query)):
+        value = getattr(query, name)
         if value is None:
             continue
-        expected = field_type(type(query), f.name)
         if type(value) is not expected:
-            raise invalid(f.name, TYPE_CODES[expected])
+            raise invalid(name, TYPE_CODES[expected])
         # A bound before any work on the value; the normaliser applies the exact limit to the
         # value it made (NFC, trimmed, invisible characters removed: domain/text.py).
         if expected is str and p.max_length is not None and len(value) > 4 * p.max_length:
-            raise invalid(f.name, "TOO_LONG", max=p.max_length)
+            raise invalid(name, "TOO_LONG", max=p.max_length)
         if expected is int and ((p.minimum is not None and value < p.minimum)
                                 or (p.maximum is not None and value > p.maximum)):
-            raise invalid(f.name, "OUT_OF_RANGE", low=p.minimum, high=p.maximum)
+            raise invalid(name, "OUT_OF_RANGE", low=p.minimum, high=p.maximum)
 
 
 def validate_query(query: Any) -> tuple[Any, list[str]]:
