@@ -56,9 +56,13 @@ class ReplayGuard:
 
 @web.middleware
 async def count_requests(request: web.Request, handler):
-    if not request.path.startswith("/_admin"):
-        request.app[STATS_KEY]["requests"] += 1
-    return await handler(request)
+    if request.path.startswith("/_admin"):
+        return await handler(request)
+    request.app[STATS_KEY]["requests"] += 1
+    try:
+        return await handler(request)
+    finally:
+        request.app[STATS_KEY]["answered"] += 1
 
 
 async def admin_stats(request: web.Request) -> web.Response:

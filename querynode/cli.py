@@ -34,6 +34,7 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
     from querynode.security.authentication import authenticator_for, server_credentials
     from querynode.security.field_crypto import cipher_for
     from querynode.api.http import drill_admin, json_api
+    from querynode.api.http.tls_site import http_site
     from aiohttp import web
 
     sec = settings.security
@@ -52,8 +53,8 @@ async def run_node(settings: Settings, *, ready_message: str = "", worker: bool 
     drill_admin.add_routes(app, drill_admin.DrillAdmin(settings, node.faults, authenticator, worker, grpc_port))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.default_deadline_seconds)
     await runner.setup()
-    await web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=worker or None,
-                      ssl_context=http_ssl_context(settings)).start()
+    await http_site(runner, settings.http.host, settings.http.port, http_ssl_context(settings),
+                    reuse_port=worker or None).start()
     http_port = runner.addresses[0][1]
     print(f"querynode gRPC  {settings.grpc.host}:{grpc_port}  (querynode.v1.QueryNode)", flush=True)
     print(f"querynode HTTP  {'https' if sec.http_tls else 'http'}://{settings.http.host}:{http_port}  "

@@ -133,10 +133,9 @@ async def test_department_down_gives_source_unavailable_within_deadline(tmp_path
     running, stop = await start_node(settings)
     try:
         person = samples["identity"]["match"][0]
-        started = time.monotonic()
+        # answered, not DEADLINE_EXCEEDED: the refused connection is reported within the caller's deadline
         reply = await running.stub.VerifyIdentity(
             pb.VerifyIdentityRequest(context=ctx(), id_number=person["id_number"], name=person["name"]), timeout=3)
-        assert time.monotonic() - started < 3
         assert reply.verdict == pb.IDENTITY_VERDICT_SOURCE_UNAVAILABLE
         assert "cannot connect" in reply.provenance.unavailable_reason
         assert person["id_number"] not in reply.provenance.unavailable_reason
@@ -153,10 +152,10 @@ async def test_hung_department_answers_before_the_callers_deadline(tmp_path, dep
     running, stop = await start_node(make_settings(tmp_path, {"identity": f"http://127.0.0.1:{port}"}, dept_secret))
     try:
         person = samples["identity"]["match"][0]
-        started = time.monotonic()
+        # A reply at all means it came before the caller's deadline (else gRPC raises DEADLINE_EXCEEDED),
+        # though the department would hang for 30 s. 3 s leaves the node its full 0.2 s reserve under load.
         reply = await running.stub.VerifyIdentity(
-            pb.VerifyIdentityRequest(context=ctx(), id_number=person["id_number"], name=person["name"]), timeout=1.0)
-        assert time.monotonic() - started < 1.0
+            pb.VerifyIdentityRequest(context=ctx(), id_number=person["id_number"], name=person["name"]), timeout=3.0)
         assert reply.verdict == pb.IDENTITY_VERDICT_SOURCE_UNAVAILABLE
     finally:
         await stop()

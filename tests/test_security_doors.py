@@ -8,6 +8,8 @@ behind a trusted TLS proxy; an intent record exists before any department is ask
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
 
 import aiohttp
@@ -15,7 +17,10 @@ import grpc
 import pytest
 from aiohttp import web
 
+from prometheus_client import REGISTRY
+
 from querynode.api.http.app import create_app
+from querynode.api.http.tls_site import http_site
 from querynode.core.audit import REFUSED_CALLS, UNAUTHENTICATED_CALLER
 from querynode.security.accounts import AccountStore, Role, accounts_path
 from querynode.security.door import REFUSALS_AUDITED_EACH, REFUSALS_PER_MINUTE, client_address, parse_networks
@@ -200,7 +205,7 @@ async def test_http_door_serves_tls_with_hsts(node, samples, tmp_path):
         http_tls=True, tls_cert_file=pki.server_cert, tls_key_file=pki.server_key))
     runner = web.AppRunner(create_app(node.node.hub, anonymous_caller="test-registry"), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=http_ssl_context(settings)).start()
+    await http_site(runner, "127.0.0.1", 0, http_ssl_context(settings)).start()
     port = runner.addresses[0][1]
     person = samples["identity"]["match"][0]
     body = {"context": json_ctx(), "id_number": person["id_number"], "name": person["name"]}
@@ -218,3 +223,60 @@ async def test_http_door_serves_tls_with_hsts(node, samples, tmp_path):
         await runner.cleanup()
     with pytest.raises(SystemExit, match="tls_cert_file"):
         http_ssl_context(Settings(data_dir=tmp_path, security=SecuritySettings(http_tls=True)))
+
+
+def handshake_failures(reason: str) -> float:
+    return REGISTRY.get_sample_value("querynode_tls_handshake_failures_total",
+                                     {"door": "http", "reason": reason}) or 0.0
+
+
+async def test_failed_tls_handshakes_are_logged_with_the_peer_and_counted(node, tmp_path, caplog):
+    """M3: a TLS handshake failure left no log line with the peer address and no count."""
+    import ssl
+
+    from querynode.api.http.tls_site import TlsSite
+    from querynode.security.tls import ensure_demo_pki, server_ssl_context
+
+    pki, stranger = ensure_demo_pki(tmp_path / "pki"), ensure_demo_pki(tmp_path / "other-pki")
+    runner = web.AppRunner(create_app(node.node.hub, anonymous_caller="test-registry"), access_log=None)
+    await runner.setup()
+    await TlsSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(pki.server_cert, pki.server_key),
+                  handshake_timeout=0.5).start()
+    port = runner.addresses[0][1]
+    before = {reason: handshake_failures(reason) for reason in ("protocol", "reset", "timeout")}
+    peers = {}
+    try:
+        with caplog.at_level(logging.WARNING, logger="querynode.tls"):
+            # plain HTTP to the TLS port
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            peers["protocol"] = writer.get_extra_info("sockname")[1]
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n")
+            assert await reader.read() == b""  # closed without an answer
+            writer.close()
+            # a client that trusts another CA refuses the node's certificate and hangs up
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await asyncio.open_connection("127.0.0.1", port,
+                                              ssl=ssl.create_default_context(cafile=stranger.ca_cert))
+            # a client that connects and never says hello
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            peers["timeout"] = writer.get_extra_info("sockname")[1]
+            assert await reader.read() == b""  # cut off after the handshake time-out
+            writer.close()
+            # the door still serves a good client afterwards
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"https://127.0.0.1:{port}/healthz",
+                                       ssl=ssl.create_default_context(cafile=pki.ca_cert)) as resp:
+                    assert resp.status == 200
+    finally:
+        await runner.cleanup()
+    assert {reason: handshake_failures(reason) - before[reason] for reason in before} == \
+        {"protocol": 1, "reset": 1, "timeout": 1}
+    lines = [(r.getMessage(), r.reason, r.peer) for r in caplog.records if r.name == "querynode.tls"]
+    assert ("TLS handshake failed", "protocol", f"127.0.0.1:{peers['protocol']}") in lines
+    assert ("TLS handshake failed", "timeout", f"127.0.0.1:{peers['timeout']}") in lines
+    assert len(lines) == 3 and all(peer.startswith("127.0.0.1:") for _, _, peer in lines)
+    # and the JSON log line the operator reads keeps them
+    from querynode.observability.logs import JsonFormatter
+
+    line = json.loads(JsonFormatter().format(next(r for r in caplog.records if r.name == "querynode.tls")))
+    assert line["peer"].startswith("127.0.0.1:") and line["reason"] in ("protocol", "reset", "timeout")

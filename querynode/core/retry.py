@@ -80,4 +80,4 @@ async def call_with_retry(
                 async with asyncio.timeout(remaining):
                     return await attempt(remaining)
             except TimeoutError:
-                raise Timeout("department did not answer within the call's deadline") from None
+                raise Timeout("no answer in time: the call's deadline passed") from None

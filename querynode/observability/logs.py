@@ -20,7 +20,7 @@ import orjson
 REQUEST_ID: ContextVar[str] = ContextVar("querynode_request_id", default="")
 
 FIELDS = ("request_id", "door", "caller", "operation", "code", "outcome", "latency_ms",
-          "department", "error", "audit_id", "status")
+          "department", "error", "audit_id", "status", "peer", "reason")
 
 
 class JsonFormatter(logging.Formatter):

@@ -87,6 +87,10 @@ TOKENS_EXPIRING_SOON = Gauge("querynode_tokens_expiring_soon",
 ABUSE_FLAGS = Counter("querynode_abuse_flags_total",
                       "Lookups answered but flagged in their audit record by abuse detection, by reason "
                       "(querynode/security/abuse.py); never by operator.", ["reason"])
+TLS_HANDSHAKE_FAILURES = Counter("querynode_tls_handshake_failures_total",
+                                 "TLS handshakes refused or abandoned at the HTTP door, by reason (certificate, "
+                                 "protocol, timeout, reset); the log line names the peer address.",
+                                 ["door", "reason"])
 
 # ---------------------------------------------------------------- the node itself
 BUILD_INFO = Gauge("querynode_build_info", "Always 1; labels say which build runs.", ["version", "python_version"],
