@@ -1,50 +1,37 @@
-"""Mock Supreme People's Court judgment query (最高人民法院 司法案件查询).
+"""Mock 最高人民法院 司法判决信息查询, written from INTERFACES.md §8 (two steps, asynchronous).
 
-Asynchronous, in two steps, each a signed form POST answered with XML:
+1. GF01 查询申请 (`supremecourt_decision_apply`): `{"xmlContent": "<?xml …?><datas><data>…</data></datas>"}`
+   (over the provincial platform, a list of such items). Each `<data>` names the asking office (CXBM,
+   CXBMBH), the clerk (CXR, CXRBH), the 查询请求单号 (CXQQDH) and the 案号 (AJBH). The answer is the
+   relay head alone (nothing here: "").
+2. GF99 结果反馈 (`supremecourt_decision_response`): `{"cxqqdh": …}` (or a list). The answer is ""
+   until the query is ready (`ready_after` seconds after the apply; the case marked `pending` in the
+   world takes `slow_after`), then the XML string `<RESOURCE><BRIEF><NUM>n</NUM></BRIEF><data><t_aj>…`
+   with 案号 (old cases printed with ASCII brackets), parties (c_mc, c_zjhm) and documents whose HTML
+   travels as Base64 broken into 76-character lines, as Java's MIME encoder writes it.
 
-1. `POST /fyapi/v1/cx/submit` — appId, timestamp (ms), nonce, cxqqdh (查询请求单号: 8-digit
-   date + 6-digit division code + 6-digit serial), cxdw (asking office), cxr (clerk), ywbh
-   (business number), cxlx (`AH` by case number, `DSR` by party) with ah or dsrmc, and sign.
-   Replies `<Code>0000</Code>` with the accepted cxqqdh.
-2. `POST /fyapi/v1/cx/result` — appId, timestamp, nonce, cxqqdh, sign. Replies `0100`
-   (处理中) until the query is ready (`ready_after` seconds after submission; the case marked
-   `pending` in the world takes `slow_after`), then `0000` with the case records: 案号,
-   court, cause, parties with role codes, and documents whose full text is base64 HTML.
-
-sign = hex HMAC-SHA256(shared secret, "k1=v1&k2=v2..." over the other non-empty fields
-sorted by name). Error codes: 1001 signature/app refused, 1002 malformed request, 1003
-request number used before, 1004 unknown request number.
+A case-number query also returns the later appeals and retrials of that case (关联案件).
 """
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import html
 import re
+import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Any, Callable
 from xml.sax.saxutils import escape
 
-from aiohttp import web
-
 from mocks.court_cases import CourtCase, Document, generate
-from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
+from mocks.ministry import MinistryDepartment
 from mocks.world import World
 
-KEEP_SECONDS = 30 * 60  # how long a submitted query's result stays fetchable
-ROLE_CODES = {"原告": "01", "被告": "02", "第三人": "03", "上诉人": "04", "被上诉人": "05",
-              "申请执行人": "06", "被执行人": "07", "申请人": "08", "被申请人": "09"}
-DOCUMENT_CODES = {"判决书": "1", "裁定书": "2", "调解书": "3", "决定书": "4"}
-REQUEST_NUMBER = re.compile(r"^\d{8}\d{6}\d{6}$")
-
-
-def signing_string(fields: dict[str, str]) -> bytes:
-    return "&".join(f"{k}={v}" for k, v in sorted(fields.items()) if k != "sign" and v != "").encode()
-
-
-def sign(secret: str, fields: dict[str, str]) -> str:
-    return hmac.new(secret.encode(), signing_string(fields), hashlib.sha256).hexdigest()
+KEEP_SECONDS = 30 * 60  # how long an applied query's result stays fetchable
+REQUEST_NUMBER = re.compile(r"^\d{20}$")
+APPLY_FIELDS = ("CXBM", "CXBMBH", "CXR", "CXRBH", "CXQQDH", "AJBH")
+LATER_INSTANCES = ("民终", "民再", "民申")
 
 
 def half_width(case_number: str) -> str:
@@ -52,29 +39,22 @@ def half_width(case_number: str) -> str:
 
 
 @dataclass
-class Submitted:
-    app_id: str
+class Applied:
     ready_at: float
     cases: tuple[CourtCase, ...]
 
 
-LATER_INSTANCES = ("民终", "民再", "民申")
-
-
-class CourtDepartment(MockDepartment):
+class CourtDepartment(MinistryDepartment):
     name = "court"
+    path = "/fy/api/sfpj"
+    request_type = "GF01"
 
     def __init__(self, world: World, secrets: dict[str, str], *, ready_after: float = 0.3,
                  slow_after: float = 20.0) -> None:
-        self.secrets = secrets
         self.ready_after = ready_after
         self.slow_after = slow_after
         self.cases = generate(world)
         self.by_number = {c.case_number: c for c in self.cases}
-        self.by_party: dict[str, list[CourtCase]] = {}
-        for case in self.cases:
-            for name in dict.fromkeys(p.name for p in case.parties):
-                self.by_party.setdefault(name, []).append(case)
         # A case-number query also returns the later appeals and retrials of that case (关联案件),
         # as the court's docket links them: each cites the first case's number.
         self.later: dict[str, list[CourtCase]] = {}
@@ -84,103 +64,86 @@ class CourtDepartment(MockDepartment):
                 for number in cited - {case.case_number}:
                     self.later.setdefault(number, []).append(case)
         self.slow = {c.case_number for c in self.cases if c.kind == "pending"}
-        self.submitted: dict[str, Submitted] = {}
-        self.replays = ReplayGuard()
-        super().__init__()
+        self.applied: dict[str, Applied] = {}
+        self.applications: list[dict[str, str]] = []  # every <data> received, for tests to read
+        super().__init__(world, secrets)
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/fyapi/v1/cx/submit", self.submit)
-        app.router.add_post("/fyapi/v1/cx/result", self.result)
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"supremecourt_decision_apply": self.apply, "supremecourt_decision_response": self.feedback}
+
+    def accepts(self, request_type: str) -> bool:
+        return request_type in ("GF01", "GF99")
+
+    def answer(self, data: dict) -> Any:
+        """The direct door: one payload, either step."""
+        return self.apply(data) if "xmlContent" in data else self.feedback(data)
 
     # ------------------------------------------------------------ steps
 
-    async def submit(self, request: web.Request) -> web.Response:
-        fields, refusal = await self._signed_fields(request)
-        if refusal is not None:
-            return refusal
-        number = fields.get("cxqqdh", "")
-        if not REQUEST_NUMBER.match(number):
-            return reply("1002", "查询请求单号格式错误")
-        if number in self.submitted:
-            return reply("1003", "查询请求单号重复")
-        kind = fields.get("cxlx")
-        if kind == "AH" and fields.get("ah"):
-            case = self.by_number.get(_full_width(fields["ah"]))
-            cases: tuple[CourtCase, ...] = (case, *self.later.get(case.case_number, ())) if case else ()
-            delay = self.slow_after if case and case.case_number in self.slow else self.ready_after
-        elif kind == "DSR" and fields.get("dsrmc"):
-            cases, delay = tuple(self.by_party.get(fields["dsrmc"].strip(), ())), self.ready_after
-        else:
-            return reply("1002", "查询类型或查询条件缺失")
+    def apply(self, payload: Any) -> str:
         loop = asyncio.get_running_loop()
         self._forget_old(loop.time())
-        self.submitted[number] = Submitted(fields["appId"], loop.time() + delay, cases)
-        self.stats["submitted"] += 1
-        return reply("0000", "受理成功", f"<CXQQDH>{number}</CXQQDH>")
+        for item in _items(payload):
+            for data in ET.fromstring(item["xmlContent"].encode("utf-8")).iter("data"):
+                fields = {tag: (data.findtext(tag) or "").strip() for tag in APPLY_FIELDS}
+                if not all(fields.values()) or not REQUEST_NUMBER.match(fields["CXQQDH"]):
+                    raise ValueError("GF01: a <data> lacks a field or its 查询请求单号 is malformed")
+                self.applications.append(fields)
+                case = self.by_number.get(_full_width(fields["AJBH"]))
+                cases: tuple[CourtCase, ...] = (case, *self.later.get(case.case_number, ())) if case else ()
+                delay = self.slow_after if case and case.case_number in self.slow else self.ready_after
+                self.applied[fields["CXQQDH"]] = Applied(loop.time() + delay, cases)
+                self.stats["submitted"] += 1
+        return ""
 
-    async def result(self, request: web.Request) -> web.Response:
-        fields, refusal = await self._signed_fields(request)
-        if refusal is not None:
-            return refusal
-        query = self.submitted.get(fields.get("cxqqdh", ""))
-        if query is None or query.app_id != fields["appId"]:
-            return reply("1004", "查询请求单号不存在")
-        if asyncio.get_running_loop().time() < query.ready_at:
-            self.stats["not_ready"] += 1
-            return reply("0100", "查询处理中，请稍后获取结果")
-        body = "".join(case_xml(c) for c in query.cases)
-        return reply("0000", "查询成功", f"<CXQQDH>{fields['cxqqdh']}</CXQQDH>",
-                     f'<Body><Cases total="{len(query.cases)}">{body}</Cases></Body>')
-
-    # ------------------------------------------------------------ plumbing
-
-    async def _signed_fields(self, request: web.Request) -> tuple[dict[str, str], web.Response | None]:
-        form = await request.post()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        secret = self.secrets.get(fields.get("appId", ""))
-        ts, nonce = fields.get("timestamp", ""), fields.get("nonce", "")
-        if secret is None or not self.replays.fresh(sent_at_ms(ts)):
-            self.stats["refused"] += 1
-            return fields, reply("1001", "应用未授权或时间戳无效")
-        if not hmac.compare_digest(sign(secret, fields), fields.get("sign", "")):
-            self.stats["refused"] += 1
-            return fields, reply("1001", "签名验证失败")
-        if not self.replays.first_use(nonce):
-            self.stats["refused"] += 1
-            return fields, reply("1001", "随机数重复")
-        return fields, None
+    def feedback(self, payload: Any) -> str:
+        now = asyncio.get_running_loop().time()
+        cases: list[CourtCase] = []
+        for item in _items(payload):
+            query = self.applied.get(str(item.get("cxqqdh", "")))
+            if query is None or now < query.ready_at:
+                self.stats["not_ready"] += 1
+                return ""  # the court has not answered (or does not know the number)
+            cases.extend(query.cases)
+        body = "".join(case_xml(c) for c in cases)
+        return (f'<?xml version="1.0" encoding="UTF-8"?>\n<RESOURCE><BRIEF><NUM>{len(cases)}</NUM></BRIEF>'
+                f"<data>{body}</data></RESOURCE>")
 
     def _forget_old(self, now: float) -> None:
-        if len(self.submitted) > 10_000:
-            self.submitted = {k: v for k, v in self.submitted.items() if now - v.ready_at < KEEP_SECONDS}
+        if len(self.applied) > 10_000:
+            self.applied = {k: v for k, v in self.applied.items() if now - v.ready_at < KEEP_SECONDS}
+
+
+def _items(payload: Any) -> list[dict]:
+    """The gateway carries one object, the provincial platform an array of them."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not all(isinstance(i, dict) for i in items):
+        raise ValueError("court: payload items are not objects")
+    return items
 
 
 def _full_width(case_number: str) -> str:
     return case_number.strip().replace("(", "（").replace(")", "）")
 
 
-def reply(code: str, msg: str, head: str = "", body: str = "") -> web.Response:
-    text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Head><Code>{code}</Code><Msg>{escape(msg)}</Msg>'
-            f"{head}</Head>{body}</Response>")
-    return web.Response(body=text.encode("utf-8"), content_type="application/xml", charset="utf-8")
-
-
 # ------------------------------------------------------------------ the reply's records
 
 
 def case_xml(case: CourtCase) -> str:
-    """One <Case>: the old docket system printed ASCII brackets, the new one full-width."""
+    """One <t_aj>: the old docket system printed ASCII brackets (c_ah), c_gshah is the formatted number."""
     number = half_width(case.case_number) if case.old_form else case.case_number
-    parties = "".join(
-        f"<DSR><MC>{escape(p.name)}</MC><SSDW>{ROLE_CODES[p.role]}</SSDW><ZJHM>{p.identifier}</ZJHM>"
-        f"<DSRLX>{'1' if p.is_person else '2'}</DSRLX></DSR>" for p in case.parties)
-    documents = "".join(
-        f"<WS><WSLX>{DOCUMENT_CODES[d.doc_type]}</WSLX><WSMC>{escape(d.title)}</WSMC><CPRQ>{d.decided_on.isoformat()}</CPRQ>"
-        f"<WSNR>{base64.b64encode(document_html(case, d).encode('utf-8')).decode('ascii')}</WSNR></WS>"
-        for d in case.documents)
-    return (f"<Case><AH>{escape(number)}</AH><FYDM>{case.court_code}</FYDM><FYMC>{escape(case.court_name)}</FYMC>"
-            f"<AJLX>{case.case_type}</AJLX><AY>{escape(case.cause)}</AY><LARQ>{case.filed_on.isoformat()}</LARQ>"
-            f"<DSRS>{parties}</DSRS><WSS>{documents}</WSS></Case>")
+    parties = "".join(f"<t_aj_dsr><c_mc>{escape(p.name)}</c_mc><c_zjhm>{p.identifier}</c_zjhm></t_aj_dsr>"
+                      for p in case.parties)
+    documents = "".join(f"<t_ws><c_nr>{mime_base64(document_html(case, d))}</c_nr></t_ws>" for d in case.documents)
+    entity = uuid.uuid5(uuid.NAMESPACE_URL, case.case_number)
+    return (f"<t_aj><c_stm>{entity}</c_stm><c_ah>{escape(number)}</c_ah><c_gshah>{escape(case.case_number)}</c_gshah>"
+            f"{parties}{documents}</t_aj>")
+
+
+def mime_base64(text: str) -> str:
+    """Base64 in 76-character lines joined by CRLF (java.util.Base64.getMimeEncoder)."""
+    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return "\r\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
 
 
 def document_html(case: CourtCase, doc: Document) -> str:
@@ -194,7 +157,7 @@ def document_html(case: CourtCase, doc: Document) -> str:
         f"<title>{e(case.cause)}{e(doc.title)}</title>"
         "<style>p{text-indent:2em;line-height:1.8}.sign{text-align:right}</style>"
         "<script>window.__ws_viewer=1;</script></head><body>"
-        f'<div class="court">{e(case.court_name)}</div><div class="title">{e(doc.title)}</div>'
+        f'<div class="court">{e(case.court_name)}</div><div class="title">{e(" ".join(doc.title))}</div>'
         f'<div class="ah">{e(case.case_number)}</div>{head}{paragraphs}{closing}</body></html>'
     )
 

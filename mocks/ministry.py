@@ -47,6 +47,10 @@ class MinistryDepartment(MockDepartment):
     def answer(self, data: dict) -> Any:
         raise NotImplementedError
 
+    def accepts(self, request_type: str) -> bool:
+        """Whether a direct request of this type is this department's (the court takes GF01 and GF99)."""
+        return request_type == self.request_type
+
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         app_id, timestamp, nonce, signed = (request.headers.get(h, "") for h in
@@ -62,14 +66,14 @@ class MinistryDepartment(MockDepartment):
         try:
             envelope = json.loads(body)
             head, data = envelope["head"], envelope["data"]
-            if head["requestType"] != self.request_type or not _CXQQDH.match(head["cxqqdh"]) \
+            if not self.accepts(head["requestType"]) or not _CXQQDH.match(head["cxqqdh"]) \
                     or not isinstance(data, dict):
                 raise ValueError
         except (ValueError, KeyError, TypeError):
             return _reply({"head": {"status": "9900", "msg": "请求参数错误"}}, 400)
         self.requests.append(data)
         self.stats["queries"] += 1
-        echo = {"requestType": self.request_type, "cxqqdh": head["cxqqdh"],
+        echo = {"requestType": head["requestType"], "cxqqdh": head["cxqqdh"],
                 "businessNumber": head.get("businessNumber", "")}
         if self.next_statuses:
             return _reply({"head": {**echo, "status": self.next_statuses.popleft(), "msg": "异常"}})

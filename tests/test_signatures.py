@@ -11,7 +11,6 @@ import hmac
 from datetime import datetime
 
 from connectors.base.wire import SHANGHAI
-from connectors.court.client import sign as court_sign
 from connectors.death.client import sign as death_sign
 from connectors.financial_license.client import sign as licence_sign
 from connectors.identity.client import sign as identity_sign
@@ -34,13 +33,6 @@ def test_death_sign_is_hmac_sm3_over_sorted_pairs():
     fields = {"XM": "张三", "AppKey": APP, "Timestamp": "20260101080000", "SFZH": "11010519491231002X", "Nonce": "n1"}
     text = f"AppKey={APP}&Nonce=n1&SFZH=11010519491231002X&Timestamp=20260101080000&XM=张三"
     assert death_sign(SECRET, fields) == hmac.new(SECRET.encode(), text.encode(), "sm3").hexdigest().upper()
-
-
-def test_court_sign_covers_the_non_empty_fields_sorted():
-    # sign = hex HMAC-SHA256(secret, "k=v&..." over the other non-empty fields sorted by name)
-    out = court_sign(SECRET, APP, {"cxqqdh": "2026010111010500001", "ah": "", "dsrmc": "某公司"})
-    text = f"appId={APP}&cxqqdh=2026010111010500001&dsrmc=某公司&nonce={out['nonce']}&timestamp={out['timestamp']}"
-    assert out["sign"] == hmac.new(SECRET.encode(), text.encode(), "sha256").hexdigest()
 
 
 def test_licence_sign_is_base64_hmac_over_key_time_nonce_body_hash():

@@ -31,6 +31,9 @@ class CallInfo:
     operator_id: str
     # Seconds this call may still take (the hub subtracts what retries already used).
     timeout: float
+    # The 查询请求单号 the relay head must carry, when the business payload already cites it (最高法
+    # GF01 copies it into every <data>); empty: the relay numbers the request itself.
+    request_number: str = ""
 
 
 class Connector(abc.ABC):

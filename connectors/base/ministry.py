@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.base.contract import CallInfo, Connector, ConnectorConfig
 from connectors.base.errors import BadUpstream, PermissionDenied, RateLimited, Rejected, Unavailable
@@ -85,11 +85,13 @@ def relay_from(config: ConnectorConfig, service: Service) -> Relay | None:
 class MinistryConnector(Connector):
     """A connector for one ministry service: subclasses set `department`, `path`, `request_type`,
     `service` (its name among the relays' services) and the region (option `region`, default
-    110000) that numbers its direct requests."""
+    110000) that numbers its direct requests. A department with a second service (最高法 GF01 then
+    GF99) names it in `request_types` and passes `service` to `ask`."""
 
     path: str
     request_type: str
     service: Service
+    request_types: ClassVar[dict[Service, str]] = {}
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
@@ -100,11 +102,19 @@ class MinistryConnector(Connector):
             await self.relay.close()
         await super().close()
 
-    async def ask(self, data: dict, call: CallInfo) -> Any:
+    async def request_number(self) -> str:
+        """A fresh 查询请求单号, numbered as the request will be: by the relay, or for the direct call."""
         if self.relay is not None:
-            return lower_keys((await self.relay.send(self.service, data, call)).payload)
-        region = str(self.config.options.get("region", "110000"))
-        body = json.dumps({"head": {"requestType": self.request_type, "cxqqdh": query_request_number(region),
+            return await self.relay.next_request_number()
+        return query_request_number(str(self.config.options.get("region", "110000")))
+
+    async def ask(self, data: dict, call: CallInfo, service: Service | None = None) -> Any:
+        service = service or self.service
+        if self.relay is not None:
+            return lower_keys((await self.relay.send(service, data, call)).payload)
+        number = call.request_number or await self.request_number()
+        request_type = self.request_types.get(service, self.request_type)
+        body = json.dumps({"head": {"requestType": request_type, "cxqqdh": number,
                                     "businessNumber": call.case_number}, "data": data},
                           ensure_ascii=False).encode()
         timestamp, nonce = str(int(time.time() * 1000)), secrets.token_hex(16)

@@ -1,136 +1,132 @@
-"""The court's replies: UTF-8 XML (requests and their signature: client.py):
+"""The GF99 结果反馈 reply (INTERFACES.md §8.2): an XML string, as the relay carries it.
 
-    <Response><Head><Code>0000</Code><Msg>..</Msg><CXQQDH>..</CXQQDH></Head>
-      <Body><Cases total="n"><Case><AH/><FYDM/><FYMC/><AJLX/><AY/><LARQ/>
-        <DSRS><DSR><MC/><SSDW/><ZJHM/><DSRLX/></DSR>..</DSRS>
-        <WSS><WS><WSLX/><WSMC/><CPRQ/><WSNR>base64 HTML</WSNR></WS>..</WSS></Case>..</Cases></Body>
-    </Response>
+    <RESOURCE><BRIEF><NUM>n</NUM></BRIEF>
+      <data><t_aj><c_stm/><c_ah/><c_gshah/>
+                  <t_aj_dsr><c_mc/><c_zjhm/></t_aj_dsr>...
+                  <t_ws><c_nr>Base64 of the document's UTF-8 HTML</c_nr></t_ws>...</t_aj>...</data>
+    </RESOURCE>
 
-Anything else is BadUpstream: a reply built from garbage must never become a verdict.
+Quirks read here (§8.2, §13): the XML may arrive JSON-escaped, wrapped in an extra pair of quotes
+(`\\"`, `\\n`, `\\/`); `c_nr` may carry escapes and line breaks inside its Base64; tag names are
+matched without regard to case.
+
+An empty reply (`""`) is the court not having answered yet: the query stays pending. A reply saying
+`<NUM>0</NUM>` is the answer "no such case". Anything else that breaks the shape is BadUpstream: a
+reply built from garbage, or a document that cannot be read, never becomes a verdict.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from datetime import date
+from typing import Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from connectors.base import BadUpstream
-from connectors.court.document import html_to_text, operative_part
+from connectors.court.document import read
+from connectors.relay.contract import unescape_text
 from querynode.domain.errors import InvalidArgument
 from querynode.domain.identifiers import court_case_number
 from querynode.domain.model import Judgment, Party
 
-# 诉讼地位 (role) and 文书类型 (document type) codes of the reply.
-ROLES = {"01": "原告", "02": "被告", "03": "第三人", "04": "上诉人", "05": "被上诉人",
-         "06": "申请执行人", "07": "被执行人", "08": "申请人", "09": "被申请人"}
-DOCUMENT_TYPES = {"1": "判决书", "2": "裁定书", "3": "调解书", "4": "决定书"}
-
-# Reply codes: ready, still working, and the refusals the court documents.
-OK, NOT_READY, UNKNOWN_REQUEST = "0000", "0100", "1004"
-REFUSALS = {"1001": "signature or app id refused", "1002": "request refused as malformed",
-            "1003": "query request number used before"}
-BUSY = {"9999": "court system busy"}
+DEPT = "court"
 
 
-
-@dataclass(frozen=True)
-class Reply:
-    code: str
-    request_number: str
-    root: ET.Element
-
-
-def parse(raw: bytes, content_type: str, charset: str | None) -> Reply:
-    """Parse the XML envelope safely (no DTD, no entities) and read its head."""
-    if content_type not in ("application/xml", "text/xml"):
-        raise BadUpstream(f"court: reply is {content_type[:40] or 'untyped'}, not XML")
-    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        raise BadUpstream("court: reply is not UTF-8")
+def parse(payload: Any) -> tuple[Judgment, ...] | None:
+    """Every document of every case, as a Judgment; None while the court has not answered."""
+    if payload is None:
+        return None
+    if not isinstance(payload, str):
+        raise BadUpstream(f"{DEPT}: feedback is not XML text")
+    text = unescape_text(DEPT, payload).strip().lstrip("\ufeff")
+    if not text or text == '""':
+        return None
     try:
-        root = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = SafeET.fromstring(text.encode("utf-8"), forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
-        raise BadUpstream("court: reply carries a DTD or entities, refused") from None
+        raise BadUpstream(f"{DEPT}: feedback carries a DTD or entities, refused") from None
     except (ET.ParseError, ValueError):
-        raise BadUpstream("court: reply is not well-formed UTF-8 XML") from None
-    if root.tag != "Response":
-        raise BadUpstream("court: reply has no Response element")
-    head = root.find("Head")
-    if head is None:
-        raise BadUpstream("court: reply has no Head")
-    code = _text(head, "Code")
-    if code not in (OK, NOT_READY, UNKNOWN_REQUEST) and code not in REFUSALS and code not in BUSY:
-        raise BadUpstream("court: unknown reply code")
-    return Reply(code, (head.findtext("CXQQDH") or "").strip(), root)
-
-
-def judgments(reply: Reply) -> tuple[Judgment, ...]:
-    """Every document of every case in a ready reply, as a Judgment."""
-    cases = reply.root.find("Body/Cases")
-    if cases is None:
-        raise BadUpstream("court: ready reply has no Cases")
-    records = cases.findall("Case")
-    total = cases.get("total", "")
-    if not total.isdigit() or int(total) != len(records):
-        raise BadUpstream("court: reply holds a different number of cases than it announces")
-    return tuple(j for case in records for j in _case(case))
+        raise BadUpstream(f"{DEPT}: feedback is not well-formed XML") from None
+    if root.tag.casefold() != "resource":
+        raise BadUpstream(f"{DEPT}: feedback has no RESOURCE element")
+    count = _text(_one(root, "BRIEF"), "NUM")
+    data = _first(root, "data")
+    cases = _all(data, "t_aj") if data is not None else []
+    if not count.isdigit() or int(count) != len(cases):
+        raise BadUpstream(f"{DEPT}: feedback holds a different number of cases than its BRIEF announces")
+    return tuple(j for case in cases for j in _case(case))
 
 
 def _case(case: ET.Element) -> list[Judgment]:
     try:
-        number = court_case_number(_text(case, "AH"))
+        number = court_case_number(_text(case, "c_ah"))
     except InvalidArgument:
-        raise BadUpstream("court: reply carries an invalid case number") from None
-    court, cause = _text(case, "FYMC"), _text(case, "AY")
-    parties = tuple(_party(p) for p in case.findall("DSRS/DSR"))
+        raise BadUpstream(f"{DEPT}: feedback carries an invalid case number") from None
+    parties = [(_text(p, "c_mc"), (_value(p, "c_zjhm") or "").strip()) for p in _all(case, "t_aj_dsr")]
     if not parties:
-        raise BadUpstream("court: case without parties")
-    documents = case.findall("WSS/WS")
+        raise BadUpstream(f"{DEPT}: case without parties")
+    documents = _all(case, "t_ws")
     if not documents:
-        raise BadUpstream("court: case without documents")
+        raise BadUpstream(f"{DEPT}: case without documents")
     out = []
     for ws in documents:
-        doc_type = DOCUMENT_TYPES.get(_text(ws, "WSLX"))
-        if doc_type is None:
-            raise BadUpstream("court: unknown document type code")
+        doc = read(_document_html(_text(ws, "c_nr")), [name for name, _ in parties])
+        if any(_normalised(line) != number for line in doc.case_numbers):
+            raise BadUpstream(f"{DEPT}: a document of the case bears another case number")
         out.append(Judgment(
-            case_number=number, court=court, cause=cause, decided_on=_date(ws, "CPRQ"), parties=parties,
-            operative_text=operative_part(html_to_text(_document_html(_text(ws, "WSNR")))), document_type=doc_type,
+            case_number=number, court=doc.court, cause=doc.cause, decided_on=doc.decided_on,
+            parties=tuple(Party(name=name, role=doc.roles[name], id_number=id_number) for name, id_number in parties),
+            operative_text=doc.operative_text, document_type=doc.document_type,
         ))
     return out
 
 
-def _party(element: ET.Element) -> Party:
-    role = ROLES.get(_text(element, "SSDW"))
-    if role is None:
-        raise BadUpstream("court: unknown party role code")
-    return Party(name=_text(element, "MC"), role=role, id_number=(element.findtext("ZJHM") or "").strip())
+def _normalised(line: str) -> str:
+    try:
+        return court_case_number(line)
+    except InvalidArgument:
+        raise BadUpstream(f"{DEPT}: a document of the case bears an invalid case number") from None
 
 
 def _document_html(encoded: str) -> str:
+    """c_nr: Base64 (either alphabet, lines broken or not, JSON escapes left in) of UTF-8 HTML."""
+    compact = re.sub(r"\\[rn]|\\|\s", "", encoded).replace("-", "+").replace("_", "/")
     try:
-        data = base64.b64decode("".join(encoded.split()), validate=True)
-        return data.decode("utf-8")
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise BadUpstream("court: document text is not base64 of UTF-8 HTML") from None
+        raise BadUpstream(f"{DEPT}: document text is not base64 of UTF-8 HTML") from None
 
 
-def _date(element: ET.Element, tag: str) -> str:
-    value = _text(element, tag)
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value).isoformat()
-    except ValueError:
-        pass
-    raise BadUpstream("court: document date is not YYYY-MM-DD")
+# --- tags by name, whatever their case
+
+
+def _all(element: ET.Element, tag: str) -> list[ET.Element]:
+    folded = tag.casefold()
+    return [child for child in element if isinstance(child.tag, str) and child.tag.casefold() == folded]
+
+
+def _first(element: ET.Element, tag: str) -> ET.Element | None:
+    found = _all(element, tag)
+    return found[0] if found else None
+
+
+def _one(element: ET.Element, tag: str) -> ET.Element:
+    found = _first(element, tag)
+    if found is None:
+        raise BadUpstream(f"{DEPT}: feedback lacks {tag}")
+    return found
+
+
+def _value(element: ET.Element, tag: str) -> str | None:
+    found = _first(element, tag)
+    return None if found is None else (found.text or "")
 
 
 def _text(element: ET.Element, tag: str) -> str:
-    value = element.findtext(tag)
+    value = _value(element, tag)
     if value is None or not value.strip():
-        raise BadUpstream(f"court: reply lacks {tag}")
+        raise BadUpstream(f"{DEPT}: feedback lacks {tag}")
     return value.strip()

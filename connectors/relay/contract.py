@@ -117,6 +117,11 @@ class Relay(abc.ABC):
             log.warning("relay %s refused %s for want of permission; not retried", self.name, service.value)
             raise
 
+    async def next_request_number(self) -> str:
+        """A fresh 查询请求单号 from the relay's own numbering, for a payload that must cite the number
+        its request will carry (pass it back as `CallInfo.request_number`)."""
+        raise ValueError(f"{self.name} does not number its requests")
+
     async def exchange(self, service: Service, payload: Any, call: CallInfo) -> RelayReply:
         """One request, one reply. Relays with a credential to renew resend from here."""
         return self.ingress(service, await self.post(await self.egress(service, payload, call), call))

@@ -135,6 +135,9 @@ class GatewayRelay(Relay):
         self.key = load_public_key(config.public_key)
         self.serial = DailySerial(config.serial_file)
 
+    async def next_request_number(self) -> str:
+        return await request_number(self.serial, self.config.region)
+
     async def egress(self, service: Service, payload: Any, call: CallInfo) -> HttpRequest:
         head = {
             "id": self.config.user_id,
@@ -142,7 +145,7 @@ class GatewayRelay(Relay):
             "deptName": self.config.dept_name,
             "userName": call.operator_id,
             "requestType": self.code_for(service),
-            "cxqqdh": await request_number(self.serial, self.config.region),
+            "cxqqdh": call.request_number or await self.next_request_number(),
             "businessNumber": call.case_number,
             "xzqh": self.config.region,
         }

@@ -152,13 +152,16 @@ class ProvincialRelay(Relay):
                 raise BadUpstream(f"{NAME}: token reply has no token")
             self.token = token
 
+    async def next_request_number(self) -> str:
+        return await request_number(self.serial, self.config.region)
+
     async def egress(self, service: Service, payload: Any, call: CallInfo) -> HttpRequest:
         head = {
             "xzqdm": self.config.region,
             "token": self.token,
             "deptName": self.config.dept_name,
             "userName": call.operator_id,
-            "cxqqdh": await request_number(self.serial, self.config.region),
+            "cxqqdh": call.request_number or await self.next_request_number(),
             "businessNumber": call.case_number,
             "ip": self.config.client_ip,
         }

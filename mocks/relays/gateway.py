@@ -72,8 +72,9 @@ class MockGateway(MockRelay):
                       self.key("cxqqdh"): head["cxqqdh"], "businessNumber": head.get("businessNumber"),
                       self.key("status"): status}
         reply: dict[str, Any] = {self.key("head"): reply_head}
-        if status == "0200" and code != "GF01":
-            result = self.carried(self.handlers[code](payload))
+        if status == "0200":
+            result = self.carried(self.handlers[code](payload))  # GF01 too: the court must learn of the apply
+        if status == "0200" and code != "GF01":  # GF01 answers with the head alone
             text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
             reply[self.key("data")] = self.seal(text.encode("utf-8"))
         return web.json_response(reply)
