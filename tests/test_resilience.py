@@ -87,6 +87,22 @@ async def test_fresh_bypasses_a_cached_answer(tuned_node, identity_mock, people)
     assert identity_mock.stats["requests"] == 2
 
 
+async def test_fresh_lookup_reads_the_cache_only_when_the_department_fails(tuned_node, identity_mock, people):
+    """A fresh lookup (登簿前复核) has no use for a cached answer unless the department fails
+    (then the stale one, marked so): the cache is not read on its way to the department."""
+    node = await tuned_node({"identity": identity_mock.url})
+    await ask(node, matching(people)[0])
+    backend = node.node.hub.cache.backend
+    reads = []
+    get = backend.get
+    backend.get = lambda key, *a, **k: (reads.append(key), get(key, *a, **k))[1]
+    fresh = await ask(node, matching(people)[0], fresh=True)
+    assert fresh.verdict == MATCH and not fresh.provenance.from_cache and reads == []
+    await set_faults(identity_mock, maintenance_seconds=60)
+    fallback = await ask(node, matching(people)[0], fresh=True)
+    assert fallback.verdict == MATCH and fallback.provenance.stale and len(reads) == 1
+
+
 async def test_stale_answer_with_its_age_while_the_department_is_in_maintenance(tuned_node, identity_mock, people):
     node = await tuned_node({"identity": identity_mock.url},
                             tune={"identity": {"cache_ttl_seconds": 0.3}})
