@@ -1,82 +1,80 @@
-"""Mock Ministry of Public Security identity check (公安部 身份核查).
+"""Mock 公安部 人口库 身份核查 (GA02, INTERFACES.md §5), written from the interface text, not from
+the connectors.
 
-Speaks the national exchange envelope: X-App-Id, X-Timestamp (ms), X-Nonce and
-X-Signature = hex HMAC-SHA256(secret, app_id \\n timestamp \\n nonce \\n sha256hex(body)).
-Refuses a bad signature, a timestamp more than 5 minutes off and a nonce seen before.
-Answers per-item check codes: 000 consistent, 999 no record, 001 name differs.
+Request: `{bus_sre_idcard, bus_sre_deptcode, bus_sre_deptaddr, bus_sre_appname,
+bus_sre_businesstypecode, bus_sre_businesstypename, MessageSequence (18 digits),
+RequestParam: {Conditions: [{CheckCondition: {xm}, QueryCondition}, ...]}}`, several persons per
+call; `QueryCondition` is the string `gmsfhm='<id>'` or the object `{"gmsfhm": "<id>"}` (both
+spellings exist, §5.1). Reply: `{ResourceInfos: [{ResourceName, DataItems, ReturnInfos: [...]}]}`,
+one ReturnInfos item per condition with `CheckCode` 000 核查一致 / 999 无匹配记录 / 001 姓名不一致,
+`CheckCodeDesc` and `CheckSourceInfos: {xm}` (the name that was checked, §5.2).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import re
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
+from mocks.ministry import MinistryDepartment
 from mocks.population import unknown_id
-from mocks.server import MockDepartment, ReplayGuard, sent_at_ms
 from mocks.world import World
 
-class EnvelopeGuard:
-    """Checks signature, freshness and nonce reuse of the exchange-platform envelope."""
-
-    def __init__(self, secrets: dict[str, str]) -> None:
-        self.secrets = secrets
-        self.replays = ReplayGuard()
-
-    def check(self, headers, body: bytes) -> str | None:
-        """Return None when the envelope is good, else the refusal reason."""
-        app_id, ts, nonce, signature = (headers.get(h, "") for h in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature"))
-        secret = self.secrets.get(app_id)
-        if secret is None:
-            return "unknown app id"
-        if not self.replays.fresh(sent_at_ms(ts)):
-            return "stale or invalid timestamp"
-        message = "\n".join([app_id, ts, nonce, hashlib.sha256(body).hexdigest()]).encode()
-        expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            return "bad signature"
-        if not self.replays.first_use(nonce):
-            return "nonce replayed"
-        return None
+_SEQUENCE = re.compile(r"^\d{18}$")
+_QUERY = re.compile(r"^\s*gmsfhm\s*=\s*'([0-9A-Za-z]{1,32})'\s*$")
+DESCRIPTIONS = {"000": "核查一致", "999": "无匹配记录", "001": "姓名不一致"}
 
 
-def refusal(status: int, code: str, msg: str) -> web.Response:
-    return web.json_response({"head": {"status": code, "msg": msg}}, status=status,
-                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+def _refuse(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=reason)
 
 
-class IdentityDepartment(MockDepartment):
+def _number(condition: Any) -> str:
+    """The ID number a condition asks about, in either documented spelling."""
+    query = condition.get("QueryCondition")
+    if isinstance(query, dict) and isinstance(query.get("gmsfhm"), str):
+        return query["gmsfhm"]
+    match = _QUERY.match(query) if isinstance(query, str) else None
+    if match is None:
+        raise _refuse("QueryCondition 格式错误")
+    return match.group(1)
+
+
+class IdentityDepartment(MinistryDepartment):
     name = "identity"
+    path = "/mps/api/gasfhc"
+    request_type = "GA02"
 
     def __init__(self, world: World, secrets: dict[str, str]) -> None:
         self.people = {p.id_number: p for p in world.persons}
-        self.guard = EnvelopeGuard(secrets)
-        super().__init__()
+        super().__init__(world, secrets)
 
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/gaapi/v1/identity/check", self.check)
+    def answers(self) -> dict[str, Callable[[Any], Any]]:
+        return {"police_identity_check": self.answer}
 
-    async def check(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        reason = self.guard.check(request.headers, body)
-        if reason is not None:
-            self.stats["refused"] += 1
-            return refusal(401, "E401", reason)
-        try:
-            envelope = json.loads(body)
-            name, number = envelope["body"]["xm"], envelope["body"]["gmsfhm"]
-        except (ValueError, KeyError, TypeError):
-            return refusal(400, "E400", "请求报文格式错误")
-        person = self.people.get(number)
-        if person is None:
-            data = {"result": "999", "resultMsg": "无匹配记录"}
-        elif person.name != name:
-            data = {"result": "001", "resultMsg": "姓名不一致", "items": [{"item": "xm", "code": "001"}]}
-        else:
-            data = {"result": "000", "resultMsg": "核查一致"}
-        return web.json_response({"head": {"status": "00", "msg": "成功"}, "data": data},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    def answer(self, data: Any) -> dict:
+        if isinstance(data, list) and len(data) == 1:  # the provincial platform's cxywcs array
+            data = data[0]
+        if not isinstance(data, dict) or not _SEQUENCE.match(str(data.get("MessageSequence", ""))):
+            raise _refuse("MessageSequence 格式错误")
+        conditions = (data.get("RequestParam") or {}).get("Conditions") if isinstance(
+            data.get("RequestParam"), dict) else None
+        if not isinstance(conditions, list) or not conditions:
+            raise _refuse("RequestParam.Conditions 为空")
+        return {"ResourceInfos": [{"ResourceName": "", "DataItems": [],
+                                   "ReturnInfos": [self.check(c) for c in conditions]}]}
+
+    def check(self, condition: Any) -> dict:
+        if not isinstance(condition, dict) or not isinstance(condition.get("CheckCondition"), dict):
+            raise _refuse("CheckCondition 格式错误")
+        name = condition["CheckCondition"].get("xm")
+        if not isinstance(name, str):
+            raise _refuse("CheckCondition.xm 格式错误")
+        person = self.people.get(_number(condition).upper())
+        code = "999" if person is None else "000" if person.name == name else "001"
+        return {"CheckCode": code, "CheckCodeDesc": DESCRIPTIONS[code], "CheckSourceInfos": {"xm": name},
+                "DataInfo": []}
 
 
 COMPOUND = {"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯", "长孙", "宇文", "司徒", "端木"}

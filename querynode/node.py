@@ -104,7 +104,7 @@ class Node:
             cache_backend = DrillCacheBackend(cache_backend, faults)
             audit_store = DrillAuditStore(audit_store, faults)
         cache = ResultCache(
-            cache_backend, index,
+            cache_backend,
             {dept: conf.cache_ttl_seconds for dept, conf in settings.departments.items()},
             settings.cache.stale_max_age_seconds, cipher,
         )
@@ -115,7 +115,7 @@ class Node:
                               settings.retry.max_backoff_seconds),
             guards={dept: _guards(dept, settings) for dept in connectors},
             default_deadline_seconds=settings.default_deadline_seconds,
-            abuse=AbuseDetector.from_settings(settings.abuse, index),
+            abuse=AbuseDetector.from_settings(settings.abuse),
         )
         record_store = RecordStore(settings.audit_path())
         await record_store.open()

@@ -20,8 +20,8 @@ from querynode.domain.model import (
     OrganizationQuery,
     RequestContext,
 )
-from querynode.security.abuse import FLAG, REASON, AbuseDetector
-from querynode.security.blind_index import BlindIndex
+from querynode.security.abuse import FLAG, PERSON_FIELDS, REASON, AbuseDetector
+from querynode.security.blind_index import BlindIndex, subject_of
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
 
@@ -43,14 +43,22 @@ def flagged_count() -> float:
     return REGISTRY.get_sample_value("querynode_abuse_flags_total", {"reason": REASON}) or 0.0
 
 
+INDEX = BlindIndex(os.urandom(32))
+
+
+def digests_of(query) -> list[str]:
+    """The person digests the hub hands the detector (computed once per lookup)."""
+    return subject_of(INDEX, "lookup", query).of(PERSON_FIELDS)
+
+
 @pytest.fixture
 def detector():
-    return AbuseDetector(BlindIndex(os.urandom(32)), window_seconds=3600, distinct_subjects=5, subjects_per_case=3,
+    return AbuseDetector(window_seconds=3600, distinct_subjects=5, subjects_per_case=3,
                          clock=Clock())
 
 
 def lookups(detector, persons, **kw) -> list[str]:
-    return [detector.observe(request(**kw), IdentityQuery(p.id_number, p.name)) for p in persons]
+    return [detector.observe(request(**kw), digests_of(IdentityQuery(p.id_number, p.name))) for p in persons]
 
 
 def test_browsing_under_one_case_is_flagged_from_the_threshold_on(detector, people, caplog):
@@ -90,13 +98,13 @@ def test_operators_and_callers_are_counted_apart(detector, people):
 
 
 def test_only_person_lookups_count_and_a_spouse_is_a_person(detector, people):
-    org = [detector.observe(request(), OrganizationQuery(credit_code="91110000100000000X")) for _ in range(20)]
+    org = [detector.observe(request(), digests_of(OrganizationQuery(credit_code="91110000100000000X"))) for _ in range(20)]
     assert set(org) == {""}
     a, b, c = people[0], people[1], people[2]
-    detector.observe(request(), MarriageQuery(a.id_number, a.name, b.id_number, b.name))
-    detector.observe(request(), IdentityQuery(c.id_number, c.name))
-    assert detector.observe(request(), IdentityQuery(people[3].id_number, people[3].name)) == ""  # 4 persons
-    assert detector.observe(request(), IdentityQuery(people[4].id_number, people[4].name)) == FLAG  # 5
+    detector.observe(request(), digests_of(MarriageQuery(a.id_number, a.name, b.id_number, b.name)))
+    detector.observe(request(), digests_of(IdentityQuery(c.id_number, c.name)))
+    assert detector.observe(request(), digests_of(IdentityQuery(people[3].id_number, people[3].name))) == ""  # 4 persons
+    assert detector.observe(request(), digests_of(IdentityQuery(people[4].id_number, people[4].name))) == FLAG  # 5
 
 
 def test_lookups_leave_the_window(detector, people):
@@ -111,7 +119,7 @@ def test_lookups_leave_the_window(detector, people):
 
 def test_memory_is_bounded(people):
     clock = Clock()
-    detector = AbuseDetector(BlindIndex(os.urandom(32)), distinct_subjects=5, subjects_per_case=3,
+    detector = AbuseDetector(distinct_subjects=5, subjects_per_case=3,
                              max_operators=10, max_lookups=50, clock=clock)
     for n in range(50):
         lookups(detector, people[:1], operator=f"clerk-{n}")
@@ -125,9 +133,8 @@ def test_memory_is_bounded(people):
 
 
 def test_detection_can_be_switched_off():
-    index = BlindIndex(os.urandom(32))
-    assert AbuseDetector.from_settings(AbuseSettings(enabled=False), index) is None
-    on = AbuseDetector.from_settings(AbuseSettings(window_minutes=30, distinct_subjects=12), index)
+    assert AbuseDetector.from_settings(AbuseSettings(enabled=False)) is None
+    on = AbuseDetector.from_settings(AbuseSettings(window_minutes=30, distinct_subjects=12))
     assert (on.window_seconds, on.distinct_subjects, on.subjects_per_case) == (1800, 12, 8)
 
 
@@ -175,7 +182,7 @@ async def test_flagged_lookups_are_answered_recorded_counted_and_searchable(tmp_
 
 def test_invented_case_numbers_are_flagged(people):
     """The red team's 90 lookups, each under a freshly invented case number: 0 flagged before."""
-    detector = AbuseDetector(BlindIndex(os.urandom(32)), cases_per_operator=60)
+    detector = AbuseDetector(cases_per_operator=60)
     flags = []
     for n in range(90):
         flags += lookups(detector, people[n:n + 1], operator="clerk-x", case=f"2026-INVENTED-{n:04d}")
@@ -184,7 +191,7 @@ def test_invented_case_numbers_are_flagged(people):
 
 
 def test_rotating_operator_ids_are_flagged(people):
-    detector = AbuseDetector(BlindIndex(os.urandom(32)), operators_per_caller=20)
+    detector = AbuseDetector(operators_per_caller=20)
     flags = []
     for n in range(40):
         flags += lookups(detector, people[n:n + 1], operator=f"op-{n}", case=f"2026-{n:04d}")
@@ -192,7 +199,7 @@ def test_rotating_operator_ids_are_flagged(people):
 
 
 def test_one_person_under_many_case_numbers_is_flagged(people):
-    detector = AbuseDetector(BlindIndex(os.urandom(32)), cases_per_subject=3)
+    detector = AbuseDetector(cases_per_subject=3)
     flags = []
     for n in range(6):
         flags += lookups(detector, people[:1], operator="clerk-y", case=f"2026-{n:04d}")

@@ -137,13 +137,12 @@ async def test_cache_breaker_probes_again_after_its_cool_down(black_hole):
     from querynode.core.cache import ResultCache
     from querynode.core.operations import operation_for
     from querynode.domain.model import IdentityQuery
-    from querynode.security.blind_index import BlindIndex
     from querynode.security.field_crypto import FieldCipher
 
     port, connections = black_hole
     now = [0.0]
     cache = ResultCache(RedisCache(serializer=NullSerializer(encoding=None), endpoint="127.0.0.1", port=port),
-                        BlindIndex(b"k" * 32), {"identity": 60}, 60, FieldCipher({"k": b"k" * 32}, "k"))
+                        {"identity": 60}, 60, FieldCipher({"k": b"k" * 32}, "k"))
     cache.breaker.clock = lambda: now[0]
     op = operation_for(IdentityQuery(id_number="11010519491231002X", name="张三"))
     for _ in range(3):

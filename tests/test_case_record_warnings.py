@@ -19,7 +19,7 @@ async def test_the_record_lists_what_normalisation_changed_per_party(full_node, 
         pb.CaseParty(role="buyer", name=buyer.name[0] + " " + buyer.name[1:], id_number=buyer.id_number)]),
         timeout=15)
     record = json.loads(reply.record_json)
-    assert record["input_warnings"] == ["当事人1 身份证号：已将 15 位旧号码转换为 18 位",
+    assert record["input_warnings"] == ["当事人1 公民身份号码：已将 15 位旧号码转换为 18 位",
                                         "当事人2 姓名：已去除汉字之间的空格"]
     assert reply.status == pb.CASE_STATUS_CLEAR, [f.message for f in reply.findings]
     assert seller.id_number not in reply.record_json.decode() and legacy not in reply.record_json.decode()

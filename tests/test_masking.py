@@ -18,7 +18,7 @@ def test_phone():
     assert mask_phone("13812341234") == "138****1234"
 
 
-def test_a_death_result_holds_the_date_only_in_every_view():
+def test_a_death_result_holds_the_date_only_and_the_verdict_view_not_even_that():
     """Issue 18 L2 showed a death certificate number (the ID number from 2026-07-01) whole. The
     卫健委 MDEML reply carries no certificate number; the result keeps the date of death alone, so
     the reply's ID number, name and cause of death reach no view."""
@@ -29,5 +29,7 @@ def test_a_death_result_holds_the_date_only_in_every_view():
 
     result = m.DeathResult(record=m.DeathRecord("2026-07-02"))
     assert [f.name for f in dataclasses.fields(m.DeathRecord)] == ["died_on"]
-    for view in ("full", "masked", "verdict"):
+    for view in ("full", "masked"):
         assert present(result, view) == result
+    # a verdict-only caller learns that a record exists, not the date
+    assert present(result, "verdict") == m.DeathResult(record=m.DeathRecord(""))

@@ -205,6 +205,30 @@ async def test_cache_hit_increments_the_hit_counter(node, people):
         value(before, "querynode_queries_total", department="identity", outcome="CACHE_HIT") == 1
 
 
+async def test_repeated_calls_look_no_metric_children_up_again(node, people, monkeypatch):
+    """A call's counters move through children looked up once per label set, not through
+    labels() (a lock and a validation) on every call; the counts still move."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    person = people[1]
+    body = {"context": json_ctx(), "id_number": person.id_number, "name": person.name}
+    for _ in range(2):  # the first calls create the children they need
+        await post(node.http_url, "/api/v1/identity/verify", body)
+    before = await scrape(node.http_url)
+    lookups = []
+    labels = MetricWrapperBase.labels
+    monkeypatch.setattr(MetricWrapperBase, "labels", lambda self, *a, **k: (lookups.append(self._name),
+                                                                            labels(self, *a, **k))[1])
+    for _ in range(3):
+        status, answer, _ = await post(node.http_url, "/api/v1/identity/verify", body)
+        assert status == 200 and answer["provenance"]["from_cache"] is True
+    monkeypatch.undo()
+    after = await scrape(node.http_url)
+    assert lookups == []
+    assert value(after, "querynode_cache_hits_total", department="identity") - \
+        value(before, "querynode_cache_hits_total", department="identity") == 3
+
+
 async def test_retry_increments_retries_and_failures_are_counted_by_kind(node_for, fake_upstream, people):
     hits = 0
 

@@ -87,6 +87,22 @@ async def test_fresh_bypasses_a_cached_answer(tuned_node, identity_mock, people)
     assert identity_mock.stats["requests"] == 2
 
 
+async def test_fresh_lookup_reads_the_cache_only_when_the_department_fails(tuned_node, identity_mock, people):
+    """A fresh lookup (登簿前复核) has no use for a cached answer unless the department fails
+    (then the stale one, marked so): the cache is not read on its way to the department."""
+    node = await tuned_node({"identity": identity_mock.url})
+    await ask(node, matching(people)[0])
+    backend = node.node.hub.cache.backend
+    reads = []
+    get = backend.get
+    backend.get = lambda key, *a, **k: (reads.append(key), get(key, *a, **k))[1]
+    fresh = await ask(node, matching(people)[0], fresh=True)
+    assert fresh.verdict == MATCH and not fresh.provenance.from_cache and reads == []
+    await set_faults(identity_mock, maintenance_seconds=60)
+    fallback = await ask(node, matching(people)[0], fresh=True)
+    assert fallback.verdict == MATCH and fallback.provenance.stale and len(reads) == 1
+
+
 async def test_stale_answer_with_its_age_while_the_department_is_in_maintenance(tuned_node, identity_mock, people):
     node = await tuned_node({"identity": identity_mock.url},
                             tune={"identity": {"cache_ttl_seconds": 0.3}})
@@ -340,11 +356,13 @@ async def test_hung_department_does_not_slow_another(tuned_node, start_mock, ide
     await set_faults(identity_mock, hang_rate=1)
     others = [p for p in people if p.kind == "resident"][:24]  # distinct: no coalescing
 
-    def hung_lookup(person, timeout: float):
+    def hung_lookup(person, timeout: float, case: int = 0):
+        # each holder its own case: lookups of one case arriving together share one request
         return asyncio.ensure_future(node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
-            context=ctx(), id_number=person.id_number, name=person.name), timeout=timeout))
+            context=ctx(case_number=f"2026-110105-{900 + case:06d}"), id_number=person.id_number,
+            name=person.name), timeout=timeout))
 
-    holders = [hung_lookup(p, 4.0) for p in others[:4]]  # take the 4 slots until their deadline
+    holders = [hung_lookup(p, 4.0, i) for i, p in enumerate(others[:4])]  # take the 4 slots until their deadline
     await asyncio.sleep(0.2)
     waiters = [hung_lookup(p, 2.0) for p in others[4:]]  # find no slot within theirs
     loaded = statistics.median([await death_latency(100 + i) for i in range(10)])
@@ -381,7 +399,7 @@ async def test_fault_admin_shows_and_validates_the_plan(identity_mock):
 async def test_maintenance_answers_503_with_retry_after(identity_mock):
     await set_faults(identity_mock, maintenance_seconds=30)
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{identity_mock.url}/gaapi/v1/identity/check", data=b"{}") as resp:
+        async with session.post(f"{identity_mock.url}{identity_mock.path}", data=b"{}") as resp:
             assert resp.status == 503
             assert 29 <= int(resp.headers["Retry-After"]) <= 30
 

@@ -50,6 +50,26 @@ async def sqlite_store(tmp_path):
     await store.close()
 
 
+async def test_sqlite_group_commit_is_one_trip_to_the_append_thread_and_fsynced(tmp_path):
+    """A group of appends is one trip to the store's append thread (lock, head, MACs, insert,
+    commit), not a hop per statement; every record is committed, on a connection that fsyncs."""
+    store = sqlite_audit(tmp_path / "audit.sqlite")
+    await store.open()
+    try:
+        trips = []
+        submit = store._append_thread.submit
+        store._append_thread.submit = lambda fn, *args: (trips.append(fn), submit(fn, *args))[1]
+        await asyncio.gather(*(store.append(record(n % 60)) for n in range(200)))
+        assert trips and len(trips) < 200 and all(fn == store._commit_now for fn in trips)
+        with sqlite3.connect(store.path) as other:  # committed: another connection sees them all
+            assert other.execute("SELECT count(*) FROM audit").fetchone()[0] == 200
+        assert await store.verify_chain() is None
+        synchronous = await store._on_append_thread(lambda: store._append_db.execute("PRAGMA synchronous").fetchone())
+        assert synchronous == (2,)  # FULL
+    finally:
+        await store.close()
+
+
 def sqlite_as_superuser(path, *statements: str) -> None:
     """What someone with the file does: drop the guards, change rows."""
     with sqlite3.connect(path) as db:

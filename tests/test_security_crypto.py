@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from querynode.config import CacheSettings, SecretStr, SecuritySettings
 from querynode.core.operations import registry
 from querynode.domain.model import IdentityQuery
-from querynode.security.blind_index import BlindIndex, identifier_digest, subject_index
+from querynode.security.blind_index import BlindIndex, identifier_digest, query_digest, subject_index
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError, read_key_file
 from querynode.security.tls import ensure_demo_pki, make_ca, server_ssl_context
 from querynode.v1 import querynode_pb2 as pb
@@ -92,7 +92,8 @@ async def test_redis_cache_values_hold_no_personal_data_and_survive_key_rotation
     running, stop = await start_node(settings({"k1": k1}, "k1"))
     try:
         assert (await running.stub.VerifyIdentity(request)).verdict == pb.IDENTITY_VERDICT_MATCH
-        key = running.node.hub.cache.key(registry().operations["VerifyIdentity"], IdentityQuery(person["id_number"], person["name"]))
+        key = running.node.hub.cache.key(registry().operations["VerifyIdentity"], query_digest(
+            running.node.hub.index, "VerifyIdentity", IdentityQuery(person["id_number"], person["name"])))
     finally:
         await stop()
     client = aioredis.from_url(REDIS_URL)
@@ -205,3 +206,17 @@ async def test_plain_http_department_needs_explicit_permission_and_is_reported(t
         assert node.plain_http_departments == ("identity",)
     finally:
         await node.close()
+
+
+async def test_a_lookup_computes_each_blind_index_once(node, people, monkeypatch):
+    """The audit subject, the cache key and abuse detection share one set of digests: the
+    query's and the ID number's, one keyed hash each per lookup, not one per stage."""
+    person = people[2]
+    request = pb.VerifyIdentityRequest(context=ctx(), id_number=person.id_number, name=person.name)
+    await node.stub.VerifyIdentity(request)
+    digests = []
+    digest = BlindIndex.digest
+    monkeypatch.setattr(BlindIndex, "digest", lambda self, *parts: (digests.append(parts[0]), digest(self, *parts))[1])
+    reply = await node.stub.VerifyIdentity(request)
+    assert reply.provenance.from_cache
+    assert sorted(digests) == ["VerifyIdentity", "identifier"]

@@ -8,15 +8,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from connectors.identity.client import sign as identity_sign
+from connectors.base.ministry import signature as ministry_signature
 
 SECRET, APP = "s3cret", "bdc-110105"
 BODY = '{"xm":"张三"}'.encode()
 
 
-def test_identity_envelope():
-    # X-Signature = hex HMAC-SHA256(secret, app_id \n timestamp \n nonce \n sha256hex(body))
-    h = identity_sign(SECRET, APP, BODY, now_ms=1767225600000)
-    text = f"{APP}\n1767225600000\n{h['X-Nonce']}\n{hashlib.sha256(BODY).hexdigest()}"
-    assert h["X-Timestamp"] == "1767225600000"
-    assert h["X-Signature"] == hmac.new(SECRET.encode(), text.encode(), "sha256").hexdigest()
+def test_ministry_envelope():
+    # X-Signature = hex HMAC-SHA256(secret, app_id \n timestamp \n nonce \n sha256hex(body)) (identity, organ ...)
+    text = f"{APP}\n1767225600000\nn1\n{hashlib.sha256(BODY).hexdigest()}"
+    assert ministry_signature(SECRET, APP, "1767225600000", "n1", BODY) == hmac.new(
+        SECRET.encode(), text.encode(), "sha256").hexdigest()

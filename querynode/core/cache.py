@@ -25,7 +25,6 @@ from querynode.core.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen
 from querynode.core.operations import Operation
 from querynode.domain.codec import from_data, to_data
 from querynode.observability import metrics
-from querynode.security.blind_index import BlindIndex, query_digest
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
 
 log = logging.getLogger("querynode.cache")
@@ -63,19 +62,19 @@ class CacheHit:
 
 class ResultCache:
     def __init__(
-        self, backend: BaseCache, index: BlindIndex, ttl_seconds: Mapping[str, float],
+        self, backend: BaseCache, ttl_seconds: Mapping[str, float],
         stale_max_age_seconds: float, cipher: FieldCipher,
     ) -> None:
         self.backend = backend
         self.cipher = cipher
-        self.index = index
         self.ttl_seconds = dict(ttl_seconds)
         self.stale_max_age_seconds = stale_max_age_seconds
         self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
         self.breaker = CircuitBreaker("cache", BACKEND_BREAKER)
 
-    def key(self, op: Operation, query: Any) -> str:
-        return f"qn:v1:{op.department}:{query_digest(self.index, op.name, query)}"
+    def key(self, op: Operation, query_digest: str) -> str:
+        """The entry's key: the department and the query's keyed digest (blind_index.Subject)."""
+        return f"qn:v1:{op.department}:{query_digest}"
 
     def enabled(self, op: Operation) -> bool:
         return self.ttl_seconds.get(op.department, 0) > 0
@@ -144,7 +143,7 @@ class ResultCache:
         """Count every failure (a call the breaker skipped is none: while it is open, its
         probes count); log once per outage, not once per lookup."""
         if not isinstance(exc, CircuitOpen):
-            metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+            metrics.child(metrics.CACHE_BACKEND_ERRORS, operation).inc()
         if self.backend_ok:
             log.warning("cache backend failed; asking departments directly until it answers again",
                         extra={"error": type(exc).__name__})
@@ -157,5 +156,5 @@ class ResultCache:
 
 
 def _backend_failed(operation: str, exc: Exception) -> None:
-    metrics.CACHE_BACKEND_ERRORS.labels(operation).inc()
+    metrics.child(metrics.CACHE_BACKEND_ERRORS, operation).inc()
     log.warning("cache backend failed; going on without it", extra={"error": type(exc).__name__})

@@ -32,10 +32,10 @@ from querynode.domain.model import Answer, Provenance, RequestContext
 from querynode.observability import metrics
 from querynode.observability.calls import query_done, upstream_attempt
 from querynode.observability.stages import stage
-from querynode.security.abuse import AbuseDetector
+from querynode.security.abuse import PERSON_FIELDS, AbuseDetector
 from querynode.security.audit_store import INTENT
 from querynode.security.authorization import Authorizer
-from querynode.security.blind_index import BlindIndex, subject_index
+from querynode.security.blind_index import BlindIndex, subject_of
 
 log = logging.getLogger("querynode.hub")
 
@@ -92,33 +92,34 @@ class Hub:
         audit_id = uuid.uuid4().hex
         deadline = _upstream_deadline(loop.time(), ctx.deadline, self.default_deadline_seconds)
         subject = shown = flags = ""  # blind index; masked as the form heads it (history)
-        audit_ctx = replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
+        audit_ctx = None  # the validated context; a refused one is on record as "(invalid)"
         try:
             with stage("validation"):
                 ctx = audit_ctx = validate_context(ctx)
                 query, warnings = validate_query(query)
             with stage("blind_index"):
-                subject = subject_index(self.index, op.name, query)
+                digests = subject_of(self.index, op.name, query)
+                subject = digests.index
                 shown = op.form.subject(query)
             with stage("authorization"):
                 self.authorizer.check(ctx, op.scope, op.department)
             with stage("abuse"):
-                flags = self.abuse.observe(ctx, query) if self.abuse else ""
+                flags = self.abuse.observe(ctx, digests.of(PERSON_FIELDS)) if self.abuse else ""
 
             async def intent() -> None:  # on record before any department is asked (linked by audit id)
                 await self._audit(f"{audit_id}-intent", ctx, op, (subject, shown), INTENT, started, flags, done=False)
 
-            fetched = await self._fetch(op, ctx, query, deadline, intent)
+            fetched = await self._fetch(op, ctx, query, digests.query, deadline, intent)
             outcome = _outcome(fetched)
         except QueryError as exc:
-            await self._audit(audit_id, audit_ctx, op, (subject, shown), exc.reason, started, flags)
+            await self._audit(audit_id, audit_ctx or _invalid(ctx), op, (subject, shown), exc.reason, started, flags)
             raise
         except asyncio.CancelledError:
             # The caller went away (or its deadline passed) while a department may already have
             # been asked: that lookup is on record too, before the cancellation goes on.
             with contextlib.suppress(QueryError, asyncio.CancelledError):
-                await asyncio.shield(self._audit(audit_id, audit_ctx, op, (subject, shown), "CANCELLED", started,
-                                                 flags))
+                await asyncio.shield(self._audit(audit_id, audit_ctx or _invalid(ctx), op, (subject, shown),
+                                                 "CANCELLED", started, flags))
             raise
         await self._audit(audit_id, ctx, op, (subject, shown), outcome, started, flags)
         provenance = Provenance(
@@ -147,23 +148,28 @@ class Hub:
                 with stage("metrics"):
                     query_done(op.name, op.department, ctx.caller, outcome)
 
-    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, deadline: float, intent) -> Fetched:
+    async def _fetch(self, op: Operation, ctx: RequestContext, query: Any, digest: str, deadline: float,
+                     intent) -> Fetched:
         """Cache, then single-flight, then the department; stale answer if it fails. `intent`
         writes the intent record; it is awaited just before a department is asked."""
         if not self.cache.enabled(op):
             return await self._upstream_or_unavailable(op, ctx, query, deadline, stale=None, intent=intent)
         with stage("cache"):
-            key = self.cache.key(op, query)
-            hit = await self.cache.get(op, key, deadline)
-        if hit is not None and hit.fresh and not ctx.fresh:
+            key = self.cache.key(op, digest)
+            # A fresh lookup takes no cached answer: the cache is read only if the department fails.
+            hit = None if ctx.fresh else await self.cache.get(op, key, deadline)
+        if hit is not None and hit.fresh:
             with stage("metrics"):
-                metrics.CACHE_HITS.labels(op.department).inc()
+                metrics.child(metrics.CACHE_HITS, op.department).inc()
             return Fetched(hit.result, hit.source_time, from_cache=True, age_seconds=hit.age_seconds)
         with stage("metrics"):
-            metrics.CACHE_MISSES.labels(op.department).inc()
+            metrics.child(metrics.CACHE_MISSES, op.department).inc()
+
+        async def stale() -> Any:  # the answer to serve, marked stale, when the department fails
+            return await self.cache.get(op, key, deadline) if ctx.fresh else hit
 
         async def fill() -> Fetched:
-            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=hit, intent=intent)
+            fetched = await self._upstream_or_unavailable(op, ctx, query, deadline, stale=stale, intent=intent)
             # An asynchronous source's "not ready yet" (PENDING) is an answer for now, never one to reuse.
             if fetched.result is not None and not fetched.from_cache and op.verdict(fetched.result) != "PENDING":
                 with stage("cache_put"):
@@ -172,7 +178,7 @@ class Hub:
 
         flight_key = key + (":fresh" if ctx.fresh else "")
         return await self.single_flight.run(
-            flight_key, fill, on_wait=metrics.COALESCED_WAITS.labels(op.department).inc)
+            flight_key, fill, on_wait=metrics.child(metrics.COALESCED_WAITS, op.department).inc)
 
     async def _upstream_or_unavailable(self, op: Operation, ctx: RequestContext, query: Any,
                                        deadline: float, stale, intent) -> Fetched:
@@ -201,10 +207,11 @@ class Hub:
         except UpstreamError as exc:
             log.warning("department failed", extra={"department": op.department,
                                                      "error": type(exc).__name__, "request_id": ctx.request_id})
-            if stale is not None:
-                metrics.CACHE_STALE_SERVED.labels(op.department).inc()
-                return Fetched(stale.result, stale.source_time, from_cache=True,
-                               age_seconds=stale.age_seconds, stale=True, unavailable_reason=exc.message)
+            hit = await stale() if stale is not None else None
+            if hit is not None:
+                metrics.child(metrics.CACHE_STALE_SERVED, op.department).inc()
+                return Fetched(hit.result, hit.source_time, from_cache=True,
+                               age_seconds=hit.age_seconds, stale=True, unavailable_reason=exc.message)
             return Fetched(None, None, unavailable_reason=exc.message)
         finally:
             with stage("metrics"):
@@ -218,6 +225,11 @@ def _upstream_deadline(now: float, caller_deadline: float | None, default_second
     deadline = caller_deadline if caller_deadline is not None else now + default_seconds
     reserve = min(0.2, 0.1 * max(0.0, deadline - now))
     return deadline - reserve
+
+
+def _invalid(ctx: RequestContext) -> RequestContext:
+    """What a refused call's record says of a context that did not pass validation."""
+    return replace(ctx, case_number="(invalid)", operator_id="(invalid)", purpose="(invalid)")
 
 
 def _outcome(fetched: Fetched) -> str:

@@ -6,6 +6,7 @@ rules from the operation's declaration; this module keeps what every query share
 from __future__ import annotations
 
 import dataclasses
+import functools
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
@@ -18,10 +19,20 @@ from querynode.domain.model import RequestContext
 
 
 def validate_context(ctx: RequestContext) -> RequestContext:
-    """Case number, operator and purpose (the fields with a param) are required on every request."""
-    return replace(ctx, **{
-        f.name: ids.context_text(getattr(ctx, f.name), f"context.{f.name}", max_len=p.max_length)
-        for f in dataclasses.fields(RequestContext) if (p := param_of(f)) is not None})
+    """Case number, operator and purpose (the fields with a param) are required on every request.
+    The context itself comes back when normalising changed nothing (the usual case): no copy per call."""
+    changed = {}
+    for name, limit in _CONTEXT_LIMITS:
+        value = getattr(ctx, name)
+        normalised = ids.context_text(value, f"context.{name}", max_len=limit)
+        if normalised != value:
+            changed[name] = normalised
+    return replace(ctx, **changed) if changed else ctx
+
+
+# (field, max length) of the context fields that carry a param: worked out once, not per call
+_CONTEXT_LIMITS = tuple((f.name, p.max_length) for f in dataclasses.fields(RequestContext)
+                        if (p := param_of(f)) is not None)
 
 
 def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
@@ -41,22 +52,27 @@ TYPE_NAMES = {str: "string", int: "integer", bool: "boolean"}  # JSON Schema nam
 TYPE_CODES = {str: "NOT_A_STRING", int: "NOT_AN_INTEGER", bool: "NOT_A_BOOLEAN"}  # errors.MESSAGES codes
 
 
+@functools.cache
+def _fields(query_type: type) -> tuple[tuple[str, type, Any], ...]:
+    """Each field of a query type with its declared type and params, worked out once per type."""
+    return tuple((f.name, field_type(query_type, f.name), param_of(f)) for f in dataclasses.fields(query_type))
+
+
 def _within_limits(query: Any) -> None:
     """The declared type and limits of each field."""
-    for f in dataclasses.fields(query):
-        value, p = getattr(query, f.name), param_of(f)
+    for name, expected, p in _fields(type(query)):
+        value = getattr(query, name)
         if value is None:
             continue
-        expected = field_type(type(query), f.name)
         if type(value) is not expected:
-            raise invalid(f.name, TYPE_CODES[expected])
+            raise invalid(name, TYPE_CODES[expected])
         # A bound before any work on the value; the normaliser applies the exact limit to the
         # value it made (NFC, trimmed, invisible characters removed: domain/text.py).
         if expected is str and p.max_length is not None and len(value) > 4 * p.max_length:
-            raise invalid(f.name, "TOO_LONG", max=p.max_length)
+            raise invalid(name, "TOO_LONG", max=p.max_length)
         if expected is int and ((p.minimum is not None and value < p.minimum)
                                 or (p.maximum is not None and value > p.maximum)):
-            raise invalid(f.name, "OUT_OF_RANGE", low=p.minimum, high=p.maximum)
+            raise invalid(name, "OUT_OF_RANGE", low=p.minimum, high=p.maximum)
 
 
 def validate_query(query: Any) -> tuple[Any, list[str]]:

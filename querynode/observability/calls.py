@@ -76,7 +76,7 @@ def observe_call(door: str, operation: str, request_id: str) -> Iterator[CallRec
     record = CallRecord(request_id=request_id, door=door, operation=operation)
     call_token = _CURRENT.set(record)
     id_token = REQUEST_ID.set(request_id)
-    in_flight = metrics.CALLS_IN_FLIGHT.labels(door)
+    in_flight = metrics.child(metrics.CALLS_IN_FLIGHT, door)
     in_flight.inc()
     started = time.perf_counter()
     try:
@@ -93,8 +93,8 @@ def observe_call(door: str, operation: str, request_id: str) -> Iterator[CallRec
         elapsed = time.perf_counter() - started
         with stage("metrics"):
             in_flight.dec()
-            metrics.CALLS.labels(operation, door, record.code).inc()
-            metrics.CALL_DURATION.labels(operation, door).observe(elapsed)
+            metrics.child(metrics.CALLS, operation, door, record.code).inc()
+            metrics.child(metrics.CALL_DURATION, operation, door).observe(elapsed)
         with stage("logging"):
             log.info("call", extra={
                 "door": door, "caller": record.caller, "operation": operation, "code": record.code,
@@ -107,7 +107,7 @@ def observe_call(door: str, operation: str, request_id: str) -> Iterator[CallRec
 def query_done(operation: str, department: str, caller: str, outcome: str) -> None:
     """The hub answered or refused one lookup (outcome: ANSWERED, CACHE_HIT, STALE,
     SOURCE_UNAVAILABLE or the refusal reason)."""
-    metrics.QUERIES.labels(department, outcome).inc()
+    metrics.child(metrics.QUERIES, department, outcome).inc()
     record = _CURRENT.get()
     if record is not None:
         record.caller = record.caller or caller
@@ -121,7 +121,7 @@ def upstream_attempt(department: str, attempt: int, deadline: float) -> Iterator
     `deadline` is the loop time the retry stage cancels the attempt at, so a cancellation
     then is a timeout and any other one the caller going away."""
     if attempt > 1:
-        metrics.RETRIES.labels(department).inc()
+        metrics.child(metrics.RETRIES, department).inc()
     started = time.perf_counter()
     outcome = "error"
     try:
@@ -134,8 +134,8 @@ def upstream_attempt(department: str, attempt: int, deadline: float) -> Iterator
         outcome = "timeout" if asyncio.get_running_loop().time() >= deadline - 0.001 else "cancelled"
         raise
     finally:
-        metrics.UPSTREAM_CALLS.labels(department, outcome).inc()
-        metrics.UPSTREAM_DURATION.labels(department).observe(time.perf_counter() - started)
+        metrics.child(metrics.UPSTREAM_CALLS, department, outcome).inc()
+        metrics.child(metrics.UPSTREAM_DURATION, department).observe(time.perf_counter() - started)
 
 
 def _snake(name: str) -> str:

@@ -45,7 +45,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Send all logging to `stream` (stderr) as JSON lines."""
+    """Send all logging to `stream` (stderr) as JSON lines. The line never names a source
+    line, thread or process, so no record looks them up (the logging HOWTO's "Optimization":
+    finding the caller walks the stack on every line)."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -14,6 +14,7 @@ importing this module, whose metrics would otherwise count the parent as a worke
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import weakref
@@ -108,6 +109,13 @@ def _version() -> str:
 BUILD_INFO.labels(_version(), platform.python_version()).set(1)
 
 
+@functools.cache
+def child(metric, *labels: str):
+    """`metric.labels(*labels)`, looked up once per label set: labels() takes a lock and
+    validates on every call. Label values are bounded (see above), and so is this cache."""
+    return metric.labels(*labels)
+
+
 # What the resilience stages had counted when last read, per stage object: their counters
 # are plain integers, the metrics advance by the difference.
 _seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -117,7 +125,7 @@ def _advance(counter: Counter, department: str, owner: object, attribute: str) -
     now = getattr(owner, attribute)
     before = _seen.setdefault(owner, {}).get(attribute, 0)
     if now > before:
-        counter.labels(department).inc(now - before)
+        child(counter, department).inc(now - before)
     _seen[owner][attribute] = now
 
 
@@ -126,9 +134,9 @@ def record_guards(department: str, guards) -> None:
     with its resilience state (`querynode.core.hub.Guards`); called after every upstream
     call and before every scrape."""
     breaker, bulkhead, budget = guards.breaker, guards.bulkhead, guards.retry_budget
-    BREAKER_STATE.labels(department).set(BREAKER_STATES.get(str(breaker.state), 2))
+    child(BREAKER_STATE, department).set(BREAKER_STATES.get(str(breaker.state), 2))
     _advance(BREAKER_REJECTIONS, department, breaker, "rejected")
-    BULKHEAD_QUEUED.labels(department).set(bulkhead.waiting)
+    child(BULKHEAD_QUEUED, department).set(bulkhead.waiting)
     _advance(BULKHEAD_REJECTIONS, department, bulkhead, "refused")
     _advance(RETRY_BUDGET_EXHAUSTED, department, budget, "denied")
 

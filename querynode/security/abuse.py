@@ -24,7 +24,6 @@ from typing import Any
 
 from querynode.domain.model import RequestContext
 from querynode.observability import metrics
-from querynode.security.blind_index import BlindIndex, identifier_digest
 
 log = logging.getLogger("querynode.abuse")
 
@@ -121,11 +120,10 @@ class _Windows:
 
 
 class AbuseDetector:
-    def __init__(self, index: BlindIndex, *, window_seconds: float = 3600, distinct_subjects: int = 30,
+    def __init__(self, *, window_seconds: float = 3600, distinct_subjects: int = 30,
                  subjects_per_case: int = 8, operators_per_caller: int = 20, cases_per_operator: int = 60,
                  cases_per_subject: int = 3, max_operators: int = 100_000, max_lookups: int = 10_000,
                  clock=time.monotonic) -> None:
-        self.index = index
         self.window_seconds = window_seconds
         self.distinct_subjects = distinct_subjects
         self.subjects_per_case = subjects_per_case
@@ -143,19 +141,18 @@ class AbuseDetector:
         self._subject_cases = _Windows(max_operators)  # (caller, person digest) -> case numbers
 
     @classmethod
-    def from_settings(cls, settings, index: BlindIndex) -> AbuseDetector | None:
+    def from_settings(cls, settings) -> AbuseDetector | None:
         """From `querynode.config.AbuseSettings`; None when detection is switched off."""
         if not settings.enabled:
             return None
-        return cls(index, window_seconds=settings.window_minutes * 60, distinct_subjects=settings.distinct_subjects,
+        return cls(window_seconds=settings.window_minutes * 60, distinct_subjects=settings.distinct_subjects,
                    subjects_per_case=settings.subjects_per_case, operators_per_caller=settings.operators_per_caller,
                    cases_per_operator=settings.cases_per_operator, cases_per_subject=settings.cases_per_subject)
 
-    def observe(self, ctx: RequestContext, query: Any) -> str:
-        """Count one authorized lookup; the flags its audit record carries (space separated,
-        '' for none)."""
-        persons = [identifier_digest(self.index, value) for name in PERSON_FIELDS
-                   if isinstance(value := getattr(query, name, None), str) and value]
+    def observe(self, ctx: RequestContext, persons: list[str]) -> str:
+        """Count one authorized lookup of `persons` (the blind-index digests of the ID numbers
+        it names, PERSON_FIELDS: the hub's, not computed again); the flags its audit record
+        carries (space separated, '' for none)."""
         flags = self._churn(ctx, persons)
         outside = self._outside_cases(ctx, persons) if persons else ""
         return " ".join(f for f in (outside, *flags) if f)
@@ -178,7 +175,7 @@ class AbuseDetector:
                     log.warning("abuse: %s by operator %r of caller %r (%d within %.0f minutes); flagged in the "
                                 "audit trail (querynode audit search --flagged)", reason, ctx.operator_id,
                                 ctx.caller, count, window / 60)
-                metrics.ABUSE_FLAGS.labels(reason).inc()
+                metrics.child(metrics.ABUSE_FLAGS, reason).inc()
                 flags.append(f"abuse:{reason}")
         return flags
 
@@ -203,7 +200,7 @@ class AbuseDetector:
         operator.flagged = flagged
         if not flagged:
             return ""
-        metrics.ABUSE_FLAGS.labels(REASON).inc()
+        metrics.child(metrics.ABUSE_FLAGS, REASON).inc()
         return FLAG
 
     def _forget_idle(self, now: float) -> None:

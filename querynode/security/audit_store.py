@@ -34,6 +34,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import asdict, astuple, dataclass, replace
 from datetime import UTC, datetime
@@ -717,6 +718,11 @@ class SqliteAuditStore(_ChainStore):
         self._lock = asyncio.Lock()
         self._pending: list[tuple[AuditRecord, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
+        # Appends go to their own connection on one dedicated thread: a group commit (lock,
+        # chain head, MACs, insert, commit + fsync) is one hop there and one back, not the
+        # half-dozen an aiosqlite call per statement costs; reads and purges keep aiosqlite.
+        self._append_thread: ThreadPoolExecutor | None = None
+        self._append_db: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         create_private(self.path)
@@ -734,6 +740,8 @@ class SqliteAuditStore(_ChainStore):
                 except sqlite3.OperationalError as exc:  # another process migrated it first
                     if "duplicate column" not in str(exc):
                         raise
+        self._append_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-append")
+        self._append_db = await self._on_append_thread(_append_connection, self.path)
         self._start_checkpoints()
 
     async def close(self) -> None:
@@ -744,6 +752,12 @@ class SqliteAuditStore(_ChainStore):
             await self._stop_checkpoints()
             await self._db.close()
             self._db = None
+        if self._append_thread is not None:
+            if self._append_db is not None:
+                await self._on_append_thread(self._append_db.close)
+                self._append_db = None
+            self._append_thread.shutdown()
+            self._append_thread = None
 
     async def append(self, record: AuditRecord) -> None:
         """Return once the record is committed and fsynced. Records that arrive while a commit
@@ -763,28 +777,34 @@ class SqliteAuditStore(_ChainStore):
                 await self._write_batch(batch)
 
     async def _commit(self, records: list[AuditRecord]) -> None:
-        """One write transaction: read the chain head, append the records linked to it, commit."""
-        assert self._db is not None
+        """One write transaction on the append thread (one hop there and back per group)."""
+        await self._on_append_thread(self._commit_now, records)
+
+    def _commit_now(self, records: list[AuditRecord]) -> None:
+        """On the append thread: take the write lock, read the chain head, append the records
+        linked to it, commit (fsynced). Other processes (workers, nodes) may append to the same
+        file: the lock comes first, so no two appends link to one head."""
+        db = self._append_db
+        assert db is not None
         try:
-            # Other processes (workers, nodes) may append to the same file: take the write
-            # lock first, then read the chain head, so no two appends link to one head.
-            await self._db.execute("BEGIN IMMEDIATE")
-            async with self._db.execute(
-                    "SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
-                    "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))") as cur:
-                last = (await cur.fetchone())[0] or GENESIS
+            db.execute("BEGIN IMMEDIATE")
+            last = db.execute(_HEAD).fetchone()[0] or GENESIS
             rows = []
             for record in records:
                 digest = self.key.link(last, record)
                 rows.append([getattr(record, f) for f in _FIELDS] + [last, digest])
                 last = digest
-            await self._db.executemany(
-                f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) "
-                f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))})", rows)
-            await self._db.commit()
+            db.executemany(_INSERT, rows)
+            db.execute("COMMIT")
         except BaseException:
-            await _rollback_quietly(self._db)
+            if db.in_transaction:
+                with contextlib.suppress(Exception):  # the connection itself may be the problem
+                    db.execute("ROLLBACK")
             raise
+
+    async def _on_append_thread(self, fn, *args):
+        assert self._append_thread is not None
+        return await asyncio.get_running_loop().run_in_executor(self._append_thread, fn, *args)
 
     async def writable(self) -> bool:
         if self._db is None:
@@ -894,6 +914,19 @@ def _check_unchanged(anchor: Anchor, anchors_now: int, anchors_before: int, last
 def _check_deleted(anchor: Anchor, deleted: int) -> None:
     if deleted != anchor.records:
         raise PurgeRefused(f"{deleted} records to delete, {anchor.records} exported; nothing purged")
+
+
+_HEAD = ("SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
+         "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))")
+_INSERT = f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) VALUES ({', '.join('?' * (len(_FIELDS) + 2))})"
+
+
+def _append_connection(path: Path) -> sqlite3.Connection:
+    """The appending connection (opened on the append thread, used only there): transactions
+    begun explicitly, and every commit fsynced (synchronous is a per-connection setting)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA synchronous=FULL")
+    return db
 
 
 async def _rollback_quietly(db: aiosqlite.Connection) -> None:

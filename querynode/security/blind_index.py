@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from dataclasses import dataclass
 
 from querynode.domain.codec import to_data
 
@@ -40,12 +41,31 @@ def query_digest(index: BlindIndex, operation: str, query: object) -> str:
     return index.digest(operation, json.dumps(to_data(query), sort_keys=True, ensure_ascii=False))
 
 
+@dataclass(frozen=True)
+class Subject:
+    """A lookup's keyed digests, computed once per call: the whole query's (the cache key's
+    and the audit record's first part) and each identifier's, by query field."""
+
+    query: str
+    identifiers: tuple[tuple[str, str], ...]  # (field, digest) in IDENTIFIER_FIELDS order
+
+    @property
+    def index(self) -> str:
+        """What the audit record stores about the subject: the query's digest, then one per
+        identifier, space separated. No value is kept in clear."""
+        return " ".join([self.query, *(digest for _, digest in self.identifiers)])
+
+    def of(self, fields: tuple[str, ...]) -> list[str]:
+        """The digests of the identifiers in `fields` the query has."""
+        return [digest for name, digest in self.identifiers if name in fields]
+
+
+def subject_of(index: BlindIndex, operation: str, query: object) -> Subject:
+    return Subject(query_digest(index, operation, query), tuple(
+        (name, identifier_digest(index, value)) for name in IDENTIFIER_FIELDS
+        if isinstance(value := getattr(query, name, None), str) and value))
+
+
 def subject_index(index: BlindIndex, operation: str, query: object) -> str:
-    """What the audit record stores about the subject: the digest of the whole query, then
-    one digest per identifier in it, space separated. No value is kept in clear."""
-    parts = [query_digest(index, operation, query)]
-    for name in IDENTIFIER_FIELDS:
-        value = getattr(query, name, None)
-        if isinstance(value, str) and value:
-            parts.append(identifier_digest(index, value))
-    return " ".join(parts)
+    """The audit record's subject of one query (Subject.index)."""
+    return subject_of(index, operation, query).index

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from querynode.core.hub import Hub
@@ -147,9 +148,9 @@ def _handler(op: Operation):
                 "warnings": list(answer.warnings),
                 "provenance": to_data(answer.provenance),
             }
-        with stage("encode"):
-            return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False),
-                                     headers={"X-Request-Id": ctx.request_id})
+        with stage("encode"):  # orjson: UTF-8 bytes in one step, not a str through json's encoder then encoded
+            return web.Response(body=orjson.dumps(payload), content_type="application/json", charset="utf-8",
+                                headers={"X-Request-Id": ctx.request_id})
 
     return handle
 
