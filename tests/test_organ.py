@@ -102,3 +102,29 @@ async def test_broken_reply_is_source_unavailable(node_for, fake_upstream, label
     got = await node.stub.LookupOrgan(pb.LookupOrganRequest(context=ctx(), credit_code=CODE))
     assert got.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and not got.organizations
     assert reason in got.provenance.unavailable_reason
+
+
+async def test_bodies_in_a_state_not_judged_never_open_the_breaker(fake_upstream, tmp_path, dept_secret):
+    """冻结 and 证书废止 are answers the node leaves to a person, not department failures: ten
+    questions about a frozen 事业单位 must not stop the node from asking about another body."""
+    from tests.conftest import make_settings, start_node
+
+    async def handle(request):
+        asked = (await request.json())["data"]["tyshxydm"]
+        state = "3" if asked == CODE else "0"
+        return web.Response(body=reply([DOCUMENTED[0] | {"tyshxydm": asked, "zt": state}]),
+                            content_type="application/json")
+
+    other = make_credit_code(random.Random(17), "1", "2", "110105")
+    settings = make_settings(tmp_path, {"organ": await fake_upstream(handle)}, dept_secret,
+                             breaker={"consecutive_failures": 2, "cool_down_seconds": 600})
+    node, stop = await start_node(settings)
+    try:
+        for _ in range(10):
+            got = await node.stub.LookupOrgan(pb.LookupOrganRequest(context=ctx(fresh=True), credit_code=CODE))
+            assert got.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE
+            assert "does not judge" in got.provenance.unavailable_reason
+        got = await node.stub.LookupOrgan(pb.LookupOrganRequest(context=ctx(), credit_code=other))
+        assert got.verdict == pb.LOOKUP_VERDICT_FOUND
+    finally:
+        await stop()

@@ -2,13 +2,14 @@
 
 `qlbs` says which register answered (党群机关 or 事业单位); `zt` is its status code. Only the
 codes that say plainly whether the body exists are judged: 冻结 and 证书废止 of a 事业单位, and
-any code not in the list, leave the check to a person (SOURCE_UNAVAILABLE, never a verdict).
+any code not in the list, leave the check to a person (Undecided: SOURCE_UNAVAILABLE, never a
+verdict, and no mark against the department's health).
 """
 from __future__ import annotations
 
 import re
 
-from connectors.base import BadUpstream
+from connectors.base import BadUpstream, Undecided
 from connectors.base.wire import text_record
 from connectors.organ.types import OrganQuery, OrganResult
 from querynode.domain.model import Organization, OrganizationStatus
@@ -57,12 +58,12 @@ def organization(row: object, query: OrganQuery) -> Organization:
     codes = STATUS.get(text["qlbs"])
     if codes is None:
         raise bad("unknown qlbs")
-    if text["zt"] not in codes:
-        raise bad("unknown zt status code")
+    if text["zt"] not in codes:  # the register answered; the node does not know the code
+        raise Undecided(f"{DEPT}: unknown zt status code, a status the node does not judge")
     status, status_text = codes[text["zt"]]
     if status is None:
-        # permanent (another try answers the same): the check is left to a person
-        raise bad("a status the node does not judge (冻结 or 证书废止)")
+        # permanent (another try answers the same), and no sign of a failing department
+        raise Undecided(f"{DEPT}: a status the node does not judge (冻结 or 证书废止)")
     public = text["qlbs"] == "事业单位"
     return Organization(
         credit_code=text["tyshxydm"], name=text["onemc"], legal_representative=text["fzr"], org_type=text["qlbs"],
