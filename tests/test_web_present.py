@@ -168,3 +168,24 @@ def test_a_pending_answer_says_what_to_do_next_whichever_department_gives_it():
     pending = _answer("court", m.JudgmentResult((), pending=True))
     assert present.lookup_badge(m.JudgmentQuery(case_number="（2023）京0105民初1234号"), pending).tone == "attention"
     assert any("尚未返回查询结果" in w for w in present.lookup_warnings(pending))
+
+
+def test_the_page_and_the_print_say_what_normalising_the_input_changed():
+    """The signed record lists what the node changed in the clerk's input (15-digit ID number to 18,
+    a space inside a name); the case page and the printed record show it, so the paper filed says
+    what was actually asked."""
+    from querynode.api.http.pages.render import render, render_fragment
+
+    warnings = ["当事人1 公民身份号码：已将 15 位旧号码转换为 18 位", "当事人2 姓名：已去除汉字之间的空格"]
+    record = {"record_id": "b" * 32, "created_at": "2026-01-02T03:04:05+00:00", "status": "CLEAR",
+              "case": {"case_number": "X-2", "registration_label": "转移登记", "operator_id": "c1"},
+              "parties": [], "checks": [], "findings": [], "input_warnings": warnings}
+    view = present.record_view(record)
+    assert view.input_warnings == warnings
+    page = render_fragment("_case_result.html", view=view)
+    printed = render(None, "record_print.html", view=view, operator="王芳", digest="d" * 64, signature="s",
+                     key_id="k", qr="").text
+    for html in (page, printed):
+        assert "录入已自动规范" in html and all(w in html for w in warnings)
+    quiet = present.record_view(record | {"input_warnings": []})
+    assert "录入已自动规范" not in render_fragment("_case_result.html", view=quiet)

@@ -104,6 +104,7 @@ class RecordView:
     rows: list[CheckRow]
     findings: list[FindingRow]
     by_hand: list[str]
+    input_warnings: list[str] = field(default_factory=list)  # what normalising the clerk's input changed
     judgment_case_number: str = ""
     place_name: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -209,6 +210,7 @@ def record_view(record: dict) -> RecordView:
         status=status, tone=tone,
         note=(record.get("status_text") if status_key != "CLEAR" else "") or CASE_STATUS_NOTE.get(status_key, "请人工核验后再受理。"),
         parties=parties, rows=rows, findings=finding_rows, by_hand=by_hand,
+        input_warnings=[w for w in record.get("input_warnings", []) if isinstance(w, str)],
         judgment_case_number=case.get("judgment_case_number", ""), place_name=case.get("place_name", ""), raw=record)
 
 
