@@ -1,6 +1,7 @@
 """Shared fixtures: real mock departments and a real node, on ephemeral ports."""
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -224,18 +225,27 @@ async def fake_upstream():
         await runner.cleanup()
 
 
-@pytest.fixture
-async def departments(world, dept_secret):
+@contextlib.asynccontextmanager
+async def running_departments(world, dept_secret) -> AsyncIterator[dict]:
     """Every declared mock department, started on a free port, keyed by department name."""
     from mocks.departments import build_departments
 
     started = {}
-    for _, dept in build_departments({APP_ID: dept_secret}, world=world):
-        await dept.start()
-        started[dept.name] = dept
-    yield started
-    for dept in started.values():
-        await dept.stop()
+    try:
+        for _, dept in build_departments({APP_ID: dept_secret}, world=world):
+            await dept.start()
+            started[dept.name] = dept
+        yield started
+    finally:
+        for dept in started.values():
+            await dept.stop()
+
+
+@pytest.fixture
+async def departments(world, dept_secret):
+    """Every declared mock department, started on a free port, keyed by department name."""
+    async with running_departments(world, dept_secret) as started:
+        yield started
 
 
 @pytest.fixture

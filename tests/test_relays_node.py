@@ -17,10 +17,9 @@ from connectors.base.contract import ConnectorConfig
 from connectors.base.ministry import relay_from
 from connectors.relay import GatewayRelay, Service
 from connectors.relay.credentials import ensure_relay_credentials, relay_options
-from mocks.departments import build_departments
 from querynode.core.plans import Plans
 from querynode.v1 import querynode_pb2 as pb
-from tests.conftest import APP_ID, ctx, make_settings, start_node
+from tests.conftest import ctx, make_settings, running_departments, start_node
 from tests.relay_support import settings_over, start_relays
 from tests.relay_support import over_relay  # noqa: F401  (fixture)
 from tests.test_case_scenarios import SCENARIOS, People, run, status_name
@@ -36,13 +35,8 @@ def outcome(reply) -> tuple:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def mock_departments(world, dept_secret):
-    started = {}
-    for _, dept in build_departments({APP_ID: dept_secret}, world=world):
-        await dept.start()
-        started[dept.name] = dept
-    yield started
-    for dept in started.values():
-        await dept.stop()
+    async with running_departments(world, dept_secret) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ async def test_case_page_shows_each_check_as_it_completes(page, site, identity_m
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{identity_mock.url}/_admin/faults", json={"latency": "1500"}) as resp:
+        async with session.post(f"{identity_mock.url}/_admin/faults", json={"latency": "900"}) as resp:
             assert resp.status == 200
     a, b = samples["identity"]["match"][:2]
     await login(page, site)
