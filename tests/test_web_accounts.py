@@ -294,3 +294,43 @@ def test_cli_users_add_list_disable(tmp_path):
                             capture_output=True, env={"QUERYNODE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
                             timeout=60)
     assert no_key.returncode != 0 and "node key" in no_key.stderr and "Traceback" not in no_key.stderr
+
+
+OPEN_AT = """
+import asyncio, sys, time
+from pathlib import Path
+from querynode.security.accounts import AccountStore
+from querynode.security.audit_store import ChainKey, SqliteAuditStore
+from querynode.security.field_crypto import FieldCipher
+
+async def main(folder, start):
+    accounts = AccountStore(Path(folder) / "accounts.sqlite", FieldCipher({"k1": bytes(32)}, "k1"))
+    audit = SqliteAuditStore(Path(folder) / "audit.sqlite", ChainKey(bytes(32)))
+    while time.time() < start:
+        pass  # line the processes up to the microsecond, as forked workers are
+    for store in (accounts, audit):
+        await asyncio.wait_for(store.open(), 20)
+        await store.close()
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+async def test_workers_opening_new_files_at_once_all_start(tmp_path):
+    """`serve --workers 2` in CI: two workers opened the new account file together and one died
+    with 'database is locked' (then hung at exit on aiosqlite's thread): SQLite does not wait when
+    two connections race to switch a new file to WAL. Every worker must start."""
+    for round_ in range(5):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        start = time.time() + 2.0  # past the interpreters' start-up: the opens line up
+        procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", OPEN_AT, str(folder), str(start),
+                                                      stderr=asyncio.subprocess.PIPE) for _ in range(4)]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 30)
+        finally:
+            for p in procs:
+                if p.returncode is None:
+                    p.kill()
+        errors = [err.decode()[-300:] for p, (_, err) in zip(procs, results) if p.returncode != 0]
+        assert not errors, errors

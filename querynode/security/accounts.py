@@ -31,7 +31,7 @@ from zxcvbn import zxcvbn
 
 from querynode.domain.model import SHANGHAI
 from querynode.security.field_crypto import FieldCipher, FieldCryptoError
-from querynode.security.files import create_private
+from querynode.security.files import create_private, opening_alone
 
 ACCOUNTS_FILE = "accounts.sqlite"
 log = logging.getLogger("querynode.accounts")
@@ -213,14 +213,19 @@ class AccountStore:
         self._dummy_hash: str | None = None
 
     async def open(self) -> None:
-        create_private(self.path)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
-        async with self._db.execute("PRAGMA table_info(users)") as cur:
-            if "display_name" not in {row[1] for row in await cur.fetchall()}:  # a file from before names
-                await self._db.execute("ALTER TABLE users ADD COLUMN display_name BLOB")
-        await self._db.commit()
-        await self._seal_totp_secrets()
+        async with opening_alone(self.path):  # workers starting together take turns
+            create_private(self.path)
+            self._db = await aiosqlite.connect(self.path)
+            try:
+                await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+                async with self._db.execute("PRAGMA table_info(users)") as cur:
+                    if "display_name" not in {row[1] for row in await cur.fetchall()}:  # a file from before names
+                        await self._db.execute("ALTER TABLE users ADD COLUMN display_name BLOB")
+                await self._db.commit()
+                await self._seal_totp_secrets()
+            except BaseException:
+                await self.close()  # aiosqlite's thread would keep the process from exiting
+                raise
 
     async def _seal_totp_secrets(self) -> None:
         """Seal plain TOTP secrets (files from before sealing) and re-seal those under an older

@@ -44,7 +44,7 @@ import aiosqlite
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from querynode.security.files import create_private
+from querynode.security.files import create_private, opening_alone
 
 GENESIS = "0" * 64
 log = logging.getLogger("querynode.audit")
@@ -725,24 +725,31 @@ class SqliteAuditStore(_ChainStore):
         self._append_db: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        create_private(self.path)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-        # One write transaction: a file from before anchors and flags is migrated in place.
-        await self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        for table, column in (("audit", "flags"), ("audit", "source"), ("audit", "subject"), ("audit_anchor", "mac")):
-            async with self._db.execute(f"PRAGMA table_info({table})") as cur:
-                columns = {row[1] async for row in cur}
-            if column not in columns:
-                try:
-                    await self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
-                    await self._db.commit()
-                except sqlite3.OperationalError as exc:  # another process migrated it first
-                    if "duplicate column" not in str(exc):
-                        raise
-        self._append_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-append")
-        self._append_db = await self._on_append_thread(_append_connection, self.path)
-        self._start_checkpoints()
+        async with opening_alone(self.path):  # workers starting together take turns
+            try:
+                create_private(self.path)
+                self._db = await aiosqlite.connect(self.path)
+                await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+                # One write transaction: a file from before anchors and flags is migrated in place.
+                await self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+                for table, column in (("audit", "flags"), ("audit", "source"), ("audit", "subject"),
+                                      ("audit_anchor", "mac")):
+                    async with self._db.execute(f"PRAGMA table_info({table})") as cur:
+                        columns = {row[1] async for row in cur}
+                    if column not in columns:
+                        try:
+                            await self._db.execute(
+                                f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+                            await self._db.commit()
+                        except sqlite3.OperationalError as exc:  # another process migrated it first
+                            if "duplicate column" not in str(exc):
+                                raise
+                self._append_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-append")
+                self._append_db = await self._on_append_thread(_append_connection, self.path)
+                self._start_checkpoints()
+            except BaseException:
+                await self.close()  # aiosqlite's thread would keep the process from exiting
+                raise
 
     async def close(self) -> None:
         await self._run_on_close()
