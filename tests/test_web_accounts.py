@@ -302,13 +302,14 @@ from pathlib import Path
 from querynode.security.accounts import AccountStore
 from querynode.security.audit_store import ChainKey, SqliteAuditStore
 from querynode.security.field_crypto import FieldCipher
+from querynode.security.record_store import RecordStore
 
 async def main(folder, start):
     accounts = AccountStore(Path(folder) / "accounts.sqlite", FieldCipher({"k1": bytes(32)}, "k1"))
     audit = SqliteAuditStore(Path(folder) / "audit.sqlite", ChainKey(bytes(32)))
     while time.time() < start:
         pass  # line the processes up to the microsecond, as forked workers are
-    for store in (accounts, audit):
+    for store in (accounts, audit, RecordStore(Path(folder) / "records.sqlite")):
         await asyncio.wait_for(store.open(), 20)
         await store.close()
 

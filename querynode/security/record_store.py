@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from querynode.security.files import create_private
+from querynode.security.files import create_private, opening_alone
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS case_records (
@@ -34,9 +34,14 @@ class RecordStore:
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        create_private(self.path)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+        async with opening_alone(self.path):  # workers starting together take turns
+            create_private(self.path)
+            self._db = await aiosqlite.connect(self.path)
+            try:
+                await self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+            except BaseException:
+                await self.close()  # aiosqlite's thread would keep the process from exiting
+                raise
 
     async def close(self) -> None:
         if self._db is not None:
