@@ -39,6 +39,13 @@ def call(case_number: str = CASE_NUMBER, timeout: float = 10.0) -> CallInfo:
     return CallInfo(request_id="req-1", case_number=case_number, operator_id="clerk-7", timeout=timeout)
 
 
+def over_gateway(settings, dept: str, relay_keys: dict, tmp_path) -> None:
+    """Send department `dept` of `settings` over the 部级接口 gateway with the test credentials."""
+    settings.departments[dept].options.update({"relay": "gateway", "gateway": {
+        "credentials_file": str(relay_keys["paths"]["bjjk.json"]), "dept_name": "某市不动产登记局",
+        "region": REGION, "serial_file": str(tmp_path / f"serial-{dept}")}})
+
+
 @pytest.fixture
 def relay_keys(tmp_path) -> dict:
     paths = ensure_relay_credentials(tmp_path / "relay-keys")

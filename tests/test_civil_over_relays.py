@@ -14,6 +14,7 @@ from mocks.marriage import MarriageDepartment
 from querynode.domain.model import DeathQuery, MaritalStatus, MarriageQuery
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
+from tests.relay_support import over_gateway
 from tests.relay_support import call, gateway, national, national_credentials, provincial, relay_keys  # noqa: F401
 
 
@@ -28,9 +29,7 @@ async def test_marriage_over_the_gateway_through_the_node(gateway, relay_keys, w
     mock, _ = gateway
     mock.handlers["MZ01"] = MarriageDepartment(world, {}).answers()["civil_marriage_query"]
     settings = make_settings(tmp_path, {"marriage": mock.url}, dept_secret)
-    settings.departments["marriage"].options.update({"relay": "gateway", "gateway": {
-        "credentials_file": str(relay_keys["paths"]["bjjk.json"]), "dept_name": "某市不动产登记局",
-        "region": "340100", "serial_file": str(tmp_path / "serial-marriage")}})
+    over_gateway(settings, "marriage", relay_keys, tmp_path)
     running, stop = await start_node(settings)
     try:
         person = samples["marriage"]["married"][0]

@@ -24,7 +24,7 @@ from mocks.court import CourtDepartment, case_xml
 from mocks.court_cases import generate
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, json_ctx, make_settings, start_node
-from tests.relay_support import call, gateway, provincial, relay_keys  # noqa: F401  (fixtures)
+from tests.relay_support import call, gateway, over_gateway, provincial, relay_keys  # noqa: F401  (fixtures)
 from tests.test_identity_grpc import bad_request_fields
 
 
@@ -337,23 +337,21 @@ async def test_the_node_sends_gf01_then_gf99_with_one_request_number(node_for, f
 
 
 @pytest.fixture
-async def over_gateway(gateway, relay_keys, world, start_mock, tmp_path, dept_secret):  # noqa: F811
+async def court_over_gateway(gateway, relay_keys, world, start_mock, tmp_path, dept_secret):  # noqa: F811
     mock, _ = gateway
     court = await start_mock(CourtDepartment, ready_after=0.2)
     mock.handlers.update({"GF01": court.apply, "GF99": court.feedback})
     settings = make_settings(tmp_path, {"court": mock.url}, dept_secret)
-    settings.departments["court"].options.update({"relay": "gateway", "gateway": {
-        "credentials_file": str(relay_keys["paths"]["bjjk.json"]), "dept_name": "某市不动产登记局",
-        "region": "340100", "serial_file": str(tmp_path / "serial-court")}, "dept_name": "某市不动产登记局",
-        "dept_code": "340100"})
+    over_gateway(settings, "court", relay_keys, tmp_path)
+    settings.departments["court"].options.update({"dept_name": "某市不动产登记局", "dept_code": "340100"})
     node, stop = await start_node(settings)
     yield mock, court, node
     await stop()
 
 
 @pytest.mark.parametrize("escaped", [False, True])
-async def test_judgments_over_the_gateway_escaped_or_not(over_gateway, samples, docket, escaped):
-    mock, court, node = over_gateway
+async def test_judgments_over_the_gateway_escaped_or_not(court_over_gateway, samples, docket, escaped):
+    mock, court, node = court_over_gateway
     mock.escape_text = escaped
     sample = samples["court"]["debt_in_kind"]
     reply_ = await query(node, case_number=sample["case_number"])
@@ -369,15 +367,15 @@ async def test_judgments_over_the_gateway_escaped_or_not(over_gateway, samples, 
     assert all(s["payload"] == {"cxqqdh": number} for s in list(mock.seen)[1:])
 
 
-async def test_pending_over_the_gateway(over_gateway, samples):
-    mock, court, node = over_gateway
+async def test_pending_over_the_gateway(court_over_gateway, samples):
+    mock, court, node = court_over_gateway
     court.ready_after = 30
     reply_ = await query(node, timeout=1.5, case_number=samples["court"]["sale_judgment"]["case_number"])
     assert reply_.verdict == pb.LOOKUP_VERDICT_PENDING and reply_.pending and not reply_.judgments
 
 
-async def test_gateway_refusing_the_court_is_source_unavailable(over_gateway, samples):
-    mock, court, node = over_gateway
+async def test_gateway_refusing_the_court_is_source_unavailable(court_over_gateway, samples):
+    mock, court, node = court_over_gateway
     mock.next_statuses.append("0302")
     reply_ = await query(node, case_number=samples["court"]["sale_judgment"]["case_number"])
     assert reply_.verdict == pb.LOOKUP_VERDICT_SOURCE_UNAVAILABLE and "0302" in reply_.provenance.unavailable_reason

@@ -20,7 +20,7 @@ from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
 from connectors.relay import Service
 from tests.relay_support import call as relay_call
-from tests.relay_support import gateway, provincial, relay_keys  # noqa: F401  (fixtures)
+from tests.relay_support import gateway, over_gateway, provincial, relay_keys  # noqa: F401  (fixtures)
 
 WANG, ZHAO = IdentityQuery("110101199001011237", "王五"), IdentityQuery("11010119920202234X", "赵六")
 OPTIONS = {"operator_id_card": "110101198001010011", "dept_code": "12340000MB0000000X", "dept_addr": "某市某路1号",
@@ -223,9 +223,7 @@ async def test_a_case_is_checked_over_the_gateway_in_one_request(gateway, relay_
     mock, _ = gateway
     mock.handlers.update({"GA02": IdentityDepartment(world, {}).answers()["police_identity_check"]})
     settings = make_settings(tmp_path, {"identity": mock.url}, dept_secret)
-    settings.departments["identity"].options.update({"relay": "gateway", "gateway": {
-        "credentials_file": str(relay_keys["paths"]["bjjk.json"]), "dept_name": "某市不动产登记局",
-        "region": "340100", "serial_file": str(tmp_path / "serial-identity")}})
+    over_gateway(settings, "identity", relay_keys, tmp_path)
     running, stop = await start_node(settings)
     try:
         got = await running.stub.CheckCase(pb.CheckCaseRequest(

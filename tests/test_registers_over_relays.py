@@ -16,7 +16,7 @@ from mocks.place_name import PlaceNameDepartment
 from querynode.domain.model import OrganizationQuery, OrganizationStatus
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
-from tests.relay_support import call, gateway, provincial, relay_keys  # noqa: F401  (fixtures)
+from tests.relay_support import call, gateway, over_gateway, provincial, relay_keys  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -26,9 +26,7 @@ async def node(gateway, relay_keys, world, tmp_path, dept_secret):  # noqa: F811
                           "YB01": FinancialLicenseDepartment(world, {}).answer})
     settings = make_settings(tmp_path, {"place_name": mock.url, "financial_license": mock.url}, dept_secret)
     for dept in ("place_name", "financial_license"):
-        settings.departments[dept].options.update({"relay": "gateway", "gateway": {
-            "credentials_file": str(relay_keys["paths"]["bjjk.json"]), "dept_name": "某市不动产登记局",
-            "region": "340100", "serial_file": str(tmp_path / f"serial-{dept}")}})
+        over_gateway(settings, dept, relay_keys, tmp_path)
     running, stop = await start_node(settings)
     yield running
     await stop()

@@ -9,13 +9,7 @@ from mocks.organ import OrganDepartment
 from mocks.social_org import SocialOrgDepartment
 from querynode.v1 import querynode_pb2 as pb
 from tests.conftest import ctx, make_settings, start_node
-from tests.relay_support import gateway, relay_keys  # noqa: F401  (fixtures)
-
-
-def over_gateway(settings, dept: str, relay_keys, tmp_path) -> None:
-    settings.departments[dept].options.update({"relay": "gateway", "gateway": {
-        "credentials_file": str(relay_keys["paths"]["bjjk.json"]), "dept_name": "某市不动产登记局",
-        "region": "340100", "serial_file": str(tmp_path / f"serial-{dept}")}})
+from tests.relay_support import gateway, over_gateway, relay_keys  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
