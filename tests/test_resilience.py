@@ -168,6 +168,42 @@ async def test_retry_after_within_the_deadline_is_honoured():
     assert calls[1] - calls[0] >= 0.3
 
 
+@pytest.mark.parametrize("max_attempts, failures, answered", [(3, 2, True), (2, 2, False), (1, 1, False)])
+async def test_attempts_count_the_first_one_made_outside_tenacity(max_attempts, failures, answered):
+    """The first attempt runs without the retry machinery; a retry replays its failure into
+    tenacity, so max_attempts still counts every attempt and the budget pays for retries only."""
+    calls = []
+
+    async def attempt(timeout: float):
+        calls.append(timeout)
+        if len(calls) <= failures:
+            raise Unavailable(f"dept: down ({len(calls)})")
+        return "answer"
+
+    budget = RetryBudget(ratio=0.0, max_credits=5)
+    deadline = asyncio.get_running_loop().time() + 2.0
+    if answered:
+        assert await call_with_retry(RetryPolicy(max_attempts, initial_backoff=0.001), deadline, attempt,
+                                     budget) == "answer"
+    else:
+        with pytest.raises(Unavailable, match=rf"down \({failures}\)"):  # the last error, as is
+            await call_with_retry(RetryPolicy(max_attempts, initial_backoff=0.001), deadline, attempt, budget)
+    assert len(calls) == min(max_attempts, failures + 1)
+    assert budget.credits == 5 - (len(calls) - 1)
+
+
+async def test_a_permanent_failure_is_not_retried():
+    calls = []
+
+    async def attempt(timeout: float):
+        calls.append(timeout)
+        raise BadUpstream("dept: reply is not a JSON object")
+
+    with pytest.raises(BadUpstream):
+        await call_with_retry(RetryPolicy(3, initial_backoff=0.001), asyncio.get_running_loop().time() + 2.0, attempt)
+    assert len(calls) == 1
+
+
 async def test_a_hung_attempt_is_reported_as_no_answer_in_time():
     """Whichever timer fires first (the connector's own or the deadline around the attempt), the
     caller reads one reason for one cause: under load the outer one can win the race."""
