@@ -71,6 +71,9 @@ class ResultCache:
         self.stale_max_age_seconds = stale_max_age_seconds
         self.backend_ok = True  # False from a failed backend call until one succeeds; health reads it
         self.breaker = CircuitBreaker("cache", BACKEND_BREAKER)
+        # The in-process backend neither waits nor goes down: it is called without the timeout
+        # and breaker a networked one needs (their timer costs more than the lookup itself).
+        self.in_process = isinstance(backend, SimpleMemoryCache)
 
     def key(self, op: Operation, query_digest: str) -> str:
         """The entry's key: the department and the query's keyed digest (blind_index.Subject)."""
@@ -82,6 +85,8 @@ class ResultCache:
     async def _call(self, operation: str, deadline: float | None, fn: Callable[[], Awaitable[Any]]) -> Any:
         """One backend call, bounded by BACKEND_TIMEOUT_SECONDS and a share of the call's
         deadline, behind the cache's breaker. Raises UpstreamError (CircuitOpen: skipped)."""
+        if self.in_process:
+            return await fn()
         budget = BACKEND_TIMEOUT_SECONDS
         if deadline is not None:
             budget = min(budget, (deadline - asyncio.get_running_loop().time()) * BACKEND_BUDGET_SHARE)
