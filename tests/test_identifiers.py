@@ -415,3 +415,13 @@ def test_a_validator_applies_its_kinds_limits():
     with pytest.raises(InvalidArgument) as raised:
         ids.organization_name("某" * (fields.ORGANIZATION_NAME.max_length + 1))
     assert raised.value.violations[0].code == "TOO_LONG"
+
+
+def test_invalid_code_points_are_exactly_surrogates_and_non_characters():
+    """The one-regex check (text.has_invalid_code_point) against the definition, every code point."""
+    from querynode.domain.text import has_invalid_code_point, is_noncharacter
+
+    flagged = [cp for cp in range(0x110000) if has_invalid_code_point(chr(cp))]
+    assert flagged == [cp for cp in range(0x110000) if 0xD800 <= cp <= 0xDFFF or is_noncharacter(cp)]
+    assert len(flagged) == 2048 + 32 + 34
+    assert has_invalid_code_point("张三\U0010ffff") and not has_invalid_code_point("张三\U0010fffd")

@@ -28,9 +28,14 @@ def is_noncharacter(cp: int) -> bool:
     return 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
 
 
+# Lone surrogates and every non-character (is_noncharacter), as one character class.
+_INVALID_CODE_POINT = re.compile("[\ud800-\udfff\ufdd0-\ufdef" + "".join(
+    f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)) + "]")
+
+
 def has_invalid_code_point(value: str) -> bool:
     """A lone surrogate (which no UTF-8 encoder accepts) or a non-character."""
-    return any(0xD800 <= ord(c) <= 0xDFFF or is_noncharacter(ord(c)) for c in value)
+    return not value.isascii() and _INVALID_CODE_POINT.search(value) is not None
 
 
 def checked_text(value: object, field: str, *, max_len: int, min_len: int = 1,
