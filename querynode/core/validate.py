@@ -42,9 +42,12 @@ def one_of(field_a: str, a: Any, field_b: str, b: Any) -> None:
 
 
 def person(query: Any) -> tuple[Any, list[str]]:
-    """A query about one person by resident ID number and name (identity, death)."""
+    """A query about one person by resident ID number and name (identity, death); the query
+    itself when normalising changed nothing (no copy per call)."""
     id_number, warnings = ids.resident_id(query.id_number, "id_number")
     name, more = ids.person_name(query.name, "name")
+    if id_number == query.id_number and name == query.name:
+        return query, warnings + more
     return replace(query, id_number=id_number, name=name), warnings + more
 
 
@@ -88,4 +91,10 @@ def validate_query(query: Any) -> tuple[Any, list[str]]:
 
 def query_labels(query_type: type) -> AbstractContextManager[None]:
     """Within it, errors and warnings name the query's fields as its declaration does."""
-    return declared_labels({f.name: param_of(f).label for f in dataclasses.fields(query_type)})
+    return declared_labels(_labels(query_type))
+
+
+@functools.cache
+def _labels(query_type: type) -> dict[str, str]:
+    """Each field's label, worked out once per query type (read, never changed)."""
+    return {f.name: param_of(f).label for f in dataclasses.fields(query_type)}
