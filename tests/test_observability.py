@@ -351,7 +351,7 @@ async def test_request_id_travels_from_caller_to_department_and_back(node_for, f
     call = running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
         context=ctx(request_id="registry-7f3a"), id_number=person.id_number, name=person.name))
     reply = await call
-    assert dict(await call.initial_metadata())["x-request-id"] == "registry-7f3a"
+    assert dict(await call.trailing_metadata())["x-request-id"] == "registry-7f3a"
     assert reply.provenance.request_id == "registry-7f3a"
     assert seen[-1] == "registry-7f3a"
 
@@ -382,14 +382,15 @@ async def test_request_id_is_generated_when_absent_or_unusable(node, people, jso
     call = node.stub.VerifyIdentity(pb.VerifyIdentityRequest(
         context=ctx(request_id="名字"), id_number=person.id_number, name=person.name))
     reply = await call
-    sent = dict(await call.initial_metadata())["x-request-id"]
+    sent = dict(await call.trailing_metadata())["x-request-id"]
     assert len(sent) == 32 and reply.provenance.request_id == sent
     assert "名字" not in json_logs.getvalue() and person.id_number not in json_logs.getvalue()
     # A refused gRPC call still gets its id and its log line.
     bad = node.stub.VerifyIdentity(pb.VerifyIdentityRequest(context=ctx(request_id="bad-1"), id_number="1", name="x"))
     with pytest.raises(grpc.aio.AioRpcError):
         await bad
-    assert dict(await bad.initial_metadata())["x-request-id"] == "bad-1"
+    assert dict(await bad.trailing_metadata())["x-request-id"] == "bad-1"
+    assert "x-request-id" not in dict(await bad.initial_metadata())  # sent with the status, not apart
     line = await call_line(json_logs, "bad-1")
     assert line["code"] == "INVALID_ARGUMENT" and line["outcome"] == "INVALID_ARGUMENT"
 

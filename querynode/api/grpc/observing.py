@@ -1,5 +1,6 @@
 """What the gRPC door adds: a call-observing interceptor (metrics, JSON log line,
-`x-request-id` in the initial metadata; the caller's address on every audit record of the
+`x-request-id` in the trailing metadata of a unary call, in the initial metadata of a
+streaming one; the caller's address on every audit record of the
 call; refused unauthenticated traffic rate-limited per address; a message that does not
 decode refused as INVALID_ARGUMENT and audited, without naming the parser's exception; any
 other refusal the hub never saw audited), the standard health service driven by the audit
@@ -63,15 +64,17 @@ def _request_id(request) -> str:
 
 class _AuditingContext:
     """The servicer's context, whose `abort` first puts the refusal on record (unless the hub
-    did): the record exists before the caller has the answer."""
+    did): the record exists before the caller has the answer. `trailing` (the request id of a
+    unary call) goes with any trailing metadata the abort sends."""
 
-    def __init__(self, context, before_abort) -> None:
+    def __init__(self, context, before_abort, trailing: tuple = ()) -> None:
         self._context = context
         self._before_abort = before_abort
+        self._trailing = trailing
 
     async def abort(self, code, details: str = "", trailing_metadata=()):
         await self._before_abort(code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN")
-        await self._context.abort(code, details, trailing_metadata)
+        await self._context.abort(code, details, (*self._trailing, *trailing_metadata))
 
     def __getattr__(self, name):
         return getattr(self._context, name)
@@ -98,12 +101,15 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary(request, context):
                 request_id = _request_id(request)
+                # The id goes with the status in the last write: sending initial metadata on its
+                # own costs the event loop one more batch per call (about a tenth of a cache hit).
+                trailing = (("x-request-id", request_id),)
+                context.set_trailing_metadata(trailing)
                 with call_scope(grpc_peer_address(context.peer())), \
                         observe_call("grpc", operation, request_id) as call:
-                    await context.send_initial_metadata((("x-request-id", request_id),))
                     try:
-                        await self._admit(operation, request, context, request_id, credentials)
-                        reply = await inner(request, self._auditing(context, operation, request_id))
+                        await self._admit(operation, request, context, request_id, credentials, trailing)
+                        reply = await inner(request, self._auditing(context, operation, request_id, trailing))
                     except BaseException:
                         call.code = _failed_code(context)
                         await self._audit_refusal(operation, context, request_id, call.code)
@@ -140,12 +146,13 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer)
         return handler
 
-    async def _admit(self, operation: str, request, context, request_id: str, credentials: bool) -> None:
+    async def _admit(self, operation: str, request, context, request_id: str, credentials: bool,
+                     trailing: tuple = ()) -> None:
         """Refuse (abort) an undecodable message, or a call without credentials from an
         address over its limit of refusals; both on record."""
         source_over = (self.audit is not None and not credentials and not _has_certificate(context)
                        and self.caller_of is not None and self.audit.refusals.over_limit(_source(context)))
-        context = self._auditing(context, operation, request_id)
+        context = self._auditing(context, operation, request_id, trailing)
         if source_over:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 "too many refused calls from this address; try again later")
@@ -153,8 +160,9 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the request message could not be decoded as " + operation + "Request")
 
-    def _auditing(self, context, operation: str, request_id: str) -> _AuditingContext:
-        return _AuditingContext(context, lambda code: self._audit_refusal(operation, context, request_id, code))
+    def _auditing(self, context, operation: str, request_id: str, trailing: tuple = ()) -> _AuditingContext:
+        return _AuditingContext(context, lambda code: self._audit_refusal(operation, context, request_id, code),
+                                trailing)
 
     async def _audit_refusal(self, operation: str, context, request_id: str, code: str) -> None:
         """A call that failed without a record (refused before the hub): put it on record."""
