@@ -519,3 +519,23 @@ def test_multiprocess_workers_sum_their_counts(tmp_path):
     assert value(out, "querynode_call_duration_seconds_count", operation="VerifyIdentity", door="grpc") == 6
     checked = promtool("check", "metrics", stdin=out)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_log_lines_are_written_off_the_loop_with_their_call_id_and_none_lost_at_exit():
+    """configure(): the writer thread formats and writes; the request id is the one of the call
+    that logged (read where it was logged), and every queued line is written before exit."""
+    script = (
+        "import logging\n"
+        "from querynode.observability.logs import REQUEST_ID, configure\n"
+        "configure()\n"
+        "log = logging.getLogger('querynode.calls')\n"
+        "for i in range(2000):\n"
+        "    REQUEST_ID.set(f'call-{i}')\n"
+        "    log.info('call', extra={'door': 'grpc', 'latency_ms': i})\n"
+        "REQUEST_ID.set('')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert len(lines) == 2000
+    assert all(line["request_id"] == f"call-{line['latency_ms']}" for line in lines)

@@ -7,7 +7,10 @@ exception text (a name, an ID number) never reaches the log.
 """
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import sys
 import traceback
 from contextvars import ContextVar
@@ -44,14 +47,41 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class _CallThreadQueueHandler(logging.handlers.QueueHandler):
+    """Hands a record to the writer thread as it is: the line is formatted and written there.
+    What the formatter reads from the logging thread (the call's request id) is read here."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if not getattr(record, "request_id", None):
+            record.request_id = REQUEST_ID.get()
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Send all logging to `stream` (stderr) as JSON lines. The line never names a source
+    """Send all logging to `stream` (stderr) as JSON lines, formatted and written by one writer
+    thread: the event loop only queues the record (the write and flush of a line cost it about
+    60 µs per call). Lines still queued are written at exit. The line never names a source
     line, thread or process, so no record looks them up (the logging HOWTO's "Optimization":
     finding the caller walks the stack on every line)."""
+    global _listener
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    if _listener is not None:
+        _listener.stop()
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_CallThreadQueueHandler(records)]
     root.setLevel(level)
+
+
+@atexit.register
+def _write_queued_lines() -> None:
+    if _listener is not None:
+        _listener.stop()
