@@ -57,8 +57,13 @@ async def test_sqlite_group_commit_is_one_trip_to_the_append_thread_and_fsynced(
     await store.open()
     try:
         trips = []
-        submit = store._append_thread.submit
-        store._append_thread.submit = lambda fn, *args: (trips.append(fn), submit(fn, *args))[1]
+        run = store._append_thread.run
+
+        async def counted(fn, *args):
+            trips.append(fn)
+            return await run(fn, *args)
+
+        store._append_thread.run = counted
         await asyncio.gather(*(store.append(record(n % 60)) for n in range(200)))
         assert trips and len(trips) < 200 and all(fn == store._commit_now for fn in trips)
         with sqlite3.connect(store.path) as other:  # committed: another connection sees them all

@@ -30,11 +30,12 @@ import hmac
 import json
 import logging
 import os
+import queue
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import asdict, astuple, dataclass, replace
 from datetime import UTC, datetime
@@ -721,7 +722,7 @@ class SqliteAuditStore(_ChainStore):
         # Appends go to their own connection on one dedicated thread: a group commit (lock,
         # chain head, MACs, insert, commit + fsync) is one hop there and one back, not the
         # half-dozen an aiosqlite call per statement costs; reads and purges keep aiosqlite.
-        self._append_thread: ThreadPoolExecutor | None = None
+        self._append_thread: _OneThread | None = None
         self._append_db: sqlite3.Connection | None = None
 
     async def open(self) -> None:
@@ -744,7 +745,7 @@ class SqliteAuditStore(_ChainStore):
                         except sqlite3.OperationalError as exc:  # another process migrated it first
                             if "duplicate column" not in str(exc):
                                 raise
-                self._append_thread = ThreadPoolExecutor(1, thread_name_prefix="audit-append")
+                self._append_thread = _OneThread("audit-append")
                 self._append_db = await self._on_append_thread(_append_connection, self.path)
                 self._start_checkpoints()
             except BaseException:
@@ -763,7 +764,7 @@ class SqliteAuditStore(_ChainStore):
             if self._append_db is not None:
                 await self._on_append_thread(self._append_db.close)
                 self._append_db = None
-            self._append_thread.shutdown()
+            self._append_thread.stop()
             self._append_thread = None
 
     async def append(self, record: AuditRecord) -> None:
@@ -811,7 +812,7 @@ class SqliteAuditStore(_ChainStore):
 
     async def _on_append_thread(self, fn, *args):
         assert self._append_thread is not None
-        return await asyncio.get_running_loop().run_in_executor(self._append_thread, fn, *args)
+        return await self._append_thread.run(fn, *args)
 
     async def writable(self) -> bool:
         if self._db is None:
@@ -926,6 +927,52 @@ def _check_deleted(anchor: Anchor, deleted: int) -> None:
 _HEAD = ("SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), "
          "(SELECT last_hash FROM audit_anchor ORDER BY id DESC LIMIT 1))")
 _INSERT = f"INSERT INTO audit ({', '.join(_FIELDS)}, prev_hash, hash) VALUES ({', '.join('?' * (len(_FIELDS) + 2))})"
+
+
+class _OneThread:
+    """One thread running the functions handed to it, in order; the caller awaits the result.
+    The result comes back with one `call_soon_threadsafe`: `run_in_executor` chains a
+    concurrent.futures future to an asyncio one, which cost the loop about 30 µs more per hop
+    (80 against 47 µs, measured here). A daemon thread: `stop` ends it; a store never closed
+    does not keep the process from exiting (its last commit then never returned, so no answer
+    went out on it)."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                outcome, failed = fn(*args), False
+            except BaseException as exc:  # noqa: BLE001 - the caller raises it
+                outcome, failed = exc, True
+            try:
+                loop.call_soon_threadsafe(_deliver, future, outcome, failed)
+            except RuntimeError:  # the loop is closed: nobody awaits the outcome any more
+                pass
+
+    async def run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put((loop, future, fn, args))
+        return await future
+
+    def stop(self) -> None:
+        """Run what was handed over, then end the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+
+def _deliver(future: asyncio.Future, outcome, failed: bool) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _append_connection(path: Path) -> sqlite3.Connection:
