@@ -108,8 +108,11 @@ async def test_stream_sends_checks_in_completion_order_then_summary(node_for, id
 
     running = await node_for({"identity": identity_mock.url, "death": await fake_upstream(slow_death)})
     a = samples["identity"]["match"][0]
-    events = [ev async for ev in running.stub.CheckCaseStream(pb.CheckCaseRequest(
-        context=ctx(), registration_type="inheritance", parties=[person(a, "heir")]), timeout=3)]
+    call = running.stub.CheckCaseStream(pb.CheckCaseRequest(
+        context=ctx(request_id="stream-1"), registration_type="inheritance", parties=[person(a, "heir")]), timeout=3)
+    # The request id comes first, before any event (unary calls send it with the status).
+    assert dict(await call.initial_metadata())["x-request-id"] == "stream-1"
+    events = [ev async for ev in call]
     kinds = [ev.WhichOneof("event") for ev in events]
     assert kinds == ["check", "check", "check", "summary"]  # identity, cremation (unreachable), death
     assert {ev.check.check_id for ev in events[:2]} == {"identity:heir:0", "cremation:heir:0"}

@@ -102,7 +102,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             async def unary(request, context):
                 request_id = _request_id(request)
                 # The id goes with the status in the last write: sending initial metadata on its
-                # own costs the event loop one more batch per call (about a tenth of a cache hit).
+                # own costs the event loop one more write batch per call (40-75 µs on a bare echo).
                 trailing = (("x-request-id", request_id),)
                 context.set_trailing_metadata(trailing)
                 with call_scope(grpc_peer_address(context.peer())), \
