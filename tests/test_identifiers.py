@@ -419,9 +419,12 @@ def test_a_validator_applies_its_kinds_limits():
 
 def test_invalid_code_points_are_exactly_surrogates_and_non_characters():
     """The one-regex check (text.has_invalid_code_point) against the definition, every code point."""
-    from querynode.domain.text import has_invalid_code_point, is_noncharacter
+    from querynode.domain.text import has_invalid_code_point
+
+    def surrogate_or_noncharacter(cp: int) -> bool:  # the definition
+        return 0xD800 <= cp <= 0xDFFF or 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
 
     flagged = [cp for cp in range(0x110000) if has_invalid_code_point(chr(cp))]
-    assert flagged == [cp for cp in range(0x110000) if 0xD800 <= cp <= 0xDFFF or is_noncharacter(cp)]
+    assert flagged == [cp for cp in range(0x110000) if surrogate_or_noncharacter(cp)]
     assert len(flagged) == 2048 + 32 + 34
     assert has_invalid_code_point("张三\U0010ffff") and not has_invalid_code_point("张三\U0010fffd")

@@ -23,12 +23,8 @@ _WHITESPACE_CONTROL = re.compile(r"[\t\n\r]")
 FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
-def is_noncharacter(cp: int) -> bool:
-    """Unicode non-characters: U+FDD0..U+FDEF and the last two code points of every plane."""
-    return 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
-
-
-# Lone surrogates and every non-character (is_noncharacter), as one character class.
+# Lone surrogates and every Unicode non-character (U+FDD0..U+FDEF and the last two code points
+# of every plane), as one character class.
 _INVALID_CODE_POINT = re.compile("[\ud800-\udfff\ufdd0-\ufdef" + "".join(
     f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)) + "]")
 
