@@ -97,4 +97,4 @@ def query_labels(query_type: type) -> AbstractContextManager[None]:
 @functools.cache
 def _labels(query_type: type) -> dict[str, str]:
     """Each field's label, worked out once per query type (read, never changed)."""
-    return {f.name: param_of(f).label for f in dataclasses.fields(query_type)}
+    return {name: p.label for name, _, p in _fields(query_type)}
