@@ -89,6 +89,29 @@ async def test_married_seller_needs_spouse_consent_unless_spouse_is_a_party(full
     assert reply.status == pb.CASE_STATUS_CLEAR
 
 
+async def test_unary_and_streaming_doors_give_the_same_checks_findings_and_status(full_node, world):
+    """CheckCase builds no per-check entries while it runs (nobody reads them) and computes each
+    check's findings once when it seals; the stream builds them as checks end. Both must say
+    the same thing about the same case: the dead seller, a married one, a clear buyer."""
+    dead = next(d.person for d in world.deaths.values())
+    seller, _ = married_couples(world)[0]
+    buyer = unmarried(world)[0]
+    request = pb.CheckCaseRequest(context=ctx(), registration_type="transfer",
+                                  parties=[party(dead, "seller"), party(seller, "seller"), party(buyer, "buyer")])
+    unary = await full_node.stub.CheckCase(request, timeout=10)
+    events = [event async for event in full_node.stub.CheckCaseStream(request, timeout=10)]
+    streamed, summary = [e.check for e in events[:-1]], events[-1].summary
+
+    def checks(items):
+        return sorted((c.check_id, c.status, c.summary) for c in items)
+
+    assert checks(streamed) == checks(summary.checks) == checks(unary.checks)
+    assert {c.status for c in unary.checks} >= {pb.CHECK_STATUS_OK, pb.CHECK_STATUS_ATTENTION}
+    assert [(f.code, f.message) for f in summary.findings] == [(f.code, f.message) for f in unary.findings]
+    assert {"PARTY_DECEASED", "SPOUSE_CONSENT_NEEDED"} <= {f.code for f in unary.findings}
+    assert summary.status == unary.status == pb.CASE_STATUS_NEEDS_ATTENTION
+
+
 async def test_inheritance_from_a_married_decedent_names_the_surviving_spouse(full_node, world):
     for death in world.deaths.values():
         act = _latest(world, death.person)

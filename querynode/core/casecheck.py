@@ -173,14 +173,18 @@ class CaseChecker:
     # ------------------------------------------------------------------ running
 
     async def check(self, ctx: m.RequestContext, request: CaseRequest) -> CaseResult:
+        """The case's record at once (the unary doors): the fan-out of `stream` without the
+        per-check entries nobody would read."""
         result = None
-        async for event in self.stream(ctx, request):
+        async for event in self.stream(ctx, request, progress=False):
             result = event
         assert isinstance(result, CaseResult)
         return result
 
-    async def stream(self, ctx: m.RequestContext, request: CaseRequest) -> AsyncIterator[dict | CaseResult]:
-        """Yield each check (as its record entry) as it completes, then the CaseResult."""
+    async def stream(self, ctx: m.RequestContext, request: CaseRequest, *,
+                     progress: bool = True) -> AsyncIterator[dict | CaseResult]:
+        """Yield each check (as its record entry) as it completes (unless not `progress`),
+        then the CaseResult."""
         started = time.perf_counter()
         ctx = validate_context(ctx)
         try:
@@ -195,15 +199,26 @@ class CaseChecker:
                 ctx, deadline=asyncio.get_running_loop().time() + self.hub.default_deadline_seconds)
         type_plan, planned, input_warnings = self.plan(request)
         view = self._view(request, type_plan, input_warnings)
-        running = {asyncio.ensure_future(self._run(ctx, check)) for check in planned}
+        finished: asyncio.Queue[asyncio.Task] = asyncio.Queue()  # each check's task as it ends
+        running: set[asyncio.Task] = set()
+
+        def start(check: PlannedCheck) -> None:
+            task = asyncio.ensure_future(self._run(ctx, check))
+            task.add_done_callback(finished.put_nowait)
+            running.add(task)
+
+        for check in planned:
+            start(check)
         try:
             while running:
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    result = task.result()
-                    view.results.append(result)
-                    running |= {asyncio.ensure_future(self._run(ctx, later)) for later in _follow_ups(result)}
-                    yield self._check_entry(self._assessed(result, view))
+                task = await finished.get()
+                running.discard(task)
+                result = task.result()
+                view.results.append(result)
+                for later in _follow_ups(result):
+                    start(later)
+                if progress:
+                    yield self._check_entry(self._assessed(result, self._findings(result, view), view))
         finally:
             for task in running:
                 task.cancel()
@@ -246,8 +261,10 @@ class CaseChecker:
             return []
         return KINDS[result.check.kind].findings(result, view)
 
-    def _assessed(self, result: CheckResult, view: f.CaseView) -> CheckResult:
-        """The check with its one-line summary, and ATTENTION when it gives a finding."""
+    @staticmethod
+    def _assessed(result: CheckResult, found: list[Finding], view: f.CaseView) -> CheckResult:
+        """The check with its one-line summary, and ATTENTION when its findings (`found`) hold
+        more than a note."""
         query = result.check.query
         if isinstance(query, NoOnlineSource):
             summary = f"{view.who(result.check)}：{query.reason}"
@@ -255,7 +272,7 @@ class CaseChecker:
             source = registry().title_of(operation_for(query).department)
             summary = result.summary or f.summary(result, KINDS[result.check.kind], view.who(result.check), source)
         status = result.status
-        if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in self._findings(result, view)):
+        if status == CheckStatus.OK and any(x.severity != Severity.INFO for x in found):
             status = CheckStatus.ATTENTION
         return dataclasses.replace(result, status=status, summary=summary)
 
@@ -271,8 +288,9 @@ class CaseChecker:
 
     async def _seal(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> CaseResult:
         request, type_plan = view.request, view.type_plan
-        results = [self._assessed(r, view) for r in view.results]
-        found = f.ordered([x for r in view.results for x in self._findings(r, view)] + f.party_findings(view))
+        per_check = [(r, self._findings(r, view)) for r in view.results]  # each check's findings, once
+        results = [self._assessed(r, found, view) for r, found in per_check]
+        found = f.ordered([x for _, check_found in per_check for x in check_found] + f.party_findings(view))
         recheck = [_recheck_line(r) for r in sorted(results, key=lambda r: r.check.check_id) if r.status in NOT_DONE]
         blocked = any(x.severity == Severity.BLOCKING for x in found)
         # A blocker is the headline even when some checks are not done: the case cannot go on
