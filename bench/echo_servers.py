@@ -2,11 +2,18 @@
 
     python bench/echo_servers.py grpc PORT CERT KEY   raw grpc.aio server (TLS) echoing the request bytes
     python bench/echo_servers.py http PORT   plain aiohttp handler answering a small JSON
+
+With `--audited`, each call first waits for one durable record through the node's own audit
+trail and store (settings from the QUERYNODE_* environment, as `querynode serve` reads them):
+the floor that the rule "no answer without a durable record" sets, with nothing else of the
+node's work.
 """
 from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -18,8 +25,34 @@ ANSWER = {"verdict": "MATCH", "result": {"verdict": "MATCH", "mismatched_items":
                          "unavailable_reason": ""}}
 
 
-async def grpc_echo(port: int, cert: str, key: str) -> None:
+async def durable_record() -> Callable[[], Awaitable[None]]:
+    """A call's audit record, written and committed (fsync) before it returns."""
+    from querynode.config import load_settings
+    from querynode.core.audit import AuditTrail
+    from querynode.domain.model import RequestContext
+    from querynode.security.audit_store import store_for
+
+    store = store_for(load_settings(None), checkpoints=False)
+    await store.open()
+    trail = AuditTrail(store)
+    ctx = RequestContext(case_number="BENCH-0001", operator_id="bench", purpose="benchmark", caller="bench",
+                         request_id=uuid.uuid4().hex)
+
+    async def record() -> None:
+        await trail.record(audit_id=uuid.uuid4().hex, ctx=ctx, operation="VerifyIdentity", department="identity",
+                           subject_index="0" * 64, outcome="CACHE_HIT", latency_ms=0.0)
+    return record
+
+
+async def nothing() -> None:
+    pass
+
+
+async def grpc_echo(port: int, cert: str, key: str, audited: bool = False) -> None:
+    record = await durable_record() if audited else nothing
+
     async def echo(request: bytes, context) -> bytes:
+        await record()
         return request
 
     handler = grpc.method_handlers_generic_handler(
@@ -33,9 +66,12 @@ async def grpc_echo(port: int, cert: str, key: str) -> None:
     await server.wait_for_termination()
 
 
-async def http_json(port: int) -> None:
+async def http_json(port: int, audited: bool = False) -> None:
+    record = await durable_record() if audited else nothing
+
     async def handle(request: web.Request) -> web.Response:
         await request.read()
+        await record()
         return web.json_response(ANSWER)
 
     app = web.Application()
@@ -48,5 +84,7 @@ async def http_json(port: int) -> None:
 
 
 if __name__ == "__main__":
-    kind, port = sys.argv[1], int(sys.argv[2])
-    asyncio.run(grpc_echo(port, *sys.argv[3:5]) if kind == "grpc" else http_json(port))
+    audited = "--audited" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--audited"]
+    kind, port = args[0], int(args[1])
+    asyncio.run(grpc_echo(port, *args[2:4], audited=audited) if kind == "grpc" else http_json(port, audited))

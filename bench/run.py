@@ -47,6 +47,7 @@ def department_ports() -> dict[str, int]:
 
     return {d.name: BASE + d.default_port - 18000 for d in registry().departments.values()}
 NODE_GRPC, NODE_HTTP, ECHO_GRPC, ECHO_HTTP = 19051, 19080, 19052, 19081
+ECHO_GRPC_AUDITED, ECHO_HTTP_AUDITED = 19055, 19084  # the baselines plus one durable audit record per call
 STAGE_GRPC, STAGE_HTTP = 19053, 19082  # the in-process node of the stage budget
 STAGE_CALLS = int(os.environ.get("BENCH_STAGE_CALLS", "500"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -216,6 +217,23 @@ async def added_latency(person: dict, secret: str, ca_file: Path, token: str, ca
             "node_p50_ms": statistics.median(through), "node_p99_ms": percentile(through, 0.99),
             "added_p50_ms": statistics.median(through) - statistics.median(direct),
             "added_p99_ms": percentile(through, 0.99) - percentile(direct, 0.99)}
+
+
+async def echo_round_trip(body: bytes, ca_file: Path, calls: int = 400) -> dict:
+    """Unloaded: the TLS echo's round trip from one sequential client (the same request bytes
+    as the node's lookup), the part of an uncached lookup's added latency that any gRPC
+    server in Python costs here before doing anything."""
+    credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
+    payload = body[5:]  # without the gRPC frame header: the channel adds it
+    async with grpc.aio.secure_channel(f"127.0.0.1:{ECHO_GRPC}", credentials) as channel:
+        echo = channel.unary_unary("/querynode.v1.QueryNode/VerifyIdentity")
+        times = []
+        for i in range(calls + 50):
+            t0 = time.perf_counter()
+            assert await echo(payload) == payload
+            if i >= 50:
+                times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": statistics.median(times), "p99_ms": percentile(times, 0.99)}
 
 
 async def audit_throughput(records: int = 5000, concurrency: int = 256) -> dict:
@@ -585,7 +603,14 @@ def main() -> None:
         procs.append(node)
         echo_grpc = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC), str(pki.server_cert), str(pki.server_key)])
         echo_http = start([PY, "bench/echo_servers.py", "http", str(ECHO_HTTP)])
-        procs += [echo_grpc, echo_http]
+        # The floor the audit rule sets: the same baselines, each call awaiting one durable
+        # record through the node's own audit trail and store (an audit file of their own).
+        floor_env = {**stack.env, "QUERYNODE_DATA_DIR": str(work / "floor")}
+        echo_grpc_audited = start([PY, "bench/echo_servers.py", "grpc", str(ECHO_GRPC_AUDITED), str(pki.server_cert),
+                                   str(pki.server_key), "--audited"], env=floor_env)
+        echo_http_audited = start([PY, "bench/echo_servers.py", "http", str(ECHO_HTTP_AUDITED), "--audited"],
+                                  env=floor_env)
+        procs += [echo_grpc, echo_http, echo_grpc_audited, echo_http_audited]
 
         request = pb.VerifyIdentityRequest(context=pb.RequestContext(
             case_number="BENCH-0001", operator_id="bench", purpose="benchmark"),
@@ -598,11 +623,15 @@ def main() -> None:
                          "requests_per_run": N_REQUESTS, "stage_budget": stage_budget_results}
         with loadgen_pinned():
             results["added_latency"] = asyncio.run(added_latency(person, secret, pki.ca_cert, token))  # warms the cache
+            results["echo_round_trip"] = asyncio.run(echo_round_trip(body, pki.ca_cert))
         results["grpc_echo"] = h2load(ECHO_GRPC, path, body, echo_grpc.pid, auth)
+        results["grpc_echo_audited"] = h2load(ECHO_GRPC_AUDITED, path, body, echo_grpc_audited.pid, auth)
         with profile(node.pid, "grpc"):
             results["grpc_node_cache_hit"] = h2load(NODE_GRPC, path, body, node.pid, auth)
         results["http_plain"] = wrk(f"http://127.0.0.1:{ECHO_HTTP}/api/v1/identity/verify", json_body, echo_http.pid,
                                     auth)
+        results["http_plain_audited"] = wrk(f"http://127.0.0.1:{ECHO_HTTP_AUDITED}/api/v1/identity/verify", json_body,
+                                            echo_http_audited.pid, auth)
         results["http_node_cache_hit"] = wrk(f"http://127.0.0.1:{NODE_HTTP}/api/v1/identity/verify", json_body,
                                              node.pid, auth)
         with loadgen_pinned():
@@ -724,6 +753,21 @@ def write_report(r: dict) -> None:
           f"uncached lookups/s the store carries (2 records each) | {r['audit'][name]['intent_ms_p50']:.2f} / "
           f"{r['audit'][name]['intent_ms_p99']:.2f} | | {r['audit'][name]['uncached_lookups_per_s']:.0f}/s | |"
           for name in ("sqlite", "postgres")),
+    ]
+    ga, ha, rt = r["grpc_echo_audited"], r["http_plain_audited"], r["echo_round_trip"]
+    record_ms = r["audit"]["sqlite"]["intent_ms_p50"]
+    lines += [
+        "", "Floors the rules set, from the same run: the baselines themselves, each call awaiting one durable "
+        "record through the node's own audit trail and SQLite store (bench/echo_servers.py --audited) and "
+        "doing nothing else; and what an uncached lookup waits for before the node's own work (the TLS echo's "
+        "round trip, the intent record and the answer's record, one after the other).", "",
+        "| floor | value | baseline | ratio / sum | the target it bounds |", "|---|---|---|---|---|",
+        f"| TLS echo + one durable audit record per call, req/s | {ga['rps']:.0f} ({ga['cpu_us_per_call']:.0f} us "
+        f"CPU per call) | TLS echo {e['rps']:.0f} | {ga['rps'] / e['rps']:.2f}x | gRPC cache hit >= 0.5x |",
+        f"| aiohttp + one durable audit record per call, req/s | {ha['rps']:.0f} ({ha['cpu_us_per_call']:.0f} us "
+        f"CPU per call) | aiohttp {p['rps']:.0f} | {ha['rps'] / p['rps']:.2f}x | JSON cache hit >= 0.35x |",
+        f"| unloaded uncached lookup: TLS echo round trip p50 + 2 x durable record p50 (SQLite), ms | "
+        f"{rt['p50_ms']:.2f} + 2 x {record_ms:.2f} | | {rt['p50_ms'] + 2 * record_ms:.2f} | added latency <= +1.5 |",
     ]
     lines += ["", STAGE_NOTE, "", *stage_table(r["stage_budget"]), *profile_lines(r["stage_budget"])]
     (out / f"{stamp}-bench.md").write_text("\n".join(lines) + "\n")
