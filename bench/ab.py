@@ -2,9 +2,11 @@
 
 Other work on the box makes absolute numbers drift within minutes, so the two trees run in
 turns (A B B A ...) in one sitting and each figure is given as the median over the rounds
-with its spread (min-max). What runs: the stage budget of `make bench` (BENCH_ONLY=stages;
-per stage and per whole call, hit / miss / CheckCase) and the durable audit throughput
-(SQLite and PostgreSQL). Each tree runs its own code: its bench/run.py from its own folder.
+with its spread (min-max). What runs (`--what`): the stage budget of `make bench`
+(BENCH_ONLY=stages; per stage and per whole call, hit / miss / CheckCase), the durable audit
+throughput (SQLite and PostgreSQL), and `case`: CheckCase at 10 concurrent cases against the
+tree's own node and mocks, departments 50 ms late (node CPU per case, p50, p99; 200 cases a
+round). Each tree runs its own code: its bench/run.py from its own folder.
 """
 from __future__ import annotations
 
@@ -20,6 +22,24 @@ from pathlib import Path
 AUDIT = ("import asyncio, json, sys; sys.path.insert(0, '.'); from bench.run import audit_throughput; "
          "r = asyncio.run(audit_throughput()); "
          "print(json.dumps({k: round(v['records_per_s']) for k, v in r.items()}))")
+
+
+CASE = """
+import asyncio, json, sys
+sys.path[:0] = [".", "bench"]
+import run as bench
+from mocks.world import build
+world, stack = build(), bench.prepare_stack()
+mocks = stack.start_mocks()
+node = stack.start_node()
+try:
+    asyncio.run(bench.case_checks(world, stack.pki.ca_cert, stack.token, node.pid, concurrent=10, per_client=2))
+    r = asyncio.run(bench.case_checks(world, stack.pki.ca_cert, stack.token, node.pid, concurrent=10, per_client=20))
+    print(json.dumps({"case CPU ms per case": r["node_cpu_ms_per_case"], "case p50 ms": r["p50_ms"],
+                      "case p99 ms": r["p99_ms"]}))
+finally:
+    node.terminate(); mocks.terminate(); node.wait(); mocks.wait()
+"""
 
 
 def stages(tree: Path, calls: int) -> dict[str, float]:
@@ -41,13 +61,23 @@ def audit(tree: Path) -> dict[str, float]:
     return {f"audit {store} records/s": value for store, value in json.loads(out.splitlines()[-1]).items()}
 
 
+def _n(value: float) -> str:
+    """A figure as printed: one decimal below 100 (ms per case), whole above (µs, records/s)."""
+    return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def case(tree: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", CASE], cwd=tree, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", type=Path)
     parser.add_argument("new", type=Path)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--calls", type=int, default=200, help="calls per kind in each stage budget")
-    parser.add_argument("--what", choices=("stages", "audit", "both"), default="both")
+    parser.add_argument("--what", choices=("stages", "audit", "both", "case"), default="both")
     parser.add_argument("--only", default="", help="comma-separated substrings: print only matching rows")
     args = parser.parse_args()
     runs: dict[str, list[dict]] = {"old": [], "new": []}
@@ -61,6 +91,8 @@ def main() -> None:
                 figures.update(stages(tree.resolve(), args.calls))
             if args.what in ("audit", "both"):
                 figures.update(audit(tree.resolve()))
+            if args.what == "case":
+                figures.update(case(tree.resolve()))
             runs[which].append(figures)
             loads.append(os.getloadavg()[0])
             print(f"round {n + 1} {which} done, load {loads[-1]:.1f}", file=sys.stderr)
@@ -74,15 +106,15 @@ def main() -> None:
         old = [r[name] for r in runs["old"] if name in r]
         new = [r[name] for r in runs["new"] if name in r]
         if not new:
-            print(f"| {name} | {statistics.median(old):.0f} ({min(old):.0f}-{max(old):.0f}) | – | |")
+            print(f"| {name} | {_n(statistics.median(old))} ({_n(min(old))}-{_n(max(old))}) | – | |")
             continue
         ratio = statistics.median(new) / statistics.median(old) if statistics.median(old) else float("nan")
-        print(f"| {name} | {statistics.median(old):.0f} ({min(old):.0f}-{max(old):.0f}) | "
-              f"{statistics.median(new):.0f} ({min(new):.0f}-{max(new):.0f}) | {ratio:.2f} |")
+        print(f"| {name} | {_n(statistics.median(old))} ({_n(min(old))}-{_n(max(old))}) | "
+              f"{_n(statistics.median(new))} ({_n(min(new))}-{_n(max(new))}) | {ratio:.2f} |")
     for name in runs["new"][0]:
         if name not in runs["old"][0] and (not wanted or any(w in name for w in wanted)):
             new = [r[name] for r in runs["new"]]
-            print(f"| {name} | – | {statistics.median(new):.0f} ({min(new):.0f}-{max(new):.0f}) | |")
+            print(f"| {name} | – | {_n(statistics.median(new))} ({_n(min(new))}-{_n(max(new))}) | |")
 
 
 if __name__ == "__main__":
