@@ -183,8 +183,8 @@ class CaseChecker:
 
     async def stream(self, ctx: m.RequestContext, request: CaseRequest, *,
                      progress: bool = True) -> AsyncIterator[dict | CaseResult]:
-        """Yield each check (as its record entry) as it completes (unless not `progress`),
-        then the CaseResult."""
+        """Yield each check's record entry as it completes (when `progress`: the stream sends
+        them), then the CaseResult."""
         started = time.perf_counter()
         ctx = validate_context(ctx)
         try:
@@ -289,7 +289,7 @@ class CaseChecker:
     async def _seal(self, ctx: m.RequestContext, view: f.CaseView, handle: str, started: float) -> CaseResult:
         request, type_plan = view.request, view.type_plan
         per_check = [(r, self._findings(r, view)) for r in view.results]  # each check's findings, once
-        results = [self._assessed(r, found, view) for r, found in per_check]
+        results = [self._assessed(r, check_found, view) for r, check_found in per_check]
         found = f.ordered([x for _, check_found in per_check for x in check_found] + f.party_findings(view))
         recheck = [_recheck_line(r) for r in sorted(results, key=lambda r: r.check.check_id) if r.status in NOT_DONE]
         blocked = any(x.severity == Severity.BLOCKING for x in found)
