@@ -539,3 +539,17 @@ def test_log_lines_are_written_off_the_loop_with_their_call_id_and_none_lost_at_
     lines = [json.loads(line) for line in done.stderr.splitlines()]
     assert len(lines) == 2000
     assert all(line["request_id"] == f"call-{line['latency_ms']}" for line in lines)
+
+
+@pytest.mark.parametrize("remaining, code", [(-0.01, "DEADLINE_EXCEEDED"), (0.0, "DEADLINE_EXCEEDED"),
+                                             (2.5, "CANCELLED"), (None, "CANCELLED")])
+def test_a_cancelled_grpc_call_counts_as_its_deadline_or_its_caller_never_as_internal(remaining, code):
+    """grpc cancels a call's task when its deadline passes or its caller hangs up; the door
+    names which (the test with a real caller hanging up: tests/test_security_audit.py)."""
+    from querynode.api.grpc.observing import _cancelled_code
+
+    class Context:
+        def time_remaining(self):
+            return remaining
+
+    assert _cancelled_code(Context()) == code

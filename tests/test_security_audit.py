@@ -250,11 +250,22 @@ async def test_audit_store_down_fails_closed_and_recovers(tmp_path, identity_moc
         await store.close()
 
 
+def _grpc_calls(code: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(
+        "querynode_calls_total", {"operation": "VerifyIdentity", "door": "grpc", "code": code}) or 0.0
+
+
 async def test_a_call_cancelled_by_its_caller_is_still_audited(node_for, fake_upstream, people):
-    """The department was asked; the caller hung up before the answer. The lookup is on record."""
+    """The department was asked; the caller hung up before the answer. The lookup is on record
+    once, as CANCELLED, and the door counts the call as CANCELLED: a caller hanging up is not
+    the node's error (`make soak` found such calls counted INTERNAL, with a second, door-made
+    INTERNAL record beside the hub's)."""
     from aiohttp import web
 
     asked = asyncio.Event()
+    before = {code: _grpc_calls(code) for code in ("CANCELLED", "INTERNAL")}
 
     async def slow(request):
         asked.set()
@@ -270,10 +281,54 @@ async def test_a_call_cancelled_by_its_caller_is_still_audited(node_for, fake_up
     with pytest.raises(asyncio.CancelledError):
         await call
     store = running.node.hub.audit.store
-    for _ in range(50):
-        outcomes = [r.outcome for r in await store.records()]
-        if outcomes:
+    for _ in range(100):  # until the door has finished with the call
+        if _grpc_calls("CANCELLED") + _grpc_calls("INTERNAL") > sum(before.values()):
             break
         await asyncio.sleep(0.05)
-    assert outcomes == ["CANCELLED"]
+    await asyncio.sleep(0.2)  # a record the door would write after counting the call
+    assert [r.outcome for r in await store.records()] == ["CANCELLED"]
+    assert _grpc_calls("CANCELLED") == before["CANCELLED"] + 1 and _grpc_calls("INTERNAL") == before["INTERNAL"]
     assert await store.verify_chain() is None
+
+
+async def test_a_call_cancelled_while_its_record_commits_has_that_record_only(node_for, identity_mock, samples):
+    """A cache hit's record is queued, and the caller hangs up while it commits: that record is
+    the call's only one (before, the door counted the call INTERNAL and, the hub's record not
+    being committed yet, wrote a second, INTERNAL record for it: `make soak` found 44 calls
+    with two records, each cut off as h2load stopped)."""
+    from querynode.security.audit_store import INTENT
+
+    running = await node_for({"identity": identity_mock.url})
+    store = running.node.hub.audit.store
+    person = samples["identity"]["match"][0]
+
+    def lookup(request_id: str):
+        return running.stub.VerifyIdentity(pb.VerifyIdentityRequest(
+            context=ctx(request_id=request_id), id_number=person["id_number"], name=person["name"]), timeout=10)
+
+    assert not (await lookup("warm-the-cache")).provenance.from_cache
+    committing = asyncio.Event()
+    append = store.append
+
+    async def slow_commit(record):  # queued at once, as the store does; its caller waits longer
+        written = asyncio.ensure_future(append(record))
+        if record.outcome != INTENT and not committing.is_set():
+            committing.set()
+            await asyncio.sleep(1)
+        await written
+
+    store.append = slow_commit
+    before = {code: _grpc_calls(code) for code in ("CANCELLED", "INTERNAL")}
+    call = lookup("hangs-up")
+    await asyncio.wait_for(committing.wait(), 5)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for _ in range(100):
+        if _grpc_calls("CANCELLED") + _grpc_calls("INTERNAL") > sum(before.values()):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    records = [r.outcome for r in await store.records(all_kinds=True) if r.request_id == "hangs-up"]
+    assert records == ["CACHE_HIT"]
+    assert _grpc_calls("CANCELLED") == before["CANCELLED"] + 1 and _grpc_calls("INTERNAL") == before["INTERNAL"]

@@ -7,6 +7,8 @@ other refusal the hub never saw audited), the standard health service driven by 
 watch, and server reflection."""
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -110,6 +112,9 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         await self._admit(operation, request, context, request_id, credentials, trailing)
                         reply = await inner(request, self._auditing(context, operation, request_id, trailing))
+                    except asyncio.CancelledError:  # the caller went away or its deadline passed
+                        call.code = _cancelled_code(context)
+                        raise
                     except BaseException:
                         call.code = _failed_code(context)
                         await self._audit_refusal(operation, context, request_id, call.code)
@@ -133,8 +138,8 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                         await self._admit(operation, request, context, request_id, credentials)
                         async for item in inner_stream(request, self._auditing(context, operation, request_id)):
                             yield item
-                    except GeneratorExit:
-                        call.code = "CANCELLED"
+                    except (GeneratorExit, asyncio.CancelledError):
+                        call.code = _cancelled_code(context)
                         raise
                     except BaseException:
                         call.code = _failed_code(context)
@@ -188,6 +193,14 @@ def _source(context) -> str:
 
 def _has_certificate(context) -> bool:
     return bool((context.auth_context() or {}).get("x509_common_name"))
+
+
+def _cancelled_code(context: grpc.aio.ServicerContext) -> str:
+    """Why grpc cancelled the call: its deadline passed, or its caller went away. Neither is
+    the node's failure, and neither gets a record from the door: a record the hub queued for
+    the call is its record (the door writing its own beside it made two)."""
+    remaining = context.time_remaining()
+    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
 
 
 def _failed_code(context: grpc.aio.ServicerContext, default: str = "INTERNAL") -> str:
