@@ -553,3 +553,20 @@ def test_a_cancelled_grpc_call_counts_as_its_deadline_or_its_caller_never_as_int
             return remaining
 
     assert _cancelled_code(Context()) == code
+
+
+@pytest.mark.parametrize("code, fires", [("CANCELLED", False), ("INTERNAL", True), ("DEADLINE_EXCEEDED", True)])
+def test_calls_the_caller_gave_up_are_not_node_errors_for_the_error_ratio_alert(code, fires):
+    """QueryNodeHighErrorRatio over two scrapes five minutes apart, 100 calls of which 20 end in
+    `code`: a caller hanging up (CANCELLED) is not the node's failure; the others are."""
+    from querynode.drill import ALERTS_FILE
+    from querynode.observability.alert_rules import firing, load_rules, parse_scrape
+
+    def scrape(at: float, ok: int, other: int):
+        text = ("# TYPE querynode_calls_total counter\n"
+                f'querynode_calls_total{{operation="VerifyIdentity",door="grpc",code="OK"}} {ok}\n'
+                f'querynode_calls_total{{operation="VerifyIdentity",door="grpc",code="{code}"}} {other}\n')
+        return parse_scrape(text, at, job="querynode", instance="n")
+
+    alerts = firing(load_rules(ALERTS_FILE), scrape(0.0, 0, 0), scrape(300.0, 80, 20))
+    assert bool(alerts["QueryNodeHighErrorRatio"]) is fires
