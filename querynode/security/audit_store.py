@@ -459,10 +459,11 @@ def unstorable(record: AuditRecord) -> Unstorable | None:
     return None
 
 
-def _settle(waiter: asyncio.Future, exc: BaseException | None = None) -> None:
+def _settle(waiter: asyncio.Future, exc: BaseException | None = None, result=None) -> None:
+    """Tell a waiter its outcome, unless it stopped waiting (its caller was cancelled)."""
     if not waiter.done():
         if exc is None:
-            waiter.set_result(None)
+            waiter.set_result(result)
         else:
             waiter.set_exception(exc)
 
@@ -946,11 +947,11 @@ class _OneThread:
         while (job := self._jobs.get()) is not None:
             loop, future, fn, args = job
             try:
-                outcome, failed = fn(*args), False
-            except BaseException as exc:  # noqa: BLE001 - the caller raises it
-                outcome, failed = exc, True
+                result, exc = fn(*args), None
+            except BaseException as failure:  # noqa: BLE001 - the caller raises it
+                result, exc = None, failure
             try:
-                loop.call_soon_threadsafe(_deliver, future, outcome, failed)
+                loop.call_soon_threadsafe(_settle, future, exc, result)
             except RuntimeError:  # the loop is closed: nobody awaits the outcome any more
                 pass
 
@@ -964,15 +965,6 @@ class _OneThread:
         """Run what was handed over, then end the thread."""
         self._jobs.put(None)
         self._thread.join()
-
-
-def _deliver(future: asyncio.Future, outcome, failed: bool) -> None:
-    if future.done():  # its caller was cancelled
-        return
-    if failed:
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
 
 
 def _append_connection(path: Path) -> sqlite3.Connection:
