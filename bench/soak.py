@@ -32,6 +32,7 @@ from pathlib import Path
 
 from run import NODE_GRPC, NODE_HTTP, PY, ROOT, department_ports, grpc_frame, prepare_stack, require_tools
 
+from querynode.security.audit_store import INTENT
 from querynode.v1 import querynode_pb2 as pb
 
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
@@ -182,8 +183,8 @@ def calls_with_two_records(path: Path) -> int:
     """Request ids with more than one lookup record (intent records apart): each soak call has
     its own request id, so any is a call on record twice."""
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT count(*) FROM (SELECT request_id FROM audit WHERE audit_id NOT LIKE '%-intent' "
-                          "AND request_id != '' GROUP BY request_id HAVING count(*) > 1)").fetchone()[0]
+        return db.execute("SELECT count(*) FROM (SELECT request_id FROM audit WHERE outcome != ? AND request_id != '' "
+                          "GROUP BY request_id HAVING count(*) > 1)", (INTENT,)).fetchone()[0]
 
 
 def _deltas(before: dict, after: dict, name: str, *labels: str) -> dict[str, float]:
