@@ -257,6 +257,16 @@ def _grpc_calls(code: str) -> float:
         "querynode_calls_total", {"operation": "VerifyIdentity", "door": "grpc", "code": code}) or 0.0
 
 
+async def _until_the_door_counted_the_call(before: dict[str, float]) -> None:
+    """Wait until the gRPC door has counted one more ended call, then a little longer: for a
+    record the door would write after counting it."""
+    for _ in range(100):
+        if _grpc_calls("CANCELLED") + _grpc_calls("INTERNAL") > sum(before.values()):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+
+
 async def test_a_call_cancelled_by_its_caller_is_still_audited(node_for, fake_upstream, people):
     """The department was asked; the caller hung up before the answer. The lookup is on record
     once, as CANCELLED, and the door counts the call as CANCELLED: a caller hanging up is not
@@ -281,11 +291,7 @@ async def test_a_call_cancelled_by_its_caller_is_still_audited(node_for, fake_up
     with pytest.raises(asyncio.CancelledError):
         await call
     store = running.node.hub.audit.store
-    for _ in range(100):  # until the door has finished with the call
-        if _grpc_calls("CANCELLED") + _grpc_calls("INTERNAL") > sum(before.values()):
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)  # a record the door would write after counting the call
+    await _until_the_door_counted_the_call(before)
     assert [r.outcome for r in await store.records()] == ["CANCELLED"]
     assert _grpc_calls("CANCELLED") == before["CANCELLED"] + 1 and _grpc_calls("INTERNAL") == before["INTERNAL"]
     assert await store.verify_chain() is None
@@ -324,11 +330,7 @@ async def test_a_call_cancelled_while_its_record_commits_has_that_record_only(no
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    for _ in range(100):
-        if _grpc_calls("CANCELLED") + _grpc_calls("INTERNAL") > sum(before.values()):
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
+    await _until_the_door_counted_the_call(before)
     records = [r.outcome for r in await store.records(all_kinds=True) if r.request_id == "hangs-up"]
     assert records == ["CACHE_HIT"]
     assert _grpc_calls("CANCELLED") == before["CANCELLED"] + 1 and _grpc_calls("INTERNAL") == before["INTERNAL"]
